@@ -1,0 +1,228 @@
+import { AppError } from './errors.js';
+
+/**
+ * Every setting the app reads, in one place. `local.settings.sample.json`, the README's settings table
+ * and `bicep/main.bicep` are checked against this list by tests, so a setting cannot be added silently.
+ */
+export interface SettingSpec {
+  name: string;
+  description: string;
+  /** Required in every deployment (the Bicep must set it). */
+  required: boolean;
+  default?: string;
+  /** Settings that stand in for this one (identity-based connection variants). */
+  alternatives?: string[];
+}
+
+export const SETTINGS: readonly SettingSpec[] = [
+  {
+    name: 'ControlStoreKind',
+    description:
+      'Database engine of the control store (profiles, status, metrics, checkpoints): `mssql` or `postgres`.',
+    required: true,
+  },
+  {
+    name: 'ControlStoreConnection',
+    description:
+      'Connection string of the control store. Azure SQL with Entra auth: `Server=tcp:<server>.database.windows.net;Database=<db>;Authentication=Active Directory Default`.',
+    required: true,
+  },
+  {
+    name: 'ServiceBusConnection',
+    description: 'Service Bus connection string (local). In Azure use `ServiceBusConnection__fullyQualifiedNamespace`.',
+    required: true,
+    alternatives: ['ServiceBusConnection__fullyQualifiedNamespace'],
+  },
+  {
+    name: 'PayloadStorageConnection',
+    description:
+      'Blob Storage for claim-check payloads and failure logs: a connection string (local), or in Azure `PayloadStorageConnection__blobServiceUri`.',
+    required: true,
+    alternatives: ['PayloadStorageConnection__blobServiceUri'],
+  },
+  {
+    name: 'KeyVaultUri',
+    description:
+      'Key Vault holding target connection secrets and the payload encryption key. Empty: the local secret provider (`LocalSecrets`) is used.',
+    required: false,
+  },
+  {
+    name: 'LocalSecrets',
+    description: 'Development only: a JSON object of secret name to value, used when `KeyVaultUri` is empty.',
+    required: false,
+  },
+  {
+    name: 'PayloadKeySecretName',
+    description: 'Name of the secret holding the base64 AES-256 key that encrypts claim-check blobs.',
+    required: false,
+    default: 'payload-encryption-key',
+  },
+  {
+    name: 'ClaimCheckThresholdBytes',
+    description: 'Changes whose serialized size exceeds this go to Blob Storage as an encrypted claim check.',
+    required: false,
+    default: '196608',
+  },
+  {
+    name: 'CleanupSchedule',
+    description: 'NCRONTAB schedule of the cleanup timer (six fields, seconds first).',
+    required: false,
+    default: '0 */15 * * * *',
+  },
+  {
+    name: 'ReconcileSchedule',
+    description: 'NCRONTAB schedule of the reconcile timer that follows delta links to heal missed webhooks.',
+    required: false,
+    default: '0 */5 * * * *',
+  },
+  {
+    name: 'FailureLogRetentionDays',
+    description: 'Failure-log blobs older than this many days are removed by the cleanup timer (DES kept 30).',
+    required: false,
+    default: '30',
+  },
+  {
+    name: 'TargetOutageBackoffSeconds',
+    description: 'While a target database is unreachable, its changes are re-scheduled this many seconds later.',
+    required: false,
+    default: '10',
+  },
+  {
+    name: 'DataverseCredential',
+    description:
+      '`default`: DefaultAzureCredential (managed identity in Azure, developer sign-in locally) for the Dataverse Web API; `none`: no token (the local sample organization).',
+    required: false,
+    default: 'default',
+  },
+  {
+    name: 'DurableTaskHubName',
+    description: 'Task hub of the durable initial-sync orchestration (referenced from host.json).',
+    required: false,
+    default: 'dataverseexport',
+  },
+  {
+    name: 'APPLICATIONINSIGHTS_CONNECTION_STRING',
+    description: 'When set, logs and metrics go to Application Insights through OpenTelemetry.',
+    required: false,
+  },
+  {
+    name: 'LogLevel',
+    description: 'Minimum level of the structured logs: `debug`, `info`, `warn`, `error`.',
+    required: false,
+    default: 'info',
+  },
+];
+
+export type ControlStoreKind = 'postgres' | 'mssql';
+
+export interface AppConfig {
+  controlStore: { kind: ControlStoreKind; connectionString: string };
+  serviceBus: { connectionString?: string; fullyQualifiedNamespace?: string };
+  payloadStorage: { connectionString?: string; blobServiceUri?: string };
+  keyVaultUri?: string;
+  localSecrets: Record<string, string>;
+  payloadKeySecretName: string;
+  claimCheckThresholdBytes: number;
+  cleanupSchedule: string;
+  reconcileSchedule: string;
+  failureLogRetentionDays: number;
+  targetOutageBackoffSeconds: number;
+  dataverseCredential: 'default' | 'none';
+  durableTaskHubName: string;
+  applicationInsightsConnectionString?: string;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Reads and checks every setting; throws CONFIG_INVALID naming each missing or malformed one. */
+export function loadConfig(env: Env = process.env): AppConfig {
+  const problems: { field: string; message: string }[] = [];
+  const get = (name: string): string | undefined => {
+    const v = env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  };
+  const withDefault = (name: string): string => get(name) ?? SETTINGS.find((s) => s.name === name)?.default ?? '';
+  const required = (name: string): string => {
+    const v = get(name);
+    if (v === undefined) problems.push({ field: name, message: `setting ${name} is required` });
+    return v ?? '';
+  };
+  const integer = (name: string, min: number): number => {
+    const raw = withDefault(name);
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min) {
+      problems.push({
+        field: name,
+        message: `setting ${name} must be an integer ≥ ${min}, got ${JSON.stringify(raw)}`,
+      });
+    }
+    return n;
+  };
+  const oneOf = <T extends string>(name: string, allowed: readonly T[], value: string | undefined): T => {
+    if (value !== undefined && !allowed.includes(value as T)) {
+      problems.push({
+        field: name,
+        message: `setting ${name} must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`,
+      });
+    }
+    return value as T;
+  };
+
+  const kind = oneOf<ControlStoreKind>('ControlStoreKind', ['postgres', 'mssql'], required('ControlStoreKind'));
+  const controlConnection = required('ControlStoreConnection');
+
+  const sbConn = get('ServiceBusConnection');
+  const sbNs = get('ServiceBusConnection__fullyQualifiedNamespace');
+  if (!sbConn && !sbNs) {
+    problems.push({
+      field: 'ServiceBusConnection',
+      message: 'set ServiceBusConnection (connection string) or ServiceBusConnection__fullyQualifiedNamespace',
+    });
+  }
+  const psConn = get('PayloadStorageConnection');
+  const psUri = get('PayloadStorageConnection__blobServiceUri');
+  if (!psConn && !psUri) {
+    problems.push({
+      field: 'PayloadStorageConnection',
+      message: 'set PayloadStorageConnection (connection string) or PayloadStorageConnection__blobServiceUri',
+    });
+  }
+
+  let localSecrets: Record<string, string> = {};
+  const rawSecrets = get('LocalSecrets');
+  if (rawSecrets) {
+    try {
+      localSecrets = JSON.parse(rawSecrets) as Record<string, string>;
+    } catch {
+      problems.push({ field: 'LocalSecrets', message: 'setting LocalSecrets must be a JSON object of name → value' });
+    }
+  }
+
+  const config: AppConfig = {
+    controlStore: { kind, connectionString: controlConnection },
+    serviceBus: { connectionString: sbConn, fullyQualifiedNamespace: sbNs },
+    payloadStorage: { connectionString: psConn, blobServiceUri: psUri },
+    keyVaultUri: get('KeyVaultUri'),
+    localSecrets,
+    payloadKeySecretName: withDefault('PayloadKeySecretName'),
+    claimCheckThresholdBytes: integer('ClaimCheckThresholdBytes', 1024),
+    cleanupSchedule: withDefault('CleanupSchedule'),
+    reconcileSchedule: withDefault('ReconcileSchedule'),
+    failureLogRetentionDays: integer('FailureLogRetentionDays', 1),
+    targetOutageBackoffSeconds: integer('TargetOutageBackoffSeconds', 1),
+    dataverseCredential: oneOf('DataverseCredential', ['default', 'none'], withDefault('DataverseCredential')),
+    durableTaskHubName: withDefault('DurableTaskHubName'),
+    applicationInsightsConnectionString: get('APPLICATIONINSIGHTS_CONNECTION_STRING'),
+    logLevel: oneOf('LogLevel', ['debug', 'info', 'warn', 'error'], withDefault('LogLevel')),
+  };
+
+  if (problems.length) {
+    throw new AppError(
+      'CONFIG_INVALID',
+      `Invalid settings: ${problems.map((p) => p.message).join('; ')}. See local.settings.sample.json for each setting.`,
+      { details: problems },
+    );
+  }
+  return config;
+}

@@ -1,0 +1,95 @@
+/**
+ * The catalogue of stable error codes. Every trigger boundary turns whatever was thrown into an
+ * {@link AppError} (see {@link toAppError}) before it logs or answers, so users and logs see one code set.
+ */
+export const ErrorCodes = {
+  /** A required setting is missing or malformed; the message names it. */
+  CONFIG_INVALID: { status: 500, transient: false },
+  /** A request body or query failed validation; `details` lists each field and what was wrong. */
+  VALIDATION_FAILED: { status: 400, transient: false },
+  /** The body was not parseable JSON. */
+  MALFORMED_JSON: { status: 400, transient: false },
+  /** An entity, attribute or relationship name is not a legal identifier (`^[a-z_][a-z0-9_]{0,127}$`). */
+  ILLEGAL_IDENTIFIER: { status: 400, transient: false },
+  /** No function key, or a wrong one. */
+  UNAUTHORIZED: { status: 401, transient: false },
+  /** The profile id does not exist. */
+  PROFILE_NOT_FOUND: { status: 404, transient: false },
+  /** The route exists but not with this method. */
+  METHOD_NOT_ALLOWED: { status: 405, transient: false },
+  /** The request conflicts with the profile's state (e.g. replacing an active profile's target). */
+  CONFLICT: { status: 409, transient: false },
+  /** The target's connection secret could not be resolved. */
+  SECRET_NOT_FOUND: { status: 422, transient: false },
+  /** The target database did not answer (activation check, or an outage during apply). */
+  TARGET_UNREACHABLE: { status: 422, transient: true },
+  /** A write failed for a reason that may pass: deadlock, throttling, timeout, lost connection. */
+  TARGET_TRANSIENT: { status: 503, transient: true },
+  /** A write failed for a reason retrying cannot fix: value too long, type clash. */
+  TARGET_PERMANENT: { status: 500, transient: false },
+  /** Dataverse answered 429; retry after the time it named. */
+  DATAVERSE_THROTTLED: { status: 503, transient: true },
+  /** Dataverse answered 5xx or could not be reached. */
+  DATAVERSE_UNAVAILABLE: { status: 503, transient: true },
+  /** Dataverse rejected the request (4xx other than 429). */
+  DATAVERSE_REQUEST_FAILED: { status: 502, transient: false },
+  /** The stored change-tracking token has expired; the entity needs a full copy. */
+  DELTA_TOKEN_EXPIRED: { status: 409, transient: false },
+  /** A claim-check blob referenced by a message is gone or cannot be decrypted. */
+  CLAIM_CHECK_MISSING: { status: 500, transient: false },
+  /** The message broker could not take the message. */
+  QUEUE_UNAVAILABLE: { status: 503, transient: true },
+  /** Anything not classified above: a bug. */
+  INTERNAL: { status: 500, transient: false },
+} as const satisfies Record<string, { status: number; transient: boolean }>;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export interface ErrorDetail {
+  /** JSON pointer or setting name of the offending field. */
+  field?: string;
+  message: string;
+  value?: unknown;
+}
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly transient: boolean;
+  readonly details: ErrorDetail[];
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { details?: ErrorDetail[]; cause?: unknown; transient?: boolean } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.name = 'AppError';
+    this.code = code;
+    this.status = ErrorCodes[code].status;
+    this.transient = options.transient ?? ErrorCodes[code].transient;
+    this.details = options.details ?? [];
+  }
+
+  /** The shape returned to API callers and written to logs; no stack unless asked for. */
+  toJSON(includeStack = false): Record<string, unknown> {
+    return {
+      code: this.code,
+      message: this.message,
+      ...(this.details.length ? { details: this.details } : {}),
+      ...(includeStack && this.stack ? { stack: this.stack } : {}),
+    };
+  }
+}
+
+/** Turns any thrown value into an AppError, keeping the original as `cause`. */
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  if (err instanceof SyntaxError) return new AppError('MALFORMED_JSON', err.message, { cause: err });
+  const message = err instanceof Error ? err.message : String(err);
+  return new AppError('INTERNAL', message, { cause: err });
+}
+
+export function isTransient(err: unknown): boolean {
+  return err instanceof AppError ? err.transient : false;
+}

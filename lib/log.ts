@@ -1,0 +1,49 @@
+/** Structured logs: one JSON object per line, with fields that follow a change from ingest to apply. */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type LogFields = Record<string, unknown>;
+
+export interface Logger {
+  debug(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+  child(fields: LogFields): Logger;
+}
+
+const rank: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export type LogSink = (level: LogLevel, line: string) => void;
+
+const stdoutSink: LogSink = (level, line) => {
+  (level === 'error' || level === 'warn' ? process.stderr : process.stdout).write(line + '\n');
+};
+
+export function createLogger(options: { level?: LogLevel; fields?: LogFields; sink?: LogSink } = {}): Logger {
+  const min = rank[options.level ?? ((process.env.LogLevel as LogLevel | undefined) || 'info')] ?? rank.info;
+  const base = options.fields ?? {};
+  const sink = options.sink ?? stdoutSink;
+  const write = (level: LogLevel, message: string, fields?: LogFields) => {
+    if (rank[level] < min) return;
+    sink(level, JSON.stringify({ time: new Date().toISOString(), level, message, ...base, ...fields }, errorReplacer));
+  };
+  return {
+    debug: (m, f) => write('debug', m, f),
+    info: (m, f) => write('info', m, f),
+    warn: (m, f) => write('warn', m, f),
+    error: (m, f) => write('error', m, f),
+    child: (fields) => createLogger({ level: options.level, fields: { ...base, ...fields }, sink }),
+  };
+}
+
+function errorReplacer(_key: string, value: unknown): unknown {
+  if (value instanceof Error) {
+    const coded = value as Error & { code?: unknown; toJSON?: () => unknown };
+    if (typeof coded.toJSON === 'function') return coded.toJSON();
+    return { name: value.name, message: value.message, ...(coded.code ? { code: coded.code } : {}) };
+  }
+  if (typeof value === 'bigint') return value.toString();
+  return value;
+}
+
+/** A logger that discards everything (for tests that do not look at logs). */
+export const silentLogger: Logger = createLogger({ sink: () => {} });
