@@ -169,7 +169,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
     return value as T;
   };
 
-  const kind = oneOf<ControlStoreKind>('ControlStoreKind', ['postgres', 'mssql'], required('ControlStoreKind'));
+  const rawKind = required('ControlStoreKind');
+  const kind = oneOf<ControlStoreKind>('ControlStoreKind', ['postgres', 'mssql'], rawKind || undefined);
   const controlConnection = required('ControlStoreConnection');
 
   const sbConn = get('ServiceBusConnection');

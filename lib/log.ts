@@ -47,3 +47,22 @@ function errorReplacer(_key: string, value: unknown): unknown {
 
 /** A logger that discards everything (for tests that do not look at logs). */
 export const silentLogger: Logger = createLogger({ sink: () => {} });
+
+/** The logging surface of a Functions InvocationContext (typed structurally: lib/ never imports the SDK). */
+export interface InvocationLog {
+  debug(...args: unknown[]): void;
+  info(...args: unknown[]): void;
+  warn(...args: unknown[]): void;
+  error(...args: unknown[]): void;
+  invocationId?: string;
+  functionName?: string;
+}
+
+/** A structured logger writing through the invocation's logger, so the host correlates the lines. */
+export function loggerFor(context: InvocationLog, fields: LogFields = {}): Logger {
+  const base = { functionName: context.functionName, invocationId: context.invocationId, ...fields };
+  return createLogger({
+    fields: base,
+    sink: (level, line) => context[level](line),
+  });
+}

@@ -1,0 +1,289 @@
+// Dataverse Export: everything the Functions app needs in one resource group, for `azd up`.
+// Subscription scope so azd can create the resource group (rg-<environment>) itself.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('azd environment name; names the resource group and seeds every resource name.')
+param environmentName string
+
+@minLength(1)
+@description('Region for every resource. Must offer Flex Consumption (az functionapp list-flexconsumption-locations).')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Resource group name. Empty: rg-<environmentName>.')
+param resourceGroupName string = ''
+
+@description('Object id of whoever runs azd (azd sets AZURE_PRINCIPAL_ID). Gets Key Vault Secrets Officer so they can add secrets; default SQL admin.')
+param principalId string = ''
+
+@allowed([
+  'User'
+  'Group'
+  'ServicePrincipal'
+])
+param principalType string = 'User'
+
+@description('Object id of the Entra principal that administers the SQL server. Empty: principalId.')
+param sqlAdminObjectId string = ''
+
+@description('Display name of that principal (UPN, group or app name). Empty: a generic label.')
+param sqlAdminLogin string = ''
+
+@allowed([
+  'User'
+  'Group'
+  'Application'
+])
+param sqlAdminPrincipalType string = 'User'
+
+@description('Base64 of 32 random bytes for the claim-check encryption key. Empty: set the secret after deploying (bicep/README.md).')
+@secure()
+param payloadEncryptionKey string = ''
+
+@description('E-mail address for alert notifications. Empty: alerts show in the portal only.')
+param alertEmailAddress string = ''
+
+@description('Flex Consumption instance memory.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Flex Consumption scale-out limit.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@allowed([
+  'debug'
+  'info'
+  'warn'
+  'error'
+])
+param logLevel string = 'info'
+
+@description('NCRONTAB (six fields) of the cleanup timer.')
+param cleanupSchedule string = '0 */15 * * * *'
+
+@description('NCRONTAB (six fields) of the reconcile timer.')
+param reconcileSchedule string = '0 */5 * * * *'
+
+@description('Failure logs older than this are removed by the cleanup timer; the storage lifecycle rule uses the same age as a backstop.')
+@minValue(1)
+param failureLogRetentionDays int = 30
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+  application: 'dataverse-export'
+}
+var names = {
+  resourceGroup: !empty(resourceGroupName) ? resourceGroupName : 'rg-${environmentName}'
+  identity: 'id-api-${resourceToken}'
+  functionApp: 'func-api-${resourceToken}'
+  plan: 'plan-${resourceToken}'
+  storage: 'st${resourceToken}'
+  serviceBus: 'sb-${resourceToken}'
+  keyVault: 'kv-${resourceToken}'
+  sqlServer: 'sql-${resourceToken}'
+  sqlDatabase: 'dataverse-export-control'
+  logAnalytics: 'log-${resourceToken}'
+  applicationInsights: 'appi-${resourceToken}'
+}
+var deploymentContainerName = 'app-package-${resourceToken}'
+var payloadKeySecretName = 'payload-encryption-key'
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: names.resourceGroup
+  location: location
+  tags: tags
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: names.identity
+    location: location
+    tags: tags
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: names.logAnalytics
+    applicationInsightsName: names.applicationInsights
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: names.storage
+    location: location
+    tags: tags
+    deploymentContainerName: deploymentContainerName
+    failureLogBackstopDays: failureLogRetentionDays
+  }
+}
+
+module serviceBus 'modules/service-bus.bicep' = {
+  name: 'service-bus'
+  scope: rg
+  params: {
+    name: names.serviceBus
+    location: location
+    tags: tags
+  }
+}
+
+module keyVault 'modules/key-vault.bicep' = {
+  name: 'key-vault'
+  scope: rg
+  params: {
+    name: names.keyVault
+    location: location
+    tags: tags
+    payloadKeySecretName: payloadKeySecretName
+    payloadEncryptionKey: payloadEncryptionKey
+  }
+}
+
+module sql 'modules/sql.bicep' = {
+  name: 'sql'
+  scope: rg
+  params: {
+    serverName: names.sqlServer
+    databaseName: names.sqlDatabase
+    location: location
+    tags: tags
+    adminObjectId: !empty(sqlAdminObjectId) ? sqlAdminObjectId : principalId
+    adminLogin: !empty(sqlAdminLogin) ? sqlAdminLogin : 'dataverse-export-sql-admin'
+    adminPrincipalType: sqlAdminPrincipalType
+  }
+}
+
+module rbac 'modules/rbac.bicep' = {
+  name: 'rbac'
+  scope: rg
+  params: {
+    identityPrincipalId: identity.outputs.principalId
+    storageAccountName: storage.outputs.name
+    serviceBusNamespaceName: serviceBus.outputs.name
+    keyVaultName: keyVault.outputs.name
+    operatorPrincipalId: principalId
+    operatorPrincipalType: principalType
+  }
+}
+
+// ---- BEGIN appSettings ---------------------------------------------------------------------------------------
+// Every setting the app reads (lib/config.ts SETTINGS, checked by test/unit/bicep-settings.test.ts) plus the
+// host's own. Connections are identity-based: <Connection>__fullyQualifiedNamespace / __blobServiceUri /
+// __accountName, with __credential + __clientId naming the user-assigned identity for the Functions host, and
+// AZURE_CLIENT_ID for DefaultAzureCredential in the app's own SDK clients. LocalSecrets is dev-only: absent.
+var appSettings = {
+  AzureWebJobsStorage__accountName: storage.outputs.name
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identity.outputs.clientId
+  AZURE_CLIENT_ID: identity.outputs.clientId
+  APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.connectionString
+  ServiceBusConnection__fullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
+  ServiceBusConnection__credential: 'managedidentity'
+  ServiceBusConnection__clientId: identity.outputs.clientId
+  PayloadStorageConnection__blobServiceUri: storage.outputs.blobEndpoint
+  PayloadStorageConnection__credential: 'managedidentity'
+  PayloadStorageConnection__clientId: identity.outputs.clientId
+  ControlStoreKind: 'mssql'
+  // node-mssql maps "Active Directory Integrated" (without secret/MSI keys) to tedious's
+  // azure-active-directory-default, i.e. DefaultAzureCredential with managedIdentityClientId = Client Id.
+  // ("Active Directory Default" / "…Managed Identity" are not understood by node-mssql and fall back to SQL auth.)
+  ControlStoreConnection: 'Server=tcp:${sql.outputs.serverFqdn},1433;Database=${sql.outputs.databaseName};Authentication=Active Directory Integrated;Client Id=${identity.outputs.clientId};Encrypt=true;Connection Timeout=30'
+  KeyVaultUri: keyVault.outputs.uri
+  PayloadKeySecretName: payloadKeySecretName
+  ClaimCheckThresholdBytes: '196608'
+  CleanupSchedule: cleanupSchedule
+  ReconcileSchedule: reconcileSchedule
+  FailureLogRetentionDays: string(failureLogRetentionDays)
+  TargetOutageBackoffSeconds: '10'
+  DataverseCredential: 'default'
+  DurableTaskHubName: 'dataverseexport'
+  LogLevel: logLevel
+}
+// ---- END appSettings -----------------------------------------------------------------------------------------
+
+module functionApp 'modules/function-app.bicep' = {
+  name: 'function-app'
+  scope: rg
+  params: {
+    name: names.functionApp
+    planName: names.plan
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    deploymentStorageBlobEndpoint: storage.outputs.blobEndpoint
+    deploymentContainerName: deploymentContainerName
+    instanceMemoryMB: instanceMemoryMB
+    maximumInstanceCount: maximumInstanceCount
+    appSettings: appSettings
+  }
+  // The host starts as soon as the site exists: its identity should already reach storage, Service Bus and
+  // Key Vault, or the first start fails and waits for a restart.
+  dependsOn: [
+    rbac
+  ]
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    namePrefix: 'dataverse-export-${resourceToken}'
+    serviceBusNamespaceId: serviceBus.outputs.id
+    queueName: serviceBus.outputs.queueName
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    alertEmailAddress: alertEmailAddress
+  }
+}
+
+// azd reads these into the environment (.azure/<env>/.env).
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output SERVICE_API_NAME string = functionApp.outputs.name
+output SERVICE_API_URI string = functionApp.outputs.uri
+output WEBHOOK_URL string = '${functionApp.outputs.uri}/api/webhooks/dataverse'
+output AZURE_MANAGED_IDENTITY_NAME string = identity.outputs.name
+output AZURE_MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output AZURE_SERVICEBUS_NAMESPACE string = serviceBus.outputs.fullyQualifiedNamespace
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output AZURE_KEY_VAULT_ENDPOINT string = keyVault.outputs.uri
+output AZURE_SQL_SERVER_FQDN string = sql.outputs.serverFqdn
+output AZURE_SQL_DATABASE_NAME string = sql.outputs.databaseName
+output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.connectionString

@@ -1,0 +1,43 @@
+// Log Analytics workspace + workspace-based Application Insights. The connection string goes to the app
+// (APPLICATIONINSIGHTS_CONNECTION_STRING); the workbook and the alerts query this component.
+
+param logAnalyticsName string
+param applicationInsightsName string
+param location string
+param tags object = {}
+
+@description('Days the workspace keeps logs and metrics.')
+@minValue(30)
+@maxValue(730)
+param retentionInDays int = 30
+
+resource workspace 'Microsoft.OperationalInsights/workspaces@2022-10-01' = {
+  name: logAnalyticsName
+  location: location
+  tags: tags
+  properties: {
+    sku: {
+      name: 'PerGB2018'
+    }
+    retentionInDays: retentionInDays
+  }
+}
+
+// Local (instrumentation-key) auth stays on: the app's OpenTelemetry exporter sends with the connection
+// string alone. Turning it off needs Monitoring Metrics Publisher for the identity and an exporter credential.
+resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
+  name: applicationInsightsName
+  location: location
+  tags: tags
+  kind: 'web'
+  properties: {
+    Application_Type: 'web'
+    WorkspaceResourceId: workspace.id
+    IngestionMode: 'LogAnalytics'
+  }
+}
+
+output workspaceId string = workspace.id
+output applicationInsightsId string = appInsights.id
+output applicationInsightsName string = appInsights.name
+output connectionString string = appInsights.properties.ConnectionString

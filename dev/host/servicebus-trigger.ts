@@ -1,0 +1,172 @@
+/**
+ * Feeds a `serviceBusTrigger` from a real `@azure/service-bus` receiver (peekLock), shaped as the host does:
+ * one message or a batch (`cardinality: 'many'`, up to `maxBatchSize` like host.json's
+ * `maxMessageBatchSize`), bodies as strings the library JSON-parses, PascalCase trigger metadata with
+ * `…Array` variants for batches. Success completes (unless `autoCompleteMessages: false`), a throw abandons.
+ */
+import {
+  ServiceBusClient as SBClient,
+  type ServiceBusClient,
+  type ServiceBusReceivedMessage,
+  type ServiceBusReceiver,
+} from '@azure/service-bus';
+import type { Logger } from '../../lib/log.js';
+import type { RpcTypedData } from './core-api.js';
+import { messageOf } from './invoke.js';
+import type { FunctionRegistration } from './registry.js';
+
+export interface ServiceBusFeedOptions {
+  connectionString: string;
+  maxBatchSize: number;
+  /** Batches (or single messages) in flight at once for this trigger. */
+  concurrency: number;
+  /** How long one receive waits for the first message. */
+  maxWaitTimeInMs: number;
+  logger: Logger;
+  invoke(
+    fn: FunctionRegistration,
+    input: { data: RpcTypedData; triggerMetadata: Record<string, RpcTypedData> },
+  ): Promise<unknown>;
+}
+
+export class ServiceBusTriggerFeed {
+  #client: ServiceBusClient | undefined;
+  #receiver: ServiceBusReceiver | undefined;
+  #loops: Promise<void>[] = [];
+  readonly #abort = new AbortController();
+
+  constructor(
+    readonly fn: FunctionRegistration,
+    private readonly options: ServiceBusFeedOptions,
+  ) {}
+
+  get many(): boolean {
+    return this.fn.trigger.cardinality === 'many';
+  }
+
+  start(): void {
+    const { trigger } = this.fn;
+    this.#client = new SBClient(this.options.connectionString);
+    this.#receiver = trigger.queueName
+      ? this.#client.createReceiver(String(trigger.queueName), { receiveMode: 'peekLock' })
+      : this.#client.createReceiver(String(trigger.topicName), String(trigger.subscriptionName), {
+          receiveMode: 'peekLock',
+        });
+    for (let i = 0; i < Math.max(1, this.options.concurrency); i++) this.#loops.push(this.#loop(this.#receiver));
+  }
+
+  async stop(): Promise<void> {
+    this.#abort.abort();
+    await Promise.allSettled(this.#loops);
+    this.#loops = [];
+    await this.#receiver?.close().catch(() => {});
+    await this.#client?.close().catch(() => {});
+    this.#receiver = undefined;
+    this.#client = undefined;
+  }
+
+  async #loop(receiver: ServiceBusReceiver): Promise<void> {
+    const signal = this.#abort.signal;
+    while (!signal.aborted) {
+      let messages: ServiceBusReceivedMessage[];
+      try {
+        messages = await receiver.receiveMessages(this.many ? this.options.maxBatchSize : 1, {
+          maxWaitTimeInMs: this.options.maxWaitTimeInMs,
+          abortSignal: signal,
+        });
+      } catch (err) {
+        if (signal.aborted) return;
+        this.options.logger.warn('Service Bus receive failed; retrying', {
+          function: this.fn.name,
+          error: messageOf(err),
+        });
+        await sleep(1000, signal);
+        continue;
+      }
+      if (messages.length === 0) continue;
+      await this.#deliver(receiver, messages);
+    }
+  }
+
+  async #deliver(receiver: ServiceBusReceiver, messages: ServiceBusReceivedMessage[]): Promise<void> {
+    let failed = false;
+    try {
+      await this.options.invoke(this.fn, this.many ? batchInput(messages) : singleInput(messages[0]));
+    } catch {
+      failed = true;
+    }
+    const autoComplete = this.fn.trigger.autoCompleteMessages !== false;
+    for (const message of messages) {
+      try {
+        if (failed) await receiver.abandonMessage(message);
+        else if (autoComplete) await receiver.completeMessage(message);
+      } catch (err) {
+        // Already settled by the handler, or the lock was lost: the broker redelivers either way.
+        this.options.logger.debug('Service Bus settlement skipped', {
+          function: this.fn.name,
+          messageId: String(message.messageId),
+          error: messageOf(err),
+        });
+      }
+    }
+  }
+}
+
+/** The message body as the host hands it to a Node worker: text (JSON stays JSON text). */
+export function bodyText(body: unknown): string {
+  if (typeof body === 'string') return body;
+  if (Buffer.isBuffer(body) || body instanceof Uint8Array) return Buffer.from(body).toString('utf8');
+  return JSON.stringify(body ?? null);
+}
+
+const metadataFields: [string, (m: ServiceBusReceivedMessage) => unknown][] = [
+  ['MessageId', (m) => (m.messageId === undefined ? null : String(m.messageId))],
+  ['DeliveryCount', (m) => m.deliveryCount ?? 1],
+  ['EnqueuedTimeUtc', (m) => m.enqueuedTimeUtc?.toISOString() ?? null],
+  ['SequenceNumber', (m) => (m.sequenceNumber === undefined ? null : Number(m.sequenceNumber.toString()))],
+  ['ExpiresAtUtc', (m) => m.expiresAtUtc?.toISOString() ?? null],
+  ['LockToken', (m) => m.lockToken ?? null],
+  ['ContentType', (m) => m.contentType ?? null],
+  ['CorrelationId', (m) => (m.correlationId === undefined ? null : String(m.correlationId))],
+  ['Subject', (m) => m.subject ?? null],
+  ['Label', (m) => m.subject ?? null],
+  ['To', (m) => m.to ?? null],
+  ['ReplyTo', (m) => m.replyTo ?? null],
+  ['SessionId', (m) => m.sessionId ?? null],
+  ['PartitionKey', (m) => m.partitionKey ?? null],
+  ['DeadLetterSource', (m) => m.deadLetterSource ?? null],
+  ['ApplicationProperties', (m) => m.applicationProperties ?? {}],
+  ['UserProperties', (m) => m.applicationProperties ?? {}],
+];
+
+function singleInput(m: ServiceBusReceivedMessage): {
+  data: RpcTypedData;
+  triggerMetadata: Record<string, RpcTypedData>;
+} {
+  const triggerMetadata: Record<string, RpcTypedData> = {};
+  for (const [key, get] of metadataFields) triggerMetadata[key] = { json: JSON.stringify(get(m)) };
+  return { data: { string: bodyText(m.body) }, triggerMetadata };
+}
+
+function batchInput(messages: ServiceBusReceivedMessage[]): {
+  data: RpcTypedData;
+  triggerMetadata: Record<string, RpcTypedData>;
+} {
+  const triggerMetadata: Record<string, RpcTypedData> = {};
+  for (const [key, get] of metadataFields) triggerMetadata[`${key}Array`] = { json: JSON.stringify(messages.map(get)) };
+  return { data: { collectionString: { string: messages.map((m) => bodyText(m.body)) } }, triggerMetadata };
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}

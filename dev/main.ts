@@ -1,0 +1,38 @@
+/** `npm start`: the local stack in one process. `npm start -- --fresh` starts from empty data; Ctrl-C stops it. */
+import { startStack } from './stack.js';
+
+const fresh = process.argv.includes('--fresh');
+try {
+  const stack = await startStack({ fresh });
+  const { info } = stack;
+  const line = '─'.repeat(72);
+  console.log(
+    [
+      line,
+      ` Dataverse Export — local stack ready in ${(stack.startupMs / 1000).toFixed(1)} s`,
+      line,
+      ` API          ${info.apiBaseUrl}   (health: ${info.apiBaseUrl}/health)`,
+      ` Function key ${info.functionKey}   (header x-functions-key or ?code=)`,
+      ` OpenAPI      ${info.apiBaseUrl}/openapi.json`,
+      ` PostgreSQL   psql "${info.postgresUrl}"`,
+      ` Sample org   ${info.sampleOrg.url}  organizationId ${info.sampleOrg.organizationId}`,
+      ` Target secret for profiles: "local-postgres"   Stack details: .local/stack.json`,
+      line,
+      ' Ctrl-C stops everything.',
+    ].join('\n'),
+  );
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n[dev] ${signal}: stopping…`);
+    await stack.stop();
+    console.log('[dev] stopped cleanly');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+} catch (err) {
+  console.error(`[dev] could not start: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+}

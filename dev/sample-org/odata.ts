@@ -1,0 +1,84 @@
+/** The small part of OData URL and header syntax the sample org understands. */
+
+export interface ExpandItem {
+  name: string;
+  select?: string[];
+}
+
+/** Splits on `sep` outside parentheses and quotes. */
+function splitTopLevel(text: string, sep: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let quoted = false;
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === "'" || c === '"') quoted = !quoted;
+    else if (!quoted && c === '(') depth++;
+    else if (!quoted && c === ')') depth--;
+    else if (!quoted && depth === 0 && c === sep) {
+      out.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  out.push(text.slice(start));
+  return out.map((s) => s.trim()).filter(Boolean);
+}
+
+export function parseSelect(value: string | null): string[] | undefined {
+  return value ? splitTopLevel(value, ',') : undefined;
+}
+
+/** `Attributes($select=LogicalName,AttributeType),OptionSet` → items with their nested $select. */
+export function parseExpand(value: string | null): ExpandItem[] {
+  if (!value) return [];
+  return splitTopLevel(value, ',').map((item) => {
+    const open = item.indexOf('(');
+    if (open < 0) return { name: item };
+    const name = item.slice(0, open);
+    const inner = item.slice(open + 1, item.lastIndexOf(')'));
+    const options = splitTopLevel(inner, ';');
+    const selectOption = options.find((o) => o.startsWith('$select='));
+    return { name, select: selectOption ? parseSelect(selectOption.slice('$select='.length)) : undefined };
+  });
+}
+
+export interface Preferences {
+  maxPageSize?: number;
+  trackChanges: boolean;
+  includeAnnotations?: string;
+  returnRepresentation: boolean;
+}
+
+/** `Prefer: odata.maxpagesize=10, odata.track-changes, odata.include-annotations="*"` (one or many headers). */
+export function parsePrefer(header: string | string[] | undefined): Preferences {
+  const text = Array.isArray(header) ? header.join(',') : (header ?? '');
+  const prefs: Preferences = { trackChanges: false, returnRepresentation: false };
+  for (const part of splitTopLevel(text, ',')) {
+    const eq = part.indexOf('=');
+    const name = (eq < 0 ? part : part.slice(0, eq)).trim().toLowerCase();
+    const value =
+      eq < 0
+        ? ''
+        : part
+            .slice(eq + 1)
+            .trim()
+            .replace(/^"|"$/g, '');
+    if (name === 'odata.maxpagesize') prefs.maxPageSize = Number.parseInt(value, 10) || undefined;
+    else if (name === 'odata.track-changes') prefs.trackChanges = true;
+    else if (name === 'odata.include-annotations') prefs.includeAnnotations = value;
+    else if (name === 'return' && value === 'representation') prefs.returnRepresentation = true;
+  }
+  return prefs;
+}
+
+/** A Web API error body: `{"error":{"code":"0x…","message":"…"}}`. */
+export function errorBody(code: string, message: string): string {
+  return JSON.stringify({ error: { code, message } });
+}
+
+/** `name='value'` inside a key segment such as `EntityDefinitions(LogicalName='account')`. */
+export function keyValue(segment: string, key: string): string | undefined {
+  const m = new RegExp(`\\(${key}='([^']*)'\\)`).exec(segment);
+  return m?.[1];
+}

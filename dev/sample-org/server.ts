@@ -1,0 +1,729 @@
+/**
+ * The HTTP face of the sample org: the Web API subset under `/api/data/v9.2/` (definitions, paged and
+ * change-tracked reads, writes, associations), with injectable faults. Any bearer token, or none, passes.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AttributeValue } from '../../lib/change/change-event.js';
+import { parseJsonLossless } from '../../lib/dataverse/webapi/json.js';
+import { isoSeconds, type TypedRow } from './generate.js';
+import { attributeJson, attributeNavigation, entityJson, kindsOfCast, relationshipJson } from './metadata.js';
+import { errorBody, keyValue, type Preferences, parseExpand, parsePrefer, parseSelect } from './odata.js';
+import { annotationFilter, type RenderContext, renderRow, stringifyJson, webApiName } from './render.js';
+import {
+  accountContactRelationship,
+  entityByName,
+  entityBySet,
+  type SampleAttribute,
+  type SampleEntity,
+} from './schema.js';
+import type { OrgStore } from './store.js';
+
+export const API_PATH = '/api/data/v9.2/';
+const MAX_PAGE_SIZE = 5000;
+const COUNT_LIMIT = 5000;
+
+/** Dataverse error codes the sample org answers with. */
+export const DataverseErrorCodes = {
+  throttled: '0x80072322',
+  unexpected: '0x80040216',
+  notFound: '0x80040217',
+  badProperty: '0x80060888',
+  badPayload: '0x80048d19',
+  expiredVersionStamp: '0x80044352',
+} as const;
+
+export interface Faults {
+  throttle: { remaining: number; retryAfterSeconds: number };
+  fail: { remaining: number; status: number };
+  pageDelayMs: number;
+}
+
+/** What a write did, for the webhook. */
+export interface WriteEvent {
+  messageName: 'Create' | 'Update' | 'Delete' | 'Associate' | 'Disassociate';
+  entity: SampleEntity;
+  id: string;
+  /** Create: the full row; Update: the changed attributes. */
+  attributes?: TypedRow;
+  /** The row after the write (Create/Update). */
+  postImage?: TypedRow;
+  versionNumber?: string;
+  modifiedOn?: string;
+  operationTime: Date;
+  relationship?: { schemaName: string; relatedEntity: string; relatedIds: string[] };
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class SampleOrgHandler {
+  baseUrl = '';
+
+  constructor(
+    private readonly store: OrgStore,
+    readonly faults: Faults,
+    readonly organizationId: string,
+    private readonly onWrite: (event: WriteEvent) => void,
+  ) {}
+
+  private get apiBase(): string {
+    return `${this.baseUrl}${API_PATH}`;
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const send = (status: number, body?: string, headers: Record<string, string> = {}) => {
+      res.writeHead(status, {
+        'OData-Version': '4.0',
+        ...(body !== undefined ? { 'Content-Type': 'application/json; odata.metadata=minimal' } : {}),
+        ...headers,
+      });
+      res.end(body);
+    };
+    try {
+      if (!url.pathname.startsWith(API_PATH)) throw new HttpError(404, DataverseErrorCodes.notFound, 'Not found');
+      if (this.faults.throttle.remaining > 0) {
+        this.faults.throttle.remaining--;
+        await drain(req);
+        return send(
+          429,
+          errorBody(
+            DataverseErrorCodes.throttled,
+            'Number of requests exceeded the limit of 6000 over time window of 300 seconds.',
+          ),
+          { 'Retry-After': String(this.faults.throttle.retryAfterSeconds) },
+        );
+      }
+      if (this.faults.fail.remaining > 0) {
+        this.faults.fail.remaining--;
+        await drain(req);
+        return send(
+          this.faults.fail.status,
+          errorBody(DataverseErrorCodes.unexpected, 'An unexpected error occurred.'),
+        );
+      }
+      const body = await readBody(req);
+      const result = await this.route(req.method ?? 'GET', url, req.headers, body);
+      send(result.status, result.body, result.headers);
+    } catch (err) {
+      if (err instanceof HttpError) return send(err.status, errorBody(err.code, err.message));
+      send(500, errorBody(DataverseErrorCodes.unexpected, err instanceof Error ? err.message : String(err)));
+    }
+  }
+
+  private async route(
+    method: string,
+    url: URL,
+    headers: IncomingMessage['headers'],
+    body: string,
+  ): Promise<{ status: number; body?: string; headers?: Record<string, string> }> {
+    const path = decodeURIComponent(url.pathname.slice(API_PATH.length));
+    const prefs = parsePrefer(headers.prefer);
+    const segments = path.split('/').filter(Boolean);
+    const head = segments[0] ?? '';
+
+    if (method === 'GET' && head === 'WhoAmI') {
+      return json({
+        '@odata.context': `${this.apiBase}$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse`,
+        BusinessUnitId: '6f2d0000-0000-4000-8000-000000000001',
+        UserId: '6f2d0000-0000-4000-8000-000000000002',
+        OrganizationId: this.organizationId,
+      });
+    }
+    if (method === 'GET' && head.startsWith('EntityDefinitions')) return this.entityDefinitions(segments, url);
+    if (method === 'GET' && head.startsWith('RelationshipDefinitions')) return this.relationshipDefinition(head);
+    if (method === 'GET' && head.startsWith('RetrieveTotalRecordCount')) return this.totalRecordCount(head, url);
+
+    const m = /^([a-z_]+)(?:\(([^)]*)\))?$/.exec(head);
+    const entity = m ? entityBySet(m[1]) : undefined;
+    if (!m || !entity) {
+      throw new HttpError(404, DataverseErrorCodes.notFound, `Resource not found for the segment '${head}'.`);
+    }
+    const key = m[2] ? parseGuid(m[2]) : undefined;
+    if (m[2] && !key) throw new HttpError(400, DataverseErrorCodes.badPayload, `Invalid key '${m[2]}'.`);
+
+    if (segments.length > 1) return this.reference(method, entity, key!, segments.slice(1), url, body);
+    if (key === undefined) {
+      if (method === 'GET') return this.collection(entity, url, prefs);
+      if (method === 'POST') return this.create(entity, body, prefs);
+    } else {
+      if (method === 'GET') return this.single(entity, key, url, prefs);
+      if (method === 'PATCH') return this.update(entity, key, body, headers);
+      if (method === 'DELETE') return this.remove(entity, key);
+    }
+    throw new HttpError(405, DataverseErrorCodes.badPayload, `Method ${method} is not allowed on '${head}'.`);
+  }
+
+  // ---------------------------------------------------------------- definitions
+
+  private entityDefinitions(segments: string[], url: URL) {
+    const name = keyValue(segments[0], 'LogicalName');
+    const entity = name ? entityByName(name) : undefined;
+    if (!entity) {
+      throw new HttpError(
+        404,
+        DataverseErrorCodes.notFound,
+        `Could not find entity with name '${name ?? segments[0]}'.`,
+      );
+    }
+    const select = parseSelect(url.searchParams.get('$select'));
+    const expand = parseExpand(url.searchParams.get('$expand'));
+    const attributes = entity.attributes.map((a, i) => ({ a, json: attributeJson(entity, a, i) }));
+    const shapeAttribute = (a: SampleAttribute, base: Record<string, unknown>, sel?: string[], exp = expand) => {
+      const out: Record<string, unknown> = sel
+        ? Object.fromEntries(
+            Object.entries(base).filter(([k]) => k === 'MetadataId' || k.startsWith('@') || sel.includes(k)),
+          )
+        : { ...base };
+      for (const item of exp) {
+        const nav = attributeNavigation(a, item.name);
+        if (nav === undefined) continue;
+        out[item.name] = nav && item.select ? pick(nav as Record<string, unknown>, item.select) : nav;
+      }
+      return out;
+    };
+
+    if (segments.length === 1) {
+      const base = entityJson(entity);
+      const out: Record<string, unknown> = {
+        '@odata.context': `${this.apiBase}$metadata#EntityDefinitions/$entity`,
+        ...(select ? pick(base, select) : base),
+      };
+      const attrExpand = expand.find((e) => e.name === 'Attributes');
+      if (attrExpand) out.Attributes = attributes.map(({ a, json: j }) => shapeAttribute(a, j, attrExpand.select, []));
+      return json(out);
+    }
+    if (segments[1] === 'Attributes' && segments.length === 2) {
+      return json({
+        '@odata.context': `${this.apiBase}$metadata#EntityDefinitions('${entity.metadataId}')/Attributes`,
+        value: attributes.map(({ a, json: j }) => shapeAttribute(a, j, select)),
+      });
+    }
+    if (segments[1].startsWith('Attributes(') && segments.length === 2) {
+      const logicalName = keyValue(segments[1], 'LogicalName');
+      const found = attributes.find(({ a }) => a.logicalName === logicalName);
+      if (!found) throw new HttpError(404, DataverseErrorCodes.notFound, `Could not find attribute '${logicalName}'.`);
+      return json({
+        '@odata.context': `${this.apiBase}$metadata#EntityDefinitions('${entity.metadataId}')/Attributes/$entity`,
+        ...shapeAttribute(found.a, found.json, select),
+      });
+    }
+    if (segments[1] === 'Attributes' && segments.length === 3) {
+      const kinds = kindsOfCast(segments[2]);
+      if (!kinds.length) throw new HttpError(400, DataverseErrorCodes.badProperty, `Unknown type '${segments[2]}'.`);
+      return json({
+        '@odata.context': `${this.apiBase}$metadata#EntityDefinitions('${entity.metadataId}')/Attributes/${segments[2]}`,
+        value: attributes
+          .filter(({ a }) => kinds.includes(a.kind))
+          .map(({ a, json: j }) => {
+            const { '@odata.type': _type, ...rest } = j;
+            return shapeAttribute(a, rest, select);
+          }),
+      });
+    }
+    throw new HttpError(404, DataverseErrorCodes.notFound, `Resource not found for the segment '${segments[1]}'.`);
+  }
+
+  private relationshipDefinition(head: string) {
+    const name = keyValue(head, 'SchemaName');
+    if (name !== accountContactRelationship.schemaName) {
+      throw new HttpError(404, DataverseErrorCodes.notFound, `Could not find relationship '${name}'.`);
+    }
+    return json({
+      '@odata.context': `${this.apiBase}$metadata#RelationshipDefinitions/$entity`,
+      ...relationshipJson(accountContactRelationship),
+    });
+  }
+
+  /** `RetrieveTotalRecordCount(EntityNames=['account','contact'])` or with an `@p1` alias. */
+  private totalRecordCount(head: string, url: URL) {
+    let arg = /EntityNames=(.*)\)$/.exec(head)?.[1] ?? '';
+    if (arg.startsWith('@')) arg = url.searchParams.get(arg) ?? '';
+    const names = [...arg.matchAll(/'([^']*)'/g)].map((m) => m[1]);
+    const values = names.map((n) => {
+      const table = this.store.table(n);
+      if (!table) throw new HttpError(404, DataverseErrorCodes.notFound, `Could not find entity with name '${n}'.`);
+      return table.liveCount;
+    });
+    return json({
+      '@odata.context': `${this.apiBase}$metadata#Microsoft.Dynamics.CRM.RetrieveTotalRecordCountResponse`,
+      EntityRecordCountCollection: { Count: names.length, IsReadOnly: false, Keys: names, Values: values },
+    });
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  private renderContext(prefs: Preferences): RenderContext {
+    return {
+      wants: annotationFilter(prefs.includeAnnotations),
+      nameOf: (entityName, id) => {
+        const target = entityByName(entityName);
+        const row = target && this.store.table(entityName)?.get(id);
+        const nameAttr = target?.primaryNameAttribute;
+        const v = nameAttr && row ? row[nameAttr] : undefined;
+        return v && v.type === 'string' ? v.value : undefined;
+      },
+    };
+  }
+
+  /** The validated `$select` as Web API property names, or undefined for all. */
+  private selection(entity: SampleEntity, url: URL): string[] | undefined {
+    const select = parseSelect(url.searchParams.get('$select'));
+    if (!select) return undefined;
+    const known = new Set(entity.attributes.map(webApiName));
+    for (const p of select) {
+      if (!known.has(p)) {
+        throw new HttpError(
+          400,
+          DataverseErrorCodes.badProperty,
+          `Could not find a property named '${p}' on type 'Microsoft.Dynamics.CRM.${entity.logicalName}'.`,
+        );
+      }
+    }
+    return select;
+  }
+
+  private preferenceApplied(prefs: Preferences, tracking: boolean): Record<string, string> {
+    const applied: string[] = [];
+    if (prefs.maxPageSize) applied.push(`odata.maxpagesize=${Math.min(prefs.maxPageSize, MAX_PAGE_SIZE)}`);
+    if (tracking) applied.push('odata.track-changes');
+    if (prefs.includeAnnotations) applied.push(`odata.include-annotations="${prefs.includeAnnotations}"`);
+    return applied.length ? { 'Preference-Applied': applied.join(',') } : {};
+  }
+
+  private linkFor(entity: SampleEntity, select: string[] | undefined, params: Record<string, string>): string {
+    const query = [
+      ...(select ? [`$select=${select.join(',')}`] : []),
+      ...Object.entries(params).map(([k, v]) => `${k}=${encodeURIComponent(v)}`),
+    ];
+    return `${this.apiBase}${entity.entitySetName}?${query.join('&')}`;
+  }
+
+  private async collection(entity: SampleEntity, url: URL, prefs: Preferences) {
+    if (this.faults.pageDelayMs > 0) await new Promise((r) => setTimeout(r, this.faults.pageDelayMs));
+    const select = this.selection(entity, url);
+    const pageSize = Math.min(Math.max(prefs.maxPageSize ?? MAX_PAGE_SIZE, 1), MAX_PAGE_SIZE);
+    const ctx = this.renderContext(prefs);
+    const selected = select ? new Set(select) : undefined;
+    const context = `${this.apiBase}$metadata#${entity.entitySetName}${select ? `(${select.join(',')})` : ''}`;
+    const deltaToken = url.searchParams.get('$deltatoken');
+    if (deltaToken !== null) return this.delta(entity, url, prefs, deltaToken, select, pageSize);
+
+    const table = this.store.table(entity.logicalName)!;
+    const cookie = parsePageCookie(url.searchParams.get('$skiptoken'), entity.primaryIdAttribute);
+    const tracking = cookie ? cookie.tracking : prefs.trackChanges;
+    const dataVersion = cookie?.dataVersion ?? this.store.version;
+    let position = cookie ? (table.positionOf(cookie.lastId) ?? -1) + 1 : 0;
+    const pageNumber = cookie ? cookie.pageNumber : 1;
+
+    const rows: Record<string, unknown>[] = [];
+    let firstId: string | undefined;
+    let lastId: string | undefined;
+    const end = table.positions;
+    for (; position < end && rows.length < pageSize; position++) {
+      const row = table.rowAt(position);
+      if (!row) continue;
+      rows.push(renderRow(entity, row, selected, ctx));
+      lastId = table.idAt(position);
+      firstId ??= lastId;
+    }
+    while (position < end && !table.rowAt(position)) position++;
+    const more = position < end;
+
+    const out: Record<string, unknown> = { '@odata.context': context };
+    if (url.searchParams.get('$count') === 'true') {
+      out['@odata.count'] = Math.min(table.liveCount, COUNT_LIMIT);
+      out['@Microsoft.Dynamics.CRM.totalrecordcount'] = table.liveCount > COUNT_LIMIT ? -1 : table.liveCount;
+      out['@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded'] = table.liveCount > COUNT_LIMIT;
+    }
+    out.value = rows;
+    if (more && lastId && firstId) {
+      const token = pageCookie(pageNumber + 1, entity.primaryIdAttribute, firstId, lastId, tracking, dataVersion);
+      out['@odata.nextLink'] = this.linkFor(entity, select, { $skiptoken: token });
+    } else if (tracking) {
+      out['@odata.deltaLink'] = this.linkFor(entity, select, { $deltatoken: deltaTokenText(dataVersion) });
+    }
+    return json(out, this.preferenceApplied(prefs, tracking));
+  }
+
+  private delta(
+    entity: SampleEntity,
+    url: URL,
+    prefs: Preferences,
+    token: string,
+    select: string[] | undefined,
+    pageSize: number,
+  ) {
+    const m = /^(\d+)!/.exec(token);
+    const from = m ? BigInt(m[1]) : undefined;
+    if (from === undefined || from < this.store.oldestValidVersion || from > this.store.version) {
+      throw new HttpError(
+        400,
+        DataverseErrorCodes.expiredVersionStamp,
+        'Version stamp associated with the client has expired. Please perform a full sync.',
+      );
+    }
+    const skip = /upto="(\d+)" after="(\d+)"/.exec(url.searchParams.get('$skiptoken') ?? '');
+    const upTo = skip ? BigInt(skip[1]) : this.store.version;
+    const after = skip ? BigInt(skip[2]) : from;
+    const table = this.store.table(entity.logicalName)!;
+    const changes = table.changes(from, upTo, after, pageSize + 1);
+    const page = changes.slice(0, pageSize);
+    const ctx = this.renderContext(prefs);
+    const selected = select ? new Set(select) : undefined;
+    const value = page.map((c) =>
+      c.row
+        ? renderRow(entity, c.row, selected, ctx)
+        : {
+            '@odata.context': `${this.apiBase}$metadata#${entity.entitySetName}/$deletedEntity`,
+            id: c.id,
+            reason: 'deleted',
+          },
+    );
+    const out: Record<string, unknown> = {
+      '@odata.context': `${this.apiBase}$metadata#${entity.entitySetName}${select ? `(${select.join(',')})` : ''}/$delta`,
+      value,
+    };
+    if (changes.length > pageSize) {
+      const lastVersion = page[page.length - 1].version;
+      out['@odata.nextLink'] = this.linkFor(entity, select, {
+        $deltatoken: token,
+        $skiptoken: `<cookie istracking="True" upto="${upTo}" after="${lastVersion}" />`,
+      });
+    } else {
+      out['@odata.deltaLink'] = this.linkFor(entity, select, { $deltatoken: deltaTokenText(upTo) });
+    }
+    return json(out, this.preferenceApplied(prefs, true));
+  }
+
+  private single(entity: SampleEntity, id: string, url: URL, prefs: Preferences) {
+    const select = this.selection(entity, url);
+    const row = this.store.table(entity.logicalName)?.get(id);
+    if (!row) throw notFound(entity, id);
+    return json({
+      '@odata.context': `${this.apiBase}$metadata#${entity.entitySetName}${select ? `(${select.join(',')})` : ''}/$entity`,
+      ...renderRow(entity, row, select ? new Set(select) : undefined, this.renderContext(prefs)),
+    });
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  private entityIdHeader(entity: SampleEntity, id: string) {
+    return { 'OData-EntityId': `${this.apiBase}${entity.entitySetName}(${id})` };
+  }
+
+  private create(entity: SampleEntity, body: string, prefs: Preferences) {
+    const attributes = this.parsePayload(entity, body);
+    const idValue = attributes[entity.primaryIdAttribute];
+    delete attributes[entity.primaryIdAttribute];
+    const requestedId = idValue && idValue.type === 'guid' ? idValue.value : undefined;
+    if (requestedId && this.store.table(entity.logicalName)?.get(requestedId)) {
+      throw new HttpError(412, DataverseErrorCodes.badPayload, 'A record with matching key values already exists.');
+    }
+    const { id, row } = this.store.create(entity, attributes, requestedId);
+    this.emitUpsert('Create', entity, id, row, row);
+    if (prefs.returnRepresentation) {
+      return json(
+        {
+          '@odata.context': `${this.apiBase}$metadata#${entity.entitySetName}/$entity`,
+          ...renderRow(entity, row, undefined, this.renderContext(prefs)),
+        },
+        this.entityIdHeader(entity, id),
+        201,
+      );
+    }
+    return { status: 204, headers: this.entityIdHeader(entity, id) };
+  }
+
+  /** PATCH is an upsert, as in Dataverse, unless `If-Match: *` says the row must exist. */
+  private update(entity: SampleEntity, id: string, body: string, headers: IncomingMessage['headers']) {
+    const changes = this.parsePayload(entity, body);
+    delete changes[entity.primaryIdAttribute];
+    const table = this.store.table(entity.logicalName)!;
+    if (!table.get(id)) {
+      if (headers['if-match'] === '*') throw notFound(entity, id);
+      const { row } = this.store.create(entity, changes, id);
+      this.emitUpsert('Create', entity, id, row, row);
+      return { status: 204, headers: this.entityIdHeader(entity, id) };
+    }
+    const row = this.store.update(entity, id, changes)!;
+    this.emitUpsert('Update', entity, id, changes, row);
+    return { status: 204, headers: this.entityIdHeader(entity, id) };
+  }
+
+  private remove(entity: SampleEntity, id: string) {
+    const deleted = this.store.delete(entity, id);
+    if (!deleted) throw notFound(entity, id);
+    this.onWrite({
+      messageName: 'Delete',
+      entity,
+      id: id.toLowerCase(),
+      versionNumber: String(deleted.version),
+      operationTime: new Date(deleted.deletedOn),
+    });
+    return { status: 204 };
+  }
+
+  private emitUpsert(
+    messageName: 'Create' | 'Update',
+    entity: SampleEntity,
+    id: string,
+    attributes: TypedRow,
+    row: TypedRow,
+  ) {
+    const version = row.versionnumber;
+    const modified = row.modifiedon;
+    this.onWrite({
+      messageName,
+      entity,
+      id,
+      attributes,
+      postImage: row,
+      versionNumber: version?.type === 'bigint' ? version.value : undefined,
+      modifiedOn: modified?.type === 'datetime' ? modified.value : undefined,
+      operationTime: new Date(),
+    });
+  }
+
+  /** `POST /accounts(id)/new_accountcontact/$ref` and `DELETE …/new_accountcontact(id)/$ref`. */
+  private reference(method: string, entity: SampleEntity, id: string, rest: string[], url: URL, body: string) {
+    const rel = accountContactRelationship;
+    const nav = /^([a-z_]+)(?:\(([^)]*)\))?$/.exec(rest[0]);
+    const isAccountSide = entity.logicalName === rel.entity1LogicalName;
+    const validNav = isAccountSide ? rel.entity1NavigationPropertyName : rel.entity2NavigationPropertyName;
+    if (!nav || nav[1] !== validNav || rest[1] !== '$ref' || entity.isIntersect) {
+      throw new HttpError(404, DataverseErrorCodes.notFound, `Resource not found for the segment '${rest[0]}'.`);
+    }
+    if (!this.store.table(entity.logicalName)?.get(id)) throw notFound(entity, id);
+    let otherId: string | undefined;
+    if (method === 'POST') {
+      const payload = parseJsonLossless(body || '{}') as Record<string, unknown>;
+      otherId = parseGuid(/\(([^)]+)\)\s*$/.exec(String(payload['@odata.id'] ?? ''))?.[1] ?? '');
+    } else if (method === 'DELETE') {
+      otherId = parseGuid(nav[2] ?? /\(([^)]+)\)\s*$/.exec(url.searchParams.get('$id') ?? '')?.[1] ?? '');
+    }
+    if (!otherId) throw new HttpError(400, DataverseErrorCodes.badPayload, 'The related record reference is missing.');
+    const otherEntity = entityByName(isAccountSide ? rel.entity2LogicalName : rel.entity1LogicalName)!;
+    if (!this.store.table(otherEntity.logicalName)?.get(otherId)) throw notFound(otherEntity, otherId);
+    const accountId = isAccountSide ? id : otherId;
+    const contactId = isAccountSide ? otherId : id;
+    const intersect = entityByName(rel.intersectEntityName)!;
+    const existing = this.store.findAssociation(accountId, contactId);
+    const relationship = { schemaName: rel.schemaName, relatedEntity: otherEntity.logicalName, relatedIds: [otherId] };
+    if (method === 'POST') {
+      if (existing) {
+        throw new HttpError(400, '0x80040237', 'Cannot insert duplicate key.');
+      }
+      const { row } = this.store.create(intersect, {
+        accountid: { type: 'guid', value: accountId },
+        contactid: { type: 'guid', value: contactId },
+      });
+      const v = row.versionnumber;
+      this.onWrite({
+        messageName: 'Associate',
+        entity,
+        id,
+        relationship,
+        versionNumber: v?.type === 'bigint' ? v.value : undefined,
+        operationTime: new Date(),
+      });
+      return { status: 204 };
+    }
+    if (method === 'DELETE') {
+      if (!existing) throw new HttpError(404, DataverseErrorCodes.notFound, 'The association does not exist.');
+      const deleted = this.store.delete(intersect, existing)!;
+      this.onWrite({
+        messageName: 'Disassociate',
+        entity,
+        id,
+        relationship,
+        versionNumber: String(deleted.version),
+        operationTime: new Date(deleted.deletedOn),
+      });
+      return { status: 204 };
+    }
+    throw new HttpError(405, DataverseErrorCodes.badPayload, `Method ${method} is not allowed on $ref.`);
+  }
+
+  /** A create/update body → typed values, with Dataverse's complaints for unknown or ill-typed properties. */
+  private parsePayload(entity: SampleEntity, body: string): TypedRow {
+    let payload: Record<string, unknown>;
+    try {
+      payload = parseJsonLossless(body || '{}') as Record<string, unknown>;
+    } catch {
+      throw new HttpError(400, DataverseErrorCodes.badPayload, 'The request body is not valid JSON.');
+    }
+    const out: TypedRow = {};
+    for (const [key, raw] of Object.entries(payload)) {
+      if (key.endsWith('@odata.bind')) {
+        const nav = key.slice(0, -'@odata.bind'.length);
+        const attribute = entity.attributes.find(
+          (a) =>
+            (a.kind === 'lookup' && a.logicalName === nav) ||
+            (a.kind === 'customer' && (a.targets ?? []).some((t) => `${a.logicalName}_${t}` === nav)),
+        );
+        if (!attribute) throw badProperty(entity, nav);
+        if (raw === null) {
+          out[attribute.logicalName] = { type: 'null' };
+          continue;
+        }
+        const m = /([a-z_]+)\(([^)]+)\)\s*$/.exec(String(raw));
+        const target = m ? entityBySet(m[1]) : undefined;
+        const targetId = m ? parseGuid(m[2]) : undefined;
+        if (!target || !targetId || !(attribute.targets ?? []).includes(target.logicalName)) {
+          throw new HttpError(400, DataverseErrorCodes.badPayload, `Invalid reference '${String(raw)}' for ${nav}.`);
+        }
+        out[attribute.logicalName] = { type: 'lookup', value: targetId, entityType: target.logicalName };
+        continue;
+      }
+      if (key.includes('@')) continue;
+      const attribute = entity.attributes.find((a) => a.logicalName === key);
+      if (!attribute || attribute.kind === 'lookup' || attribute.kind === 'customer') throw badProperty(entity, key);
+      if (attribute.readOnly || (attribute.isPrimaryName === true && entity.logicalName === 'contact')) continue;
+      out[key] = typedValue(entity, attribute, raw);
+    }
+    return out;
+  }
+}
+
+function typedValue(entity: SampleEntity, a: SampleAttribute, raw: unknown): AttributeValue {
+  if (raw === null) return { type: 'null' };
+  const fail = () =>
+    new HttpError(
+      400,
+      DataverseErrorCodes.badPayload,
+      `Error identified in Payload provided by the user for Entity :'${entity.logicalName}', Cannot convert the literal '${String(raw)}' to the expected type of '${a.logicalName}'.`,
+    );
+  switch (a.kind) {
+    case 'uniqueidentifier': {
+      const id = parseGuid(String(raw));
+      if (!id) throw fail();
+      return { type: 'guid', value: id };
+    }
+    case 'string':
+    case 'memo':
+      if (typeof raw !== 'string') throw fail();
+      if (a.maxLength && raw.length > a.maxLength) throw fail();
+      return { type: 'string', value: raw };
+    case 'money':
+    case 'decimal': {
+      const text = typeof raw === 'number' ? String(raw) : typeof raw === 'string' ? raw : '';
+      if (!/^-?\d+(\.\d+)?$/.test(text)) throw fail();
+      return { type: a.kind, value: text };
+    }
+    case 'integer':
+      if (typeof raw !== 'number' || !Number.isInteger(raw)) throw fail();
+      return { type: 'int', value: raw };
+    case 'boolean':
+      if (typeof raw !== 'boolean') throw fail();
+      return { type: 'boolean', value: raw };
+    case 'datetime':
+    case 'dateonly': {
+      const ms = typeof raw === 'string' ? Date.parse(raw) : Number.NaN;
+      if (Number.isNaN(ms)) throw fail();
+      return { type: 'datetime', value: isoSeconds(a.kind === 'dateonly' ? Date.parse(raw as string) : ms) };
+    }
+    case 'picklist':
+    case 'state':
+    case 'status':
+      if (typeof raw !== 'number' || !a.optionSet?.options.some((o) => o.value === raw)) throw fail();
+      return { type: 'optionset', value: raw };
+    case 'multiselect': {
+      const values = String(raw)
+        .split(',')
+        .filter(Boolean)
+        .map((v) => Number(v));
+      if (values.some((v) => !a.optionSet?.options.some((o) => o.value === v))) throw fail();
+      return values.length ? { type: 'multiselect', value: values } : { type: 'null' };
+    }
+    default:
+      throw fail();
+  }
+}
+
+function json(body: unknown, headers: Record<string, string> = {}, status = 200) {
+  return { status, body: stringifyJson(body), headers };
+}
+
+function pick(obj: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(obj).filter(([k]) => k === 'MetadataId' || keys.includes(k)));
+}
+
+function notFound(entity: SampleEntity, id: string) {
+  return new HttpError(
+    404,
+    DataverseErrorCodes.notFound,
+    `Entity '${entity.logicalName}' With Id = ${id} Does Not Exist`,
+  );
+}
+
+function badProperty(entity: SampleEntity, name: string) {
+  return new HttpError(
+    400,
+    DataverseErrorCodes.badProperty,
+    `An undeclared property '${name}' which only has property annotations in the payload but no property value was found in the payload. In OData, only declared navigation properties and declared named streams can be represented as properties without values. (entity '${entity.logicalName}')`,
+  );
+}
+
+const GUID = /^\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}?$/;
+
+function parseGuid(text: string): string | undefined {
+  return GUID.exec(text.trim())?.[1].toLowerCase();
+}
+
+/** `version!MM/dd/yyyy HH:mm:ss`, the shape of Dataverse's delta tokens. */
+function deltaTokenText(version: bigint): string {
+  const d = new Date();
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${version}!${p(d.getUTCMonth() + 1)}/${p(d.getUTCDate())}/${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}`;
+}
+
+/** The paging cookie, shaped like Dataverse's (`<cookie pagenumber="2" pagingcookie="…" istracking="False" />`). */
+function pageCookie(
+  page: number,
+  idAttribute: string,
+  firstId: string,
+  lastId: string,
+  tracking: boolean,
+  dataVersion: bigint,
+) {
+  const inner = `<cookie page="${page - 1}"><${idAttribute} last="{${lastId.toUpperCase()}}" first="{${firstId.toUpperCase()}}" /></cookie>`;
+  return `<cookie pagenumber="${page}" pagingcookie="${encodeURIComponent(inner)}" istracking="${tracking ? 'True' : 'False'}" dataversion="${dataVersion}" />`;
+}
+
+function parsePageCookie(token: string | null, idAttribute: string) {
+  if (!token) return undefined;
+  const page = /pagenumber="(\d+)"/.exec(token);
+  const paging = /pagingcookie="([^"]*)"/.exec(token);
+  const inner = paging ? decodeURIComponent(paging[1]) : '';
+  const last = new RegExp(`<${idAttribute} last="\\{([^}]+)\\}"`).exec(inner);
+  const version = /dataversion="(\d+)"/.exec(token);
+  if (!page || !last || !version) {
+    throw new HttpError(400, DataverseErrorCodes.badPayload, 'The $skiptoken is not valid.');
+  }
+  return {
+    pageNumber: Number(page[1]),
+    lastId: last[1].toLowerCase(),
+    tracking: /istracking="True"/.test(token),
+    dataVersion: BigInt(version[1]),
+  };
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function drain(req: IncomingMessage): Promise<void> {
+  for await (const _ of req) {
+    // discard
+  }
+}

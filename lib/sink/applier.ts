@@ -1,0 +1,396 @@
+/**
+ * The writer: validates a batch, reduces it per record, makes sure tables and columns exist, and hands
+ * set-based upserts and deletes to the dialect. A statement that fails for a data reason is split in
+ * halves until the bad rows are isolated, so only they fail and the rest of the batch applies.
+ */
+import type { AttributeValue, ChangeEvent } from '../change/change-event.js';
+import { assertLogicalName } from '../change/identifiers.js';
+import { AppError, toAppError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { ClassifiedFailure, DeleteRow, TableDef, TargetDialect, UpsertRow } from './dialect.js';
+import { type RecordChange, toRecordChange } from './record-change.js';
+import { reduceBatch } from './reduce.js';
+import { deleteLogTable, type EntityMetadata, insertColumns, metadataTables, tombstoneTable } from './side-tables.js';
+import {
+  type AttributeSpec,
+  CellError,
+  type Column,
+  type ColumnType,
+  columnsForAttribute,
+  columnTypeForSpec,
+  columnTypeForValue,
+  entityTypeColumn,
+  prefixedName,
+  renderCell,
+  systemColumns,
+} from './table-model.js';
+
+export type ApplyOutcome = { status: 'applied' } | { status: 'stale' } | { status: 'failed'; error: AppError };
+
+export interface ApplyOptions {
+  /** Column types from Dataverse metadata, per entity; without them types are inferred from values. */
+  attributeSpecs?: Record<string, AttributeSpec[]>;
+}
+
+const APPLIED: ApplyOutcome = { status: 'applied' };
+const STALE: ApplyOutcome = { status: 'stale' };
+
+type Columns = Map<string, ColumnType>;
+
+export class Applier {
+  /** Known columns per table (folded names), filled on first use and after each DDL. */
+  private readonly tables = new Map<string, Columns>();
+  private sideTables: Promise<void> | undefined;
+
+  constructor(
+    private readonly dialect: TargetDialect,
+    private readonly prefix: string,
+    private readonly writeDeleteLog: boolean,
+    private readonly logger: Logger,
+  ) {}
+
+  async applyBatch(changes: ChangeEvent[], options: ApplyOptions = {}): Promise<ApplyOutcome[]> {
+    const outcomes: ApplyOutcome[] = new Array(changes.length);
+    const specs = this.validSpecs(options.attributeSpecs ?? {});
+    const records: RecordChange[] = [];
+    changes.forEach((change, index) => {
+      try {
+        const record = toRecordChange(change, index);
+        this.assertFits(record, specs);
+        records.push(record);
+      } catch (err) {
+        outcomes[index] = { status: 'failed', error: toAppError(err) };
+      }
+    });
+    const { rounds, superseded } = reduceBatch(records);
+    for (const record of superseded) outcomes[record.index] = STALE;
+    if (rounds.length) await this.ensureSideTables();
+    for (const round of rounds) {
+      const byEntity = new Map<string, RecordChange[]>();
+      for (const record of round) {
+        const list = byEntity.get(record.entity);
+        if (list) list.push(record);
+        else byEntity.set(record.entity, [record]);
+      }
+      for (const [entity, list] of byEntity) {
+        // assertFits already failed every change of an entity whose specs are illegal.
+        const spec = specs.get(entity);
+        await this.applyTable(entity, list, spec instanceof AppError ? undefined : spec, outcomes);
+      }
+    }
+    return outcomes;
+  }
+
+  async writeMetadata(metadata: EntityMetadata): Promise<void> {
+    assertLogicalName(metadata.entity, 'entity');
+    const tables = metadataTables(this.prefix);
+    const { entity } = metadata;
+    const jobs: Array<[TableDef, string, (string | null)[][]]> = [];
+    if (metadata.optionSets) {
+      const t = tables.optionSets;
+      jobs.push([t.def, entity, metadata.optionSets.map((r) => t.cells(entity, r))]);
+    }
+    if (metadata.states) {
+      const t = tables.states;
+      jobs.push([t.def, entity, metadata.states.map((r) => t.cells(entity, r))]);
+    }
+    if (metadata.statuses) {
+      const t = tables.statuses;
+      jobs.push([t.def, entity, metadata.statuses.map((r) => t.cells(entity, r))]);
+    }
+    if (metadata.targets) {
+      const t = tables.targets;
+      jobs.push([t.def, entity, metadata.targets.map((r) => t.cells(entity, r))]);
+    }
+    if (metadata.attributes) {
+      const t = tables.attributes;
+      jobs.push([t.def, entity, metadata.attributes.map((r) => t.cells(entity, r))]);
+    }
+    if (metadata.globalOptionSets) {
+      const t = tables.globalOptionSets;
+      const names = new Set(metadata.globalOptionSets.map((r) => r.optionSetName));
+      for (const name of names) {
+        const rows = metadata.globalOptionSets.filter((r) => r.optionSetName === name);
+        jobs.push([t.def, name, rows.map((r) => t.cells(entity, r))]);
+      }
+    }
+    for (const [def, keyValue, rows] of jobs) {
+      await this.guard(() => this.ensureTable(def));
+      const key = def.columns.find((c) => c.name === 'EntityName' || c.name === 'OptionSetName')!.name;
+      await this.guard(() => this.dialect.replaceRows(def.name, insertColumns(def), key, keyValue, rows), true);
+    }
+  }
+
+  /** Specs per entity, or the ILLEGAL_IDENTIFIER error that makes every change of that entity fail. */
+  private validSpecs(all: Record<string, AttributeSpec[]>): Map<string, Map<string, AttributeSpec> | AppError> {
+    const out = new Map<string, Map<string, AttributeSpec> | AppError>();
+    for (const [entity, specs] of Object.entries(all)) {
+      try {
+        for (const spec of specs) {
+          assertLogicalName(spec.name, `attribute spec of ${entity}`);
+          this.assertIdentifierLength(spec.kind === 'lookup' ? entityTypeColumn(spec.name) : spec.name);
+        }
+        out.set(entity, new Map(specs.map((s) => [s.name, s])));
+      } catch (err) {
+        out.set(entity, toAppError(err));
+      }
+    }
+    return out;
+  }
+
+  /** Names that the target would truncate are refused before any DDL, like illegal ones. */
+  private assertFits(record: RecordChange, specs: Map<string, unknown>): void {
+    this.assertIdentifierLength(prefixedName(this.prefix, record.entity));
+    for (const [name, value] of Object.entries(record.attributes)) {
+      this.assertIdentifierLength(value.type === 'lookup' ? entityTypeColumn(name) : name);
+    }
+    if (specs.get(record.entity) instanceof AppError) throw specs.get(record.entity);
+  }
+
+  private assertIdentifierLength(name: string): void {
+    if (this.dialect.fold(name).length > this.dialect.maxIdentifierLength) {
+      throw new AppError(
+        'ILLEGAL_IDENTIFIER',
+        `identifier ${JSON.stringify(name)} is longer than the ${this.dialect.maxIdentifierLength} characters ${this.dialect.kind} keeps; use a shorter table prefix or name`,
+        {
+          details: [
+            { field: 'identifier', message: `at most ${this.dialect.maxIdentifierLength} characters`, value: name },
+          ],
+        },
+      );
+    }
+  }
+
+  private ensureSideTables(): Promise<void> {
+    this.sideTables ??= (async () => {
+      await this.guard(() => this.dialect.ensureSchema());
+      await this.guard(() => this.ensureTable(tombstoneTable(this.prefix)));
+      if (this.writeDeleteLog) await this.guard(() => this.ensureTable(deleteLogTable(this.prefix)));
+    })().catch((err) => {
+      this.sideTables = undefined;
+      throw err;
+    });
+    return this.sideTables;
+  }
+
+  private async applyTable(
+    entity: string,
+    records: RecordChange[],
+    specs: Map<string, AttributeSpec> | undefined,
+    outcomes: ApplyOutcome[],
+  ): Promise<void> {
+    const table = prefixedName(this.prefix, entity);
+    const upserts = records.filter((r) => r.kind === 'upsert');
+    const deletes = records.filter((r) => r.kind === 'delete');
+    const columns = await this.guard(() => this.ensureEntityTable(table, upserts, specs));
+
+    // Upserts first, then deletes: the writer keeps the order the reduction produced.
+    for (const group of this.upsertGroups(entity, upserts, columns, outcomes).values()) {
+      await this.writeIsolating(
+        table,
+        entity,
+        group.rows,
+        (rows) => this.dialect.upsert({ table, entity, columns: group.columns, rows: rows.map((r) => r.row) }),
+        outcomes,
+      );
+    }
+    if (deletes.length) {
+      const rows = deletes.map((record) => ({
+        record,
+        row: {
+          id: record.id,
+          rowVersion: record.version.rowVersion ?? null,
+          deletedOn: record.version.modifiedOn ?? null,
+          logs: record.logsDelete,
+        } satisfies DeleteRow,
+      }));
+      await this.writeIsolating(
+        table,
+        entity,
+        rows,
+        (part) =>
+          this.dialect.delete(
+            { table, entity, rows: part.map((r) => r.row) },
+            this.writeDeleteLog && part.some((r) => r.row.logs),
+          ),
+        outcomes,
+      );
+    }
+  }
+
+  /** Renders each upsert's cells and groups rows that write the same columns (one statement per group). */
+  private upsertGroups(entity: string, upserts: RecordChange[], columns: Columns, outcomes: ApplyOutcome[]) {
+    const groups = new Map<string, { columns: Column[]; rows: Array<{ record: RecordChange; row: UpsertRow }> }>();
+    for (const record of upserts) {
+      try {
+        const cells = new Map<string, string | null>();
+        for (const [name, value] of Object.entries(record.attributes)) {
+          for (const [column, cellValue] of cellsForAttribute(name, value, columns)) {
+            const type = columns.get(this.dialect.fold(column));
+            if (type) cells.set(column, renderCell(column, type, cellValue));
+          }
+        }
+        const names = [...cells.keys()].sort();
+        const signature = names.join(',');
+        let group = groups.get(signature);
+        if (!group) {
+          group = { columns: names.map((n) => ({ name: n, type: columns.get(this.dialect.fold(n))! })), rows: [] };
+          groups.set(signature, group);
+        }
+        group.rows.push({
+          record,
+          row: {
+            id: record.id,
+            rowVersion: record.version.rowVersion ?? null,
+            modifiedOn: record.version.modifiedOn ?? null,
+            cells: names.map((n) => cells.get(n) ?? null),
+          },
+        });
+      } catch (err) {
+        if (!(err instanceof CellError)) throw err;
+        outcomes[record.index] = permanentFailure(entity, record.id, err.message, err.column);
+      }
+    }
+    return groups;
+  }
+
+  /**
+   * Runs a set-based write; on a data error splits the set in halves until single rows fail on their own.
+   * Outage and transient errors abort the whole batch (the caller keeps it queued).
+   */
+  private async writeIsolating<R extends { record: RecordChange; row: { id: string } }>(
+    table: string,
+    entity: string,
+    rows: R[],
+    write: (rows: R[]) => Promise<Set<string>>,
+    outcomes: ApplyOutcome[],
+  ): Promise<void> {
+    if (!rows.length) return;
+    let applied: Set<string>;
+    try {
+      applied = await write(rows);
+    } catch (err) {
+      const failure = this.dialect.classify(err);
+      if (failure.class === 'schemaStale') this.tables.delete(this.dialect.fold(table));
+      if (failure.class !== 'permanent' && failure.class !== 'schemaRace') throw batchError(failure, err);
+      if (rows.length === 1) {
+        const { record } = rows[0];
+        outcomes[record.index] = permanentFailure(entity, record.id, failure.reason, failure.column);
+        this.logger.warn('sink.record.failed', { entity, recordId: record.id, reason: failure.reason });
+        return;
+      }
+      const half = Math.ceil(rows.length / 2);
+      await this.writeIsolating(table, entity, rows.slice(0, half), write, outcomes);
+      await this.writeIsolating(table, entity, rows.slice(half), write, outcomes);
+      return;
+    }
+    for (const { record, row } of rows) outcomes[record.index] = applied.has(row.id) ? APPLIED : STALE;
+  }
+
+  /** Creates the entity table or adds missing columns; returns the table's columns as they are in the target. */
+  private async ensureEntityTable(
+    table: string,
+    upserts: RecordChange[],
+    specs: Map<string, AttributeSpec> | undefined,
+  ): Promise<Columns> {
+    const wanted = new Map<string, Column>();
+    const want = (name: string, type: ColumnType, isLookup: boolean) => {
+      if (wanted.has(name)) return;
+      for (const column of columnsForAttribute(name, type, isLookup)) wanted.set(column.name, column);
+    };
+    for (const spec of specs?.values() ?? []) want(spec.name, columnTypeForSpec(spec), spec.kind === 'lookup');
+    for (const record of upserts) {
+      for (const [name, value] of Object.entries(record.attributes)) {
+        const type = columnTypeForValue(value);
+        if (type) want(name, type, value.type === 'lookup');
+      }
+    }
+    return this.ensureTable({ name: table, columns: [...systemColumns(), ...wanted.values()], primaryKey: ['Id'] });
+  }
+
+  private async ensureTable(def: TableDef): Promise<Columns> {
+    const key = this.dialect.fold(def.name);
+    let columns = this.tables.get(key) ?? (await this.dialect.readColumns(def.name));
+    if (!columns) {
+      await this.retryingRace(() => this.dialect.createTable(def));
+      columns = await this.dialect.readColumns(def.name);
+    }
+    const missing = def.columns.filter((c) => !columns!.has(this.dialect.fold(c.name)));
+    if (missing.length) {
+      this.logger.info('sink.columns.add', { table: def.name, columns: missing.map((c) => c.name) });
+      await this.retryingRace(() => this.dialect.addColumns(def.name, missing));
+      columns = await this.dialect.readColumns(def.name);
+    }
+    if (!columns) throw new AppError('TARGET_TRANSIENT', `table ${def.name} vanished while it was being created`);
+    this.tables.set(key, columns);
+    return columns;
+  }
+
+  /** Another applier may create the same table or column between our check and our DDL: retry once. */
+  private async retryingRace(ddl: () => Promise<void>): Promise<void> {
+    try {
+      await ddl();
+    } catch (err) {
+      if (this.dialect.classify(err).class !== 'schemaRace') throw err;
+      await ddl();
+    }
+  }
+
+  /** Turns driver errors of schema and metadata work into AppErrors; data errors there are permanent. */
+  private async guard<T>(work: () => Promise<T>, dataErrorsArePermanent = false): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      if (err instanceof AppError) throw err;
+      const failure = this.dialect.classify(err);
+      if (failure.class === 'schemaStale') this.tables.clear();
+      if (failure.class === 'permanent' && dataErrorsArePermanent) {
+        throw new AppError('TARGET_PERMANENT', failure.reason, { cause: err });
+      }
+      throw batchError(failure, err);
+    }
+  }
+}
+
+/** The column/value pairs one attribute writes: a lookup also writes its entity type, a null clears both. */
+function cellsForAttribute(name: string, value: AttributeValue, columns: Columns): Array<[string, AttributeValue]> {
+  const typeColumn = entityTypeColumn(name);
+  if (value.type === 'lookup')
+    return [
+      [name, value],
+      [typeColumn, { type: 'string', value: value.entityType }],
+    ];
+  if (value.type === 'null' && columns.has(typeColumn))
+    return [
+      [name, value],
+      [typeColumn, value],
+    ];
+  return [[name, value]];
+}
+
+function permanentFailure(entity: string, id: string, reason: string, column?: string): ApplyOutcome {
+  const where = column ? ` (column ${column})` : '';
+  return {
+    status: 'failed',
+    error: new AppError('TARGET_PERMANENT', `${entity} ${id}${where}: ${reason}`, {
+      details: [{ field: column ?? entity, message: reason, value: id }],
+    }),
+  };
+}
+
+function batchError(failure: ClassifiedFailure, cause: unknown): AppError {
+  switch (failure.class) {
+    case 'unreachable':
+      return new AppError('TARGET_UNREACHABLE', `the target database cannot be reached: ${failure.reason}`, { cause });
+    case 'transient':
+    case 'schemaStale':
+    case 'schemaRace':
+      return new AppError('TARGET_TRANSIENT', `the target database refused the write for now: ${failure.reason}`, {
+        cause,
+      });
+    case 'permanent':
+      return new AppError('TARGET_PERMANENT', `the target database refused the statement: ${failure.reason}`, {
+        cause,
+      });
+  }
+}

@@ -1,0 +1,268 @@
+/**
+ * The Azure SQL target: runs the statements of `mssql-sql.ts` through a small connector interface, so
+ * tests can record the statement sequence (no SQL Server runs here) and production uses `mssql` pools.
+ */
+import mssql from 'mssql';
+import type { DeleteBatch, SideTableNames, TableDef, TargetDialect, UpsertBatch } from '../dialect.js';
+import type { Column, ColumnType } from '../table-model.js';
+import { classifyMssqlError } from './mssql-errors.js';
+import * as sql from './mssql-sql.js';
+
+export interface MssqlInput {
+  name: string;
+  type: mssql.ISqlType | mssql.ISqlTypeFactoryWithNoParams;
+  value: unknown;
+}
+
+type Rows = Array<Record<string, unknown>>;
+
+/** One pinned connection inside a transaction (temp tables live as long as it does). */
+export interface MssqlSession {
+  query(text: string, inputs?: MssqlInput[]): Promise<Rows>;
+  bulk(table: mssql.Table): Promise<void>;
+}
+
+export interface MssqlConnector {
+  /** One statement on any pooled connection (autocommit). */
+  query(text: string, inputs?: MssqlInput[]): Promise<Rows>;
+  /** `work` on one connection in a transaction: committed if it resolves, rolled back if it throws. */
+  transaction<T>(work: (session: MssqlSession) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+interface SharedPool {
+  connecting?: Promise<mssql.ConnectionPool>;
+  users: number;
+}
+
+/** One pool per connection string, shared by every sink open on it; it connects on first use. */
+const pools = new Map<string, SharedPool>();
+
+function request(on: mssql.ConnectionPool | mssql.Transaction, inputs: MssqlInput[]): mssql.Request {
+  const req = new mssql.Request(on as mssql.ConnectionPool);
+  for (const input of inputs) req.input(input.name, input.type, input.value);
+  return req;
+}
+
+/** A connector on the shared `mssql` pool of this connection string. */
+export function openMssqlPool(connectionString: string): MssqlConnector {
+  let shared = pools.get(connectionString);
+  if (!shared) {
+    shared = { users: 0 };
+    pools.set(connectionString, shared);
+  }
+  const own = shared;
+  own.users++;
+  let closed = false;
+  const connect = (): Promise<mssql.ConnectionPool> => {
+    own.connecting ??= (async () => {
+      const pool = new mssql.ConnectionPool(connectionString);
+      pool.on('error', () => {});
+      return pool.connect();
+    })().catch((err) => {
+      own.connecting = undefined;
+      throw err;
+    });
+    return own.connecting;
+  };
+  return {
+    async query(text, inputs = []) {
+      const result = await request(await connect(), inputs).query(text);
+      return (result.recordset ?? []) as Rows;
+    },
+    async transaction(work) {
+      const tx = new mssql.Transaction(await connect());
+      await tx.begin();
+      try {
+        const value = await work({
+          async query(text, inputs = []) {
+            const result = await request(tx, inputs).query(text);
+            return (result.recordset ?? []) as Rows;
+          },
+          async bulk(table) {
+            await new mssql.Request(tx).bulk(table);
+          },
+        });
+        await tx.commit();
+        return value;
+      } catch (err) {
+        await tx.rollback().catch(() => {});
+        throw err;
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (--own.users > 0) return;
+      if (pools.get(connectionString) === own) pools.delete(connectionString);
+      const pool = await own.connecting?.catch(() => undefined);
+      await pool?.close();
+    },
+  };
+}
+
+export async function probeMssql(connectionString: string): Promise<void> {
+  const pool = new mssql.ConnectionPool(connectionString);
+  pool.on('error', () => {});
+  try {
+    await pool.connect();
+    await pool.request().query('SELECT 1 AS ok');
+  } finally {
+    await pool.close().catch(() => {});
+  }
+}
+
+const NAME = mssql.NVarChar(128);
+const TEXT = mssql.NVarChar(mssql.MAX);
+
+export class MssqlDialect implements TargetDialect {
+  readonly kind = 'mssql';
+  readonly maxIdentifierLength = 128;
+
+  constructor(
+    private readonly connector: MssqlConnector,
+    private readonly schema: string,
+    private readonly sides: SideTableNames,
+  ) {}
+
+  /** SQL Server keeps DES's spelling (`Id`, `SinkCreatedOn`); its default collation ignores case. */
+  fold(name: string): string {
+    return name;
+  }
+
+  async ensureSchema(): Promise<void> {
+    await this.connector.query(sql.createSchemaSql(this.schema));
+  }
+
+  async readColumns(table: string): Promise<Map<string, ColumnType> | undefined> {
+    const rows = await this.connector.query(sql.readColumnsSql, [
+      { name: 'table', type: NAME, value: `[${this.schema}].[${table}]` },
+    ]);
+    if (!rows.length) return undefined;
+    return new Map(rows.map((r) => [String(r.column_name), columnTypeOf(r)]));
+  }
+
+  async createTable(table: TableDef): Promise<void> {
+    await this.connector.query(sql.createTableSql(this.schema, table));
+  }
+
+  async addColumns(table: string, columns: Column[]): Promise<void> {
+    if (columns.length) await this.connector.query(sql.addColumnsSql(this.schema, table, columns));
+  }
+
+  async upsert(batch: UpsertBatch): Promise<Set<string>> {
+    const staging = new mssql.Table(sql.STAGING_TABLE);
+    staging.create = false;
+    staging.columns.add('Id', mssql.NVarChar(36), { nullable: false });
+    staging.columns.add('vn', mssql.NVarChar(20), { nullable: true });
+    staging.columns.add('mo', mssql.NVarChar(40), { nullable: true });
+    batch.columns.forEach((_, i) => {
+      staging.columns.add(`c${i}`, TEXT, { nullable: true });
+    });
+    for (const row of batch.rows) staging.rows.add(row.id, row.rowVersion, row.modifiedOn, ...row.cells);
+    const applied = await this.connector.transaction(async (session) => {
+      await session.query(sql.createStagingSql(batch.columns));
+      await session.bulk(staging);
+      const merged = await session.query(sql.mergeSql(this.schema, batch.table, this.sides, batch.columns), [
+        { name: 'entity', type: NAME, value: batch.entity },
+      ]);
+      await session.query(sql.dropStagingSql);
+      return new Set(merged.map((r) => String(r.id)));
+    });
+    if (applied.size) {
+      const undone = await this.connector.query(sql.recheckSql(this.schema, batch.table, this.sides), [
+        { name: 'entity', type: NAME, value: batch.entity },
+        { name: 'ids', type: TEXT, value: JSON.stringify([...applied]) },
+      ]);
+      for (const row of undone) applied.delete(String(row.id));
+    }
+    return applied;
+  }
+
+  async delete(batch: DeleteBatch, writeDeleteLog: boolean): Promise<Set<string>> {
+    const json = (advanced: Set<string>) =>
+      JSON.stringify(
+        batch.rows.map((r) => ({
+          id: r.id,
+          vn: r.rowVersion,
+          dt: r.deletedOn,
+          logs: r.logs,
+          advanced: advanced.has(r.id),
+        })),
+      );
+    const entity = { name: 'entity', type: NAME, value: batch.entity };
+    // The tombstone commits first, so an older upsert racing this delete sees it (see recheckSql).
+    const tomb = await this.connector.query(sql.tombstoneSql(this.schema, this.sides), [
+      entity,
+      { name: 'rows', type: TEXT, value: json(new Set()) },
+    ]);
+    const advanced = new Set(tomb.map((r) => String(r.id)));
+    const deleted = await this.connector.query(sql.deleteSql(this.schema, batch.table, this.sides, writeDeleteLog), [
+      entity,
+      { name: 'rows', type: TEXT, value: json(advanced) },
+    ]);
+    for (const row of deleted) advanced.add(String(row.id));
+    return advanced;
+  }
+
+  async replaceRows(
+    table: string,
+    columns: Column[],
+    key: string,
+    keyValue: string,
+    rows: (string | null)[][],
+  ): Promise<void> {
+    await this.connector.transaction(async (session) => {
+      await session.query(sql.deleteByKeySql(this.schema, table, key), [{ name: 'key', type: NAME, value: keyValue }]);
+      if (rows.length) {
+        await session.query(sql.insertRowsSql(this.schema, table, columns), [
+          { name: 'rows', type: TEXT, value: JSON.stringify(rows) },
+        ]);
+      }
+    });
+  }
+
+  classify(error: unknown) {
+    return classifyMssqlError(error);
+  }
+
+  close(): Promise<void> {
+    return this.connector.close();
+  }
+}
+
+function columnTypeOf(row: Record<string, unknown>): ColumnType {
+  const maxLength = Number(row.max_length);
+  switch (String(row.type_name)) {
+    case 'uniqueidentifier':
+      return { kind: 'uuid' };
+    case 'int':
+    case 'smallint':
+    case 'tinyint':
+      return { kind: 'integer' };
+    case 'bigint':
+      return { kind: 'bigint' };
+    case 'decimal':
+    case 'numeric':
+    case 'money':
+      return { kind: 'decimal', precision: Number(row.precision), scale: Number(row.scale) };
+    case 'float':
+    case 'real':
+      return { kind: 'double' };
+    case 'bit':
+      return { kind: 'boolean' };
+    case 'datetime':
+    case 'datetime2':
+    case 'datetimeoffset':
+    case 'date':
+      return { kind: 'timestamp' };
+    case 'nvarchar':
+    case 'nchar':
+      return maxLength > 0 ? { kind: 'text', maxLength: maxLength / 2 } : { kind: 'text' };
+    case 'varchar':
+    case 'char':
+      return maxLength > 0 ? { kind: 'text', maxLength } : { kind: 'text' };
+    default:
+      return { kind: 'text' };
+  }
+}

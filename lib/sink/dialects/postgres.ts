@@ -1,0 +1,188 @@
+/** The PostgreSQL target: runs the statements of `postgres-sql.ts` on a pooled node-postgres connection. */
+import pg from 'pg';
+import type { DeleteBatch, SideTableNames, TableDef, TargetDialect, UpsertBatch } from '../dialect.js';
+import type { Column, ColumnType } from '../table-model.js';
+import { classifyPostgresError } from './postgres-errors.js';
+import * as sql from './postgres-sql.js';
+
+interface SharedPool {
+  pool: pg.Pool;
+  users: number;
+}
+
+/** One pool per connection string, shared by every sink open on it. */
+const pools = new Map<string, SharedPool>();
+
+function acquirePool(connectionString: string): pg.Pool {
+  let shared = pools.get(connectionString);
+  if (!shared) {
+    const pool = new pg.Pool({ connectionString, max: 10, connectionTimeoutMillis: 15_000, idleTimeoutMillis: 30_000 });
+    // An idle client losing its server must not crash the process; the next query reports it.
+    pool.on('error', () => {});
+    shared = { pool, users: 0 };
+    pools.set(connectionString, shared);
+  }
+  shared.users++;
+  return shared.pool;
+}
+
+async function releasePool(connectionString: string): Promise<void> {
+  const shared = pools.get(connectionString);
+  if (!shared) return;
+  if (--shared.users > 0) return;
+  pools.delete(connectionString);
+  await shared.pool.end();
+}
+
+/** Connects and runs `SELECT 1`; throws the driver's error. */
+export async function probePostgres(connectionString: string): Promise<void> {
+  const client = new pg.Client({ connectionString, connectionTimeoutMillis: 10_000 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+export class PostgresDialect implements TargetDialect {
+  readonly kind = 'postgres';
+  readonly maxIdentifierLength = 63;
+  private readonly pool: pg.Pool;
+
+  constructor(
+    private readonly connectionString: string,
+    private readonly schema: string,
+    private readonly sides: SideTableNames,
+  ) {
+    this.pool = acquirePool(connectionString);
+  }
+
+  fold(name: string): string {
+    return sql.fold(name);
+  }
+
+  async ensureSchema(): Promise<void> {
+    if (sql.fold(this.schema) === 'public') return;
+    await this.pool.query(sql.createSchemaSql(this.schema));
+  }
+
+  async readColumns(table: string): Promise<Map<string, ColumnType> | undefined> {
+    const res = await this.pool.query(sql.readColumnsSql, [sql.fold(this.schema), sql.fold(table)]);
+    if (res.rowCount === 0) return undefined;
+    return new Map(res.rows.map((r) => [r.column_name as string, columnTypeOf(r)]));
+  }
+
+  async createTable(table: TableDef): Promise<void> {
+    await this.pool.query(sql.createTableSql(this.schema, table));
+  }
+
+  async addColumns(table: string, columns: Column[]): Promise<void> {
+    if (columns.length) await this.pool.query(sql.addColumnsSql(this.schema, table, columns));
+  }
+
+  async upsert(batch: UpsertBatch): Promise<Set<string>> {
+    const params: unknown[] = [
+      batch.entity,
+      batch.rows.map((r) => r.id),
+      batch.rows.map((r) => r.rowVersion),
+      batch.rows.map((r) => r.modifiedOn),
+      ...batch.columns.map((_, i) => batch.rows.map((r) => r.cells[i])),
+    ];
+    const res = await this.pool.query(sql.upsertSql(this.schema, batch.table, this.sides, batch.columns), params);
+    const applied = new Set<string>(res.rows.map((r) => r.id));
+    if (applied.size) {
+      const undone = await this.pool.query(sql.upsertRecheckSql(this.schema, batch.table, this.sides), [
+        batch.entity,
+        [...applied],
+      ]);
+      for (const row of undone.rows) applied.delete(row.id);
+    }
+    return applied;
+  }
+
+  async delete(batch: DeleteBatch, writeDeleteLog: boolean): Promise<Set<string>> {
+    const ids = batch.rows.map((r) => r.id);
+    const versions = batch.rows.map((r) => r.rowVersion);
+    const times = batch.rows.map((r) => r.deletedOn);
+    // The tombstone commits first, so an older upsert racing this delete sees it (see upsertRecheckSql).
+    const tomb = await this.pool.query(sql.tombstoneSql(this.schema, this.sides), [batch.entity, ids, versions, times]);
+    const advanced = new Set<string>(tomb.rows.map((r) => r.id));
+    const params: unknown[] = writeDeleteLog
+      ? [ids, versions, times, batch.entity, [...advanced], batch.rows.filter((r) => r.logs).map((r) => r.id)]
+      : [ids, versions, times];
+    const deleted = await this.pool.query(sql.deleteSql(this.schema, batch.table, this.sides, writeDeleteLog), params);
+    for (const row of deleted.rows) advanced.add(row.id);
+    return advanced;
+  }
+
+  async replaceRows(
+    table: string,
+    columns: Column[],
+    key: string,
+    keyValue: string,
+    rows: (string | null)[][],
+  ): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(sql.deleteByKeySql(this.schema, table, key), [keyValue]);
+      if (rows.length) {
+        await client.query(
+          sql.insertRowsSql(this.schema, table, columns),
+          columns.map((_, i) => rows.map((r) => r[i])),
+        );
+      }
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  classify(error: unknown) {
+    return classifyPostgresError(error);
+  }
+
+  close(): Promise<void> {
+    return releasePool(this.connectionString);
+  }
+}
+
+function columnTypeOf(row: {
+  data_type: string;
+  numeric_precision: number | null;
+  numeric_scale: number | null;
+  character_maximum_length: number | null;
+}): ColumnType {
+  switch (row.data_type) {
+    case 'uuid':
+      return { kind: 'uuid' };
+    case 'smallint':
+    case 'integer':
+      return { kind: 'integer' };
+    case 'bigint':
+      return { kind: 'bigint' };
+    case 'numeric':
+      return { kind: 'decimal', precision: row.numeric_precision ?? 38, scale: row.numeric_scale ?? 0 };
+    case 'real':
+    case 'double precision':
+      return { kind: 'double' };
+    case 'boolean':
+      return { kind: 'boolean' };
+    case 'timestamp with time zone':
+    case 'timestamp without time zone':
+    case 'date':
+      return { kind: 'timestamp' };
+    case 'character varying':
+    case 'character':
+      return row.character_maximum_length
+        ? { kind: 'text', maxLength: row.character_maximum_length }
+        : { kind: 'text' };
+    default:
+      return { kind: 'text' };
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * The sink: applies ChangeEvents to DES-layout tables in PostgreSQL or Azure SQL, version-guarded and
+ * idempotent (ARCHITECTURE §4, §5). `openSink` wires a dialect to the applier; nothing here writes SQL.
+ */
+import type { ChangeEvent } from '../change/change-event.js';
+import { AppError } from '../errors.js';
+import { type Logger, silentLogger } from '../log.js';
+import { Applier, type ApplyOptions, type ApplyOutcome } from './applier.js';
+import type { TargetDialect } from './dialect.js';
+import { MssqlDialect, openMssqlPool, probeMssql } from './dialects/mssql.js';
+import { classifyMssqlError } from './dialects/mssql-errors.js';
+import { PostgresDialect, probePostgres } from './dialects/postgres.js';
+import { classifyPostgresError } from './dialects/postgres-errors.js';
+import type { EntityMetadata } from './side-tables.js';
+import { assertTablePrefix } from './table-model.js';
+
+export type { ApplyOptions, ApplyOutcome } from './applier.js';
+export type {
+  AttributeMetadataRow,
+  EntityMetadata,
+  GlobalOptionSetMetadataRow,
+  OptionSetMetadataRow,
+  StateMetadataRow,
+  StatusMetadataRow,
+  TargetMetadataRow,
+} from './side-tables.js';
+export type { AttributeSpec, AttributeSpecKind } from './table-model.js';
+
+export type TargetKind = 'postgres' | 'mssql';
+
+export interface SinkTarget {
+  kind: TargetKind;
+  connectionString: string;
+  schema: string;
+  tablePrefix: string;
+  writeDeleteLog: boolean;
+}
+
+export interface Sink {
+  /** Applies a batch; one outcome per change, in input order. Throws TARGET_UNREACHABLE / TARGET_TRANSIENT. */
+  applyBatch(changes: ChangeEvent[], options?: ApplyOptions): Promise<ApplyOutcome[]>;
+  /** Replaces one entity's rows in the metadata tables for each list given. */
+  writeMetadata(metadata: EntityMetadata): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function openSink(target: SinkTarget, logger: Logger = silentLogger): Promise<Sink> {
+  assertTablePrefix(target.tablePrefix);
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(target.schema)) {
+    throw new AppError(
+      'ILLEGAL_IDENTIFIER',
+      `target.schema ${JSON.stringify(target.schema)} is not a legal schema name`,
+      {
+        details: [
+          { field: 'target.schema', message: 'must match ^[A-Za-z_][A-Za-z0-9_]{0,62}$', value: target.schema },
+        ],
+      },
+    );
+  }
+  const sides = {
+    tombstone: target.tablePrefix ? `${target.tablePrefix}_Tombstone` : 'Tombstone',
+    deleteLog: target.tablePrefix ? `${target.tablePrefix}_DeleteLog` : 'DeleteLog',
+  };
+  const dialect: TargetDialect =
+    target.kind === 'postgres'
+      ? new PostgresDialect(target.connectionString, target.schema, sides)
+      : new MssqlDialect(openMssqlPool(target.connectionString), target.schema, sides);
+  const applier = new Applier(
+    dialect,
+    target.tablePrefix,
+    target.writeDeleteLog,
+    logger.child({ component: 'sink', target: target.kind }),
+  );
+  return {
+    applyBatch: (changes, options) => applier.applyBatch(changes, options),
+    writeMetadata: (metadata) => applier.writeMetadata(metadata),
+    close: () => dialect.close(),
+  };
+}
+
+/** Connects and runs `SELECT 1`; throws TARGET_UNREACHABLE naming the driver's reason. */
+export async function probeTarget(kind: TargetKind, connectionString: string): Promise<void> {
+  try {
+    if (kind === 'postgres') await probePostgres(connectionString);
+    else await probeMssql(connectionString);
+  } catch (err) {
+    const reason = (kind === 'postgres' ? classifyPostgresError(err) : classifyMssqlError(err)).reason;
+    throw new AppError(
+      'TARGET_UNREACHABLE',
+      `cannot connect to the ${kind === 'postgres' ? 'PostgreSQL' : 'Azure SQL'} target: ${reason}. Check the connection string's host, port, credentials and firewall rules.`,
+      { cause: err },
+    );
+  }
+}

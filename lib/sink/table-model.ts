@@ -1,0 +1,231 @@
+/**
+ * The DES table layout (ARCHITECTURE §4) independent of any SQL dialect: which columns an entity's
+ * attributes become, what type each column gets, and how a typed value is rendered for a column that
+ * already exists (possibly with another type).
+ */
+import type { AttributeType, AttributeValue } from '../change/change-event.js';
+import { AppError } from '../errors.js';
+
+/** The portable column types the sink creates; each dialect maps them to its own names. */
+export type ColumnKind = 'uuid' | 'text' | 'integer' | 'bigint' | 'decimal' | 'double' | 'boolean' | 'timestamp';
+
+export interface ColumnType {
+  kind: ColumnKind;
+  /** decimal only */
+  precision?: number;
+  scale?: number;
+  /** text only; absent = unlimited (text / nvarchar(max)) */
+  maxLength?: number;
+}
+
+export interface Column {
+  name: string;
+  type: ColumnType;
+}
+
+/**
+ * What the metadata mapper tells the sink about one attribute. `state` and `status` are option sets with
+ * their own metadata tables; `memo` is a long string.
+ */
+export type AttributeSpecKind = Exclude<AttributeType, 'null'> | 'state' | 'status' | 'memo';
+
+export interface AttributeSpec {
+  /** Attribute logical name. */
+  name: string;
+  kind: AttributeSpecKind;
+  /** decimal / money: total digits (≤ 38) */
+  precision?: number;
+  /** decimal / money: digits after the point */
+  scale?: number;
+  /** string: maximum characters */
+  maxLength?: number;
+}
+
+/** Decimal and money without a spec: wide enough for Dataverse's range (±100 000 000 000) at full scale. */
+export const DEFAULT_DECIMAL: ColumnType = { kind: 'decimal', precision: 38, scale: 10 };
+
+/** Column names the sink owns in every entity table (DES spelling; PostgreSQL folds them to lower case). */
+export const SystemColumns = {
+  id: 'Id',
+  versionNumber: 'versionnumber',
+  modifiedOn: 'modifiedon',
+  sinkCreatedOn: 'SinkCreatedOn',
+  sinkModifiedOn: 'SinkModifiedOn',
+} as const;
+
+/** Attributes that map onto system columns instead of their own. */
+const RESERVED_ATTRIBUTES = new Set(['id', 'versionnumber', 'modifiedon', 'sinkcreatedon', 'sinkmodifiedon']);
+
+export function isReservedAttribute(name: string): boolean {
+  return RESERVED_ATTRIBUTES.has(name.toLowerCase());
+}
+
+export function systemColumns(): Column[] {
+  return [
+    { name: SystemColumns.id, type: { kind: 'uuid' } },
+    { name: SystemColumns.versionNumber, type: { kind: 'bigint' } },
+    { name: SystemColumns.modifiedOn, type: { kind: 'timestamp' } },
+    { name: SystemColumns.sinkCreatedOn, type: { kind: 'timestamp' } },
+    { name: SystemColumns.sinkModifiedOn, type: { kind: 'timestamp' } },
+  ];
+}
+
+/** `<prefix>_<name>`, or just `<name>` without a prefix. */
+export function prefixedName(prefix: string, name: string): string {
+  return prefix ? `${prefix}_${name}` : name;
+}
+
+const PREFIX_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+export function assertTablePrefix(prefix: string): void {
+  if (prefix !== '' && !PREFIX_PATTERN.test(prefix)) {
+    throw new AppError(
+      'ILLEGAL_IDENTIFIER',
+      `target.tablePrefix ${JSON.stringify(prefix)} is not a legal prefix: use letters, digits and underscores, starting with a letter or underscore.`,
+      {
+        details: [{ field: 'target.tablePrefix', message: 'must match ^[A-Za-z_][A-Za-z0-9_]{0,63}$', value: prefix }],
+      },
+    );
+  }
+}
+
+/** The lookup's companion column holding the referenced entity's logical name. */
+export function entityTypeColumn(attribute: string): string {
+  return `${attribute}_entitytype`;
+}
+
+/** The column type for an attribute described by metadata. */
+export function columnTypeForSpec(spec: AttributeSpec): ColumnType {
+  switch (spec.kind) {
+    case 'string':
+      return spec.maxLength && spec.maxLength > 0 ? { kind: 'text', maxLength: spec.maxLength } : { kind: 'text' };
+    case 'memo':
+    case 'multiselect':
+    case 'partylist':
+      return { kind: 'text' };
+    case 'int':
+    case 'optionset':
+    case 'state':
+    case 'status':
+      return { kind: 'integer' };
+    case 'bigint':
+      return { kind: 'bigint' };
+    case 'decimal':
+    case 'money':
+      return spec.precision
+        ? { kind: 'decimal', precision: Math.min(spec.precision, 38), scale: Math.min(spec.scale ?? 0, spec.precision) }
+        : DEFAULT_DECIMAL;
+    case 'float':
+      return { kind: 'double' };
+    case 'boolean':
+      return { kind: 'boolean' };
+    case 'datetime':
+      return { kind: 'timestamp' };
+    case 'guid':
+    case 'lookup':
+      return { kind: 'uuid' };
+  }
+}
+
+/** The column type inferred from a value when no metadata is at hand; undefined for null. */
+export function columnTypeForValue(value: AttributeValue): ColumnType | undefined {
+  if (value.type === 'null') return undefined;
+  return columnTypeForSpec({ name: '', kind: value.type });
+}
+
+/** The columns one attribute occupies: a lookup also gets `<attr>_entitytype`. */
+export function columnsForAttribute(name: string, type: ColumnType, isLookup: boolean): Column[] {
+  const main = { name, type };
+  return isLookup ? [main, { name: entityTypeColumn(name), type: { kind: 'text' } }] : [main];
+}
+
+/** A value that cannot be stored in the column it is meant for (the record fails, the batch goes on). */
+export class CellError extends Error {
+  constructor(
+    readonly column: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'CellError';
+  }
+}
+
+/**
+ * Every cell travels to the target as text (or null) and is cast there, so decimals and 64-bit integers
+ * keep every digit. This renders `value` for a column of type `column`, converting across types where
+ * that loses nothing (an int into a text column) and refusing where it would (text into an integer).
+ */
+export function renderCell(columnName: string, column: ColumnType, value: AttributeValue): string | null {
+  if (value.type === 'null') return null;
+  const refuse = (): never => {
+    throw new CellError(
+      columnName,
+      `column ${columnName} is ${describeType(column)} and cannot hold the ${value.type} value ${JSON.stringify(value.value)}`,
+    );
+  };
+  switch (column.kind) {
+    case 'text': {
+      const text = renderAsText(value);
+      if (column.maxLength !== undefined && [...text].length > column.maxLength) {
+        throw new CellError(
+          columnName,
+          `value for ${columnName} has ${[...text].length} characters; the column holds at most ${column.maxLength}`,
+        );
+      }
+      return text;
+    }
+    case 'integer':
+    case 'bigint':
+    case 'decimal':
+    case 'double': {
+      if (value.type === 'boolean') return value.value ? '1' : '0';
+      if (!isNumeric(value)) return refuse();
+      const text = String(value.value);
+      if ((column.kind === 'integer' || column.kind === 'bigint') && !/^-?\d+$/.test(text)) return refuse();
+      return text;
+    }
+    case 'boolean':
+      if (value.type === 'boolean') return value.value ? 'true' : 'false';
+      if ((value.type === 'int' || value.type === 'optionset') && (value.value === 0 || value.value === 1)) {
+        return value.value === 1 ? 'true' : 'false';
+      }
+      return refuse();
+    case 'timestamp':
+      if (value.type === 'datetime' && !Number.isNaN(Date.parse(value.value))) return value.value;
+      return refuse();
+    case 'uuid':
+      if ((value.type === 'guid' || value.type === 'lookup') && GUID.test(value.value))
+        return value.value.toLowerCase();
+      return refuse();
+  }
+}
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isGuid(text: string): boolean {
+  return GUID.test(text);
+}
+
+function isNumeric(value: AttributeValue): value is Extract<AttributeValue, { value: number | string }> {
+  return ['int', 'bigint', 'decimal', 'money', 'float', 'optionset'].includes(value.type);
+}
+
+function renderAsText(value: Exclude<AttributeValue, { type: 'null' }>): string {
+  switch (value.type) {
+    case 'multiselect':
+      return value.value.join(',');
+    case 'partylist':
+      return JSON.stringify(value.value);
+    case 'lookup':
+    case 'guid':
+      return value.value.toLowerCase();
+    default:
+      return String(value.value);
+  }
+}
+
+export function describeType(type: ColumnType): string {
+  if (type.kind === 'decimal') return `decimal(${type.precision ?? 38},${type.scale ?? 0})`;
+  if (type.kind === 'text' && type.maxLength) return `text(${type.maxLength})`;
+  return type.kind;
+}
