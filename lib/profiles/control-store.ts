@@ -1,0 +1,80 @@
+import type { MetricsDelta, MetricsRecorder, ProfileDirectory } from '../pipeline/ports.js';
+import type { ExportProfile, ProfileDefinition, ProfileState } from './schema.js';
+
+/** Initial-sync state of one entity of a profile (ARCHITECTURE §3 status). */
+export type EntitySyncState = 'NotStarted' | 'Queued' | 'InProgress' | 'Completed' | 'Failed';
+
+/** One row of `GET /api/profiles/{id}/status`: sync progress plus the change counters. */
+export interface EntityStatus {
+  entity: string;
+  syncState: EntitySyncState;
+  rowsCopied: number;
+  rowsEstimated: number | null;
+  syncStartedAt: string | null;
+  syncCompletedAt: string | null;
+  lastError: string | null;
+  received: number;
+  applied: number;
+  stale: number;
+  failed: number;
+  lastAppliedAt: string | null;
+  /** Lag of the most recent applied batch (apply time minus Dataverse operation time). */
+  lastLagMs: number | null;
+  /** Running mean over every change that reported a lag. */
+  meanLagMs: number | null;
+}
+
+export interface SyncStatePatch {
+  syncState?: EntitySyncState;
+  rowsEstimated?: number | null;
+  /** Adds to rowsCopied (atomic). */
+  rowsCopiedDelta?: number;
+  /** Overwrites rowsCopied (used when a copy restarts from zero). */
+  rowsCopied?: number;
+  syncStartedAt?: Date | null;
+  syncCompletedAt?: Date | null;
+  lastError?: string | null;
+}
+
+/** Where an entity's initial sync or reconcile stands; saved after every page. */
+export interface SyncCheckpoint {
+  profileId: string;
+  entity: string;
+  /** `@odata.nextLink` of the next page to read; null when the copy is complete. */
+  nextLink: string | null;
+  /** `@odata.deltaLink` for reconcile. */
+  deltaLink: string | null;
+  pagesDone: number;
+  updatedAt: string;
+}
+
+/**
+ * The control store: profiles, per-entity status and counters, checkpoints. Implementations for
+ * PostgreSQL and Azure SQL apply versioned migrations in `migrate()`; counters are updated atomically
+ * in SQL (`x = x + $n`), so concurrent writers never lose an increment.
+ */
+export interface ControlStore extends ProfileDirectory, MetricsRecorder {
+  migrate(): Promise<void>;
+  createProfile(definition: ProfileDefinition): Promise<ExportProfile>;
+  listProfiles(): Promise<ExportProfile[]>;
+  getProfile(id: string): Promise<ExportProfile | undefined>;
+  /** Replaces the definition; keeps id, state and createdOn. Undefined when the id is unknown. */
+  replaceProfile(id: string, definition: ProfileDefinition): Promise<ExportProfile | undefined>;
+  /** Deletes the profile with its status rows and checkpoints. False when the id is unknown. */
+  deleteProfile(id: string): Promise<boolean>;
+  setProfileState(id: string, state: ProfileState): Promise<ExportProfile | undefined>;
+  activeProfilesFor(organizationId: string): Promise<ExportProfile[]>;
+
+  /** One row per entity of the profile, in the profile's entity order; missing rows read as NotStarted. */
+  entityStatuses(profileId: string): Promise<EntityStatus[]>;
+  updateSyncState(profileId: string, entity: string, patch: SyncStatePatch): Promise<void>;
+  recordMetrics(profileId: string, entity: string, delta: MetricsDelta): Promise<void>;
+
+  getCheckpoint(profileId: string, entity: string): Promise<SyncCheckpoint | undefined>;
+  saveCheckpoint(checkpoint: Omit<SyncCheckpoint, 'updatedAt'>): Promise<void>;
+  clearCheckpoints(profileId: string, entity?: string): Promise<void>;
+  /** Every checkpoint with a delta link, for reconcile. */
+  listDeltaCheckpoints(): Promise<SyncCheckpoint[]>;
+
+  close(): Promise<void>;
+}
