@@ -101,6 +101,9 @@ var names = {
 var deploymentContainerName = 'app-package-${resourceToken}'
 var payloadKeySecretName = 'payload-encryption-key'
 
+@description('During a payload key rotation: comma-separated names of secrets holding the previous keys (see the README runbook).')
+param payloadPreviousKeySecretNames string = ''
+
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: names.resourceGroup
   location: location
@@ -213,6 +216,7 @@ var appSettings = {
   ControlStoreConnection: 'Server=tcp:${sql.outputs.serverFqdn},1433;Database=${sql.outputs.databaseName};Authentication=Active Directory Integrated;Client Id=${identity.outputs.clientId};Encrypt=true;Connection Timeout=30'
   KeyVaultUri: keyVault.outputs.uri
   PayloadKeySecretName: payloadKeySecretName
+  PayloadPreviousKeySecretNames: payloadPreviousKeySecretNames
   ClaimCheckThresholdBytes: '196608'
   CleanupSchedule: cleanupSchedule
   ReconcileSchedule: reconcileSchedule

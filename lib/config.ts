@@ -58,6 +58,12 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: 'payload-encryption-key',
   },
   {
+    name: 'PayloadPreviousKeySecretNames',
+    description:
+      'Comma-separated names of secrets holding earlier payload keys, kept after a key rotation so claim checks sealed before it still open. Empty when no rotation is under way.',
+    required: false,
+  },
+  {
     name: 'ClaimCheckThresholdBytes',
     description: 'Changes whose serialized size exceeds this go to Blob Storage as an encrypted claim check.',
     required: false,
@@ -122,6 +128,7 @@ export interface AppConfig {
   keyVaultUri?: string;
   localSecrets: Record<string, string>;
   payloadKeySecretName: string;
+  payloadPreviousKeySecretNames: string[];
   claimCheckThresholdBytes: number;
   cleanupSchedule: string;
   reconcileSchedule: string;
@@ -207,6 +214,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
     keyVaultUri: get('KeyVaultUri'),
     localSecrets,
     payloadKeySecretName: withDefault('PayloadKeySecretName'),
+    payloadPreviousKeySecretNames: (get('PayloadPreviousKeySecretNames') ?? '')
+      .split(',')
+      .map((n) => n.trim())
+      .filter(Boolean),
     claimCheckThresholdBytes: integer('ClaimCheckThresholdBytes', 1024),
     cleanupSchedule: withDefault('CleanupSchedule'),
     reconcileSchedule: withDefault('ReconcileSchedule'),

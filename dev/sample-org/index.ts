@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { buildRemoteExecutionContext, serializeRemoteExecutionContext } from '../dataverse-payloads.js';
 import { associationCount, type TypedRow } from './generate.js';
 import { accountContact, account as accountEntity, contact as contactEntity } from './schema.js';
-import { type Faults, SampleOrgHandler, type WriteEvent } from './server.js';
+import { type Faults, type RequestStats, SampleOrgHandler, type WriteEvent } from './server.js';
 import { OrgStore } from './store.js';
 import { type WebhookDelivery, WebhookDispatcher } from './webhook.js';
 
@@ -48,6 +48,8 @@ export interface SampleOrg {
     throttleNext(n: number, retryAfterSeconds?: number): void;
     /** The next n requests answer `status` (default 503). */
     failNext(n: number, status?: number): void;
+    /** The next n requests lose their connection without an answer (the client sees ECONNRESET). */
+    resetNext(n: number): void;
     /** Every entity-set page waits this long first (0 turns it off). */
     slowPages(ms: number): void;
     /** Every delta token handed out so far answers "expired" (0x80044352). */
@@ -61,6 +63,8 @@ export interface SampleOrg {
   drain(): Promise<void>;
   /** Finished webhook deliveries, oldest first. */
   webhookDeliveries(): readonly WebhookDelivery[];
+  /** Requests served since start, and how many of them a fault answered. */
+  stats(): Readonly<RequestStats>;
   /** The current global row version (the last one handed out). */
   currentVersion(): string;
   stop(): Promise<void>;
@@ -81,6 +85,7 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
   const faults: Faults = {
     throttle: { remaining: 0, retryAfterSeconds: 1 },
     fail: { remaining: 0, status: 503 },
+    reset: { remaining: 0 },
     pageDelayMs: options.pageDelayMs ?? 0,
   };
   const webhooks = new WebhookDispatcher();
@@ -148,6 +153,9 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
       failNext: (n, status = 503) => {
         faults.fail = { remaining: n, status };
       },
+      resetNext: (n) => {
+        faults.reset.remaining = n;
+      },
       slowPages: (ms) => {
         faults.pageDelayMs = ms;
       },
@@ -155,12 +163,14 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
       reset: () => {
         faults.throttle.remaining = 0;
         faults.fail.remaining = 0;
+        faults.reset.remaining = 0;
         faults.pageDelayMs = 0;
       },
     },
     pendingWebhooks: () => webhooks.pendingCount,
     drain: () => webhooks.drain(),
     webhookDeliveries: () => webhooks.deliveries,
+    stats: () => ({ ...handler.stats }),
     currentVersion: () => String(store.version),
     stop,
     [Symbol.asyncDispose]: stop,

@@ -51,10 +51,24 @@ const attributeType: Record<SampleAttribute['kind'], [type: string, typeName: st
   multiselect: ['Virtual', 'MultiSelectPicklistType'],
 };
 
-/** The type segment of a cast URL (`PicklistAttributeMetadata`) → the attribute kinds it selects. */
-export function kindsOfCast(cast: string): Array<SampleAttribute['kind']> {
+/** Attribute casts the real Web API knows that no sample attribute uses (they answer an empty list). */
+const otherCasts = new Set([
+  'DoubleAttributeMetadata',
+  'BigIntAttributeMetadata',
+  'EntityNameAttributeMetadata',
+  'ImageAttributeMetadata',
+  'FileAttributeMetadata',
+  'ManagedPropertyAttributeMetadata',
+]);
+
+/**
+ * The type segment of a cast URL (`PicklistAttributeMetadata`) → the attribute kinds it selects; an empty
+ * list for a known cast without sample attributes, undefined for an unknown type.
+ */
+export function kindsOfCast(cast: string): Array<SampleAttribute['kind']> | undefined {
   const name = cast.startsWith(`${NS}.`) ? cast.slice(NS.length + 1) : cast;
-  return (Object.keys(castName) as Array<SampleAttribute['kind']>).filter((k) => castName[k] === name);
+  const kinds = (Object.keys(castName) as Array<SampleAttribute['kind']>).filter((k) => castName[k] === name);
+  return kinds.length || otherCasts.has(name) ? kinds : undefined;
 }
 
 function typeSpecific(_entity: SampleEntity, a: SampleAttribute): Record<string, unknown> {

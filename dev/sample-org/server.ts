@@ -6,11 +6,19 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AttributeValue } from '../../lib/change/change-event.js';
 import { parseJsonLossless } from '../../lib/dataverse/webapi/json.js';
 import { isoSeconds, type TypedRow } from './generate.js';
-import { attributeJson, attributeNavigation, entityJson, kindsOfCast, relationshipJson } from './metadata.js';
+import {
+  attributeJson,
+  attributeNavigation,
+  entityJson,
+  kindsOfCast,
+  optionSetJson,
+  relationshipJson,
+} from './metadata.js';
 import { errorBody, keyValue, type Preferences, parseExpand, parsePrefer, parseSelect } from './odata.js';
 import { annotationFilter, type RenderContext, renderRow, stringifyJson, webApiName } from './render.js';
 import {
   accountContactRelationship,
+  entities,
   entityByName,
   entityBySet,
   type SampleAttribute,
@@ -35,7 +43,17 @@ export const DataverseErrorCodes = {
 export interface Faults {
   throttle: { remaining: number; retryAfterSeconds: number };
   fail: { remaining: number; status: number };
+  /** The next n requests lose their connection before an answer (ECONNRESET at the client). */
+  reset: { remaining: number };
   pageDelayMs: number;
+}
+
+/** What the server answered so far, by kind (faults included). */
+export interface RequestStats {
+  requests: number;
+  throttled: number;
+  failed: number;
+  reset: number;
 }
 
 /** What a write did, for the webhook. */
@@ -65,6 +83,7 @@ class HttpError extends Error {
 
 export class SampleOrgHandler {
   baseUrl = '';
+  readonly stats: RequestStats = { requests: 0, throttled: 0, failed: 0, reset: 0 };
 
   constructor(
     private readonly store: OrgStore,
@@ -87,10 +106,18 @@ export class SampleOrgHandler {
       });
       res.end(body);
     };
+    this.stats.requests++;
     try {
       if (!url.pathname.startsWith(API_PATH)) throw new HttpError(404, DataverseErrorCodes.notFound, 'Not found');
+      if (this.faults.reset.remaining > 0) {
+        this.faults.reset.remaining--;
+        this.stats.reset++;
+        req.socket.resetAndDestroy();
+        return;
+      }
       if (this.faults.throttle.remaining > 0) {
         this.faults.throttle.remaining--;
+        this.stats.throttled++;
         await drain(req);
         return send(
           429,
@@ -103,6 +130,7 @@ export class SampleOrgHandler {
       }
       if (this.faults.fail.remaining > 0) {
         this.faults.fail.remaining--;
+        this.stats.failed++;
         await drain(req);
         return send(
           this.faults.fail.status,
@@ -139,6 +167,7 @@ export class SampleOrgHandler {
     }
     if (method === 'GET' && head.startsWith('EntityDefinitions')) return this.entityDefinitions(segments, url);
     if (method === 'GET' && head.startsWith('RelationshipDefinitions')) return this.relationshipDefinition(head);
+    if (method === 'GET' && head.startsWith('GlobalOptionSetDefinitions')) return this.globalOptionSets(head);
     if (method === 'GET' && head.startsWith('RetrieveTotalRecordCount')) return this.totalRecordCount(head, url);
 
     const m = /^([a-z_]+)(?:\(([^)]*)\))?$/.exec(head);
@@ -164,6 +193,7 @@ export class SampleOrgHandler {
   // ---------------------------------------------------------------- definitions
 
   private entityDefinitions(segments: string[], url: URL) {
+    if (segments[0] === 'EntityDefinitions' && segments.length === 1) return this.entityDefinitionList(url);
     const name = keyValue(segments[0], 'LogicalName');
     const entity = name ? entityByName(name) : undefined;
     if (!entity) {
@@ -217,7 +247,7 @@ export class SampleOrgHandler {
     }
     if (segments[1] === 'Attributes' && segments.length === 3) {
       const kinds = kindsOfCast(segments[2]);
-      if (!kinds.length) throw new HttpError(400, DataverseErrorCodes.badProperty, `Unknown type '${segments[2]}'.`);
+      if (!kinds) throw new HttpError(400, DataverseErrorCodes.badProperty, `Unknown type '${segments[2]}'.`);
       return json({
         '@odata.context': `${this.apiBase}$metadata#EntityDefinitions('${entity.metadataId}')/Attributes/${segments[2]}`,
         value: attributes
@@ -229,6 +259,49 @@ export class SampleOrgHandler {
       });
     }
     throw new HttpError(404, DataverseErrorCodes.notFound, `Resource not found for the segment '${segments[1]}'.`);
+  }
+
+  /** `EntityDefinitions?$filter=EntitySetName eq 'contacts'` (or LogicalName eq …; no filter lists all). */
+  private entityDefinitionList(url: URL) {
+    const filter = url.searchParams.get('$filter');
+    let matches = (_e: SampleEntity) => true;
+    if (filter) {
+      const m = /^\s*(EntitySetName|LogicalName)\s+eq\s+'([^']*)'\s*$/.exec(filter);
+      if (!m) throw new HttpError(400, DataverseErrorCodes.badProperty, `The $filter '${filter}' is not supported.`);
+      const [, property, value] = m;
+      matches = (e) => (property === 'EntitySetName' ? e.entitySetName : e.logicalName) === value;
+    }
+    const select = parseSelect(url.searchParams.get('$select'));
+    return json({
+      '@odata.context': `${this.apiBase}$metadata#EntityDefinitions`,
+      value: entities.filter(matches).map((e) => (select ? pick(entityJson(e), select) : entityJson(e))),
+    });
+  }
+
+  /** `GlobalOptionSetDefinitions(Name='new_interest')`, or all of them. */
+  private globalOptionSets(head: string) {
+    const sets = new Map<string, Record<string, unknown>>();
+    for (const e of entities) {
+      for (const a of e.attributes) {
+        if (a.optionSet?.isGlobal) {
+          sets.set(a.optionSet.name, {
+            '@odata.type': '#Microsoft.Dynamics.CRM.OptionSetMetadata',
+            ...optionSetJson(a, a.optionSet),
+          });
+        }
+      }
+    }
+    if (head === 'GlobalOptionSetDefinitions') {
+      return json({
+        '@odata.context': `${this.apiBase}$metadata#GlobalOptionSetDefinitions`,
+        value: [...sets.values()],
+      });
+    }
+    const name = keyValue(head, 'Name');
+    const set = name ? sets.get(name) : undefined;
+    if (!set)
+      throw new HttpError(404, DataverseErrorCodes.notFound, `Could not find optionset with name '${name ?? head}'.`);
+    return json({ '@odata.context': `${this.apiBase}$metadata#GlobalOptionSetDefinitions/$entity`, ...set });
   }
 
   private relationshipDefinition(head: string) {

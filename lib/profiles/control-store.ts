@@ -20,7 +20,7 @@ export interface EntityStatus {
   lastAppliedAt: string | null;
   /** Lag of the most recent applied batch (apply time minus Dataverse operation time). */
   lastLagMs: number | null;
-  /** Running mean over every change that reported a lag. */
+  /** Running mean of the reported lags: one per `recordMetrics` call carrying `lagMs` (the batch's worst). */
   meanLagMs: number | null;
 }
 
@@ -58,19 +58,28 @@ export interface ControlStore extends ProfileDirectory, MetricsRecorder {
   createProfile(definition: ProfileDefinition): Promise<ExportProfile>;
   listProfiles(): Promise<ExportProfile[]>;
   getProfile(id: string): Promise<ExportProfile | undefined>;
-  /** Replaces the definition; keeps id, state and createdOn. Undefined when the id is unknown. */
+  /**
+   * Replaces the definition; keeps id, state and createdOn. Status rows and checkpoints of entities the new
+   * definition drops are removed. Undefined when the id is unknown.
+   */
   replaceProfile(id: string, definition: ProfileDefinition): Promise<ExportProfile | undefined>;
   /** Deletes the profile with its status rows and checkpoints. False when the id is unknown. */
   deleteProfile(id: string): Promise<boolean>;
   setProfileState(id: string, state: ProfileState): Promise<ExportProfile | undefined>;
   activeProfilesFor(organizationId: string): Promise<ExportProfile[]>;
 
-  /** One row per entity of the profile, in the profile's entity order; missing rows read as NotStarted. */
+  /**
+   * One row per entity of the profile, in the profile's entity order, then one per N:N relationship (their
+   * changes are counted under the relationship name); missing rows read as NotStarted. [] for an unknown id.
+   */
   entityStatuses(profileId: string): Promise<EntityStatus[]>;
+  /** Throws PROFILE_NOT_FOUND when the profile does not exist (e.g. deleted while a sync ran). */
   updateSyncState(profileId: string, entity: string, patch: SyncStatePatch): Promise<void>;
+  /** Counters for an unknown profile are dropped silently: they are reporting, not data. */
   recordMetrics(profileId: string, entity: string, delta: MetricsDelta): Promise<void>;
 
   getCheckpoint(profileId: string, entity: string): Promise<SyncCheckpoint | undefined>;
+  /** Throws PROFILE_NOT_FOUND when the profile does not exist. */
   saveCheckpoint(checkpoint: Omit<SyncCheckpoint, 'updatedAt'>): Promise<void>;
   clearCheckpoints(profileId: string, entity?: string): Promise<void>;
   /** Every checkpoint with a delta link, for reconcile. */

@@ -47,6 +47,8 @@ export interface WebApiTransportOptions {
   retry: RetryPolicy;
   logger: Logger;
   timeoutMs: number;
+  /** The fetch to send with (tests count or disturb requests through it); the global one by default. */
+  fetch?: typeof fetch;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -130,12 +132,15 @@ export class WebApiTransport {
     const log = this.options.logger;
     let refreshedToken = false;
     for (let attempt = 1; ; attempt++) {
-      const wait = this.pausedUntil - Date.now();
-      if (wait > 0) await sleep(wait);
-
       let response: WebApiResponse;
       try {
-        response = await this.limit(() => this.send(url, method, options));
+        response = await this.limit(async () => {
+          // Waited inside the slot: a 429 that arrives while this request queued still holds it back.
+          for (let wait = this.pausedUntil - Date.now(); wait > 0; wait = this.pausedUntil - Date.now()) {
+            await sleep(wait);
+          }
+          return this.send(url, method, options);
+        });
       } catch (err) {
         if (err instanceof AppError) throw err;
         const reason =
@@ -189,7 +194,11 @@ export class WebApiTransport {
             `Dataverse answered ${status} to ${method} ${url} ${attempt} times: ${described}`,
           );
         }
-        const delay = this.backoff(attempt);
+        // A busy server may name its own wait (503 + Retry-After); never retry sooner than that.
+        const delay = Math.min(
+          Math.max(this.backoff(attempt), retryAfterMs(response.headers.get('retry-after')) ?? 0),
+          this.options.retry.maxDelayMs,
+        );
         log.warn('dataverse answered a server error, retrying', { method, url, status, attempt, delayMs: delay });
         await sleep(delay);
         continue;
@@ -219,7 +228,7 @@ export class WebApiTransport {
     if (token) headers.Authorization = `Bearer ${token}`;
     if (options.prefer?.length) headers.Prefer = options.prefer.join(',');
     if (options.body !== undefined) headers['Content-Type'] = 'application/json; charset=utf-8';
-    const res = await fetch(url, {
+    const res = await (this.options.fetch ?? fetch)(url, {
       method,
       headers,
       body: options.body,

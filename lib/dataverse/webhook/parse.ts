@@ -259,7 +259,12 @@ function readAttributes(image: Image, reader: ValueReader, into: Record<string, 
   for (let i = 0; i < attributes.length; i++) {
     const { key, value } = attributes[i];
     assertLogicalName(key, `${path}.Attributes[${i}].key`);
-    const converted = toAttributeValue(value, `${path}.Attributes[${i}].value (${key})`, reader);
+    // Warnings name the attribute, so a skipped column can be found without counting positions.
+    const named: ValueReader = {
+      numberText: (v) => reader.numberText(v),
+      warn: (m) => reader.warn(`${m} (attribute ${key})`),
+    };
+    const converted = toAttributeValue(value, `${path}.Attributes[${i}].value`, named);
     if (converted) into[key] = converted;
   }
 }

@@ -1,0 +1,379 @@
+/**
+ * The Dataverse Web API as the exporter uses it: table definitions, paged reads of an entity set (with
+ * change tracking), deltas since a saved `@odata.deltaLink`, single-row re-reads and a row-count estimate.
+ * Rows arrive as {@link ChangeEvent}s typed by the entity's metadata. Throttling, retries, the concurrency
+ * cap and tokens are the transport's business (http.ts).
+ */
+import { randomUUID } from 'node:crypto';
+import type { TokenCredential } from '@azure/identity';
+import type { ChangeEvent } from '../../change/change-event.js';
+import { AppError } from '../../errors.js';
+import { createLogger, type Logger } from '../../log.js';
+import { DEFAULT_RETRY, type RetryPolicy, WebApiTransport } from './http.js';
+import { parseJsonLossless } from './json.js';
+import {
+  ATTRIBUTE_CASTS,
+  type AttributeJson,
+  type AttributeMetadata,
+  ENTITY_DEFINITION_QUERY,
+  type EntityDefinitionJson,
+  type EntityMetadata,
+  exportedAttributes,
+  labelText,
+  type OptionSetJson,
+  type OptionSetMetadata,
+  type RelationshipMetadata,
+  toEntityMetadata,
+  toRelationshipMetadata,
+} from './metadata.js';
+import { INCLUDE_ANNOTATIONS, toChangeEvent } from './rows.js';
+
+export interface DataverseClientOptions {
+  /** The organization's URL, e.g. `https://contoso.crm.dynamics.com` (the Web API is under `/api/data/v9.2/`). */
+  url: string;
+  /** Tokens for `<url>/.default`; none sends no Authorization header (the local sample org). */
+  credential?: TokenCredential;
+  /** Requests in flight at once, for all callers of this client. */
+  maxConcurrency?: number;
+  retry?: Partial<RetryPolicy>;
+  logger?: Logger;
+  fetch?: typeof fetch;
+  /** The organization's id for the ChangeEvents; asked of WhoAmI when not given. */
+  organizationId?: string;
+  /** Per request, including the body. */
+  timeoutMs?: number;
+}
+
+/** One page of rows. Save `nextLink` to resume a copy, `deltaLink` to ask later for what changed since. */
+export interface DataversePage {
+  rows: ChangeEvent[];
+  nextLink?: string;
+  deltaLink?: string;
+}
+
+export interface ReadPagesOptions {
+  /** Logical names to read (the id, modifiedon and versionnumber are always read); all exported by default. */
+  select?: string[];
+  /** Rows per page (`Prefer: odata.maxpagesize`), at most 5000. */
+  pageSize?: number;
+  /** Ask for change tracking: the last page then carries a `deltaLink`. */
+  trackChanges?: boolean;
+  /** A `nextLink` saved from an earlier page: continue from there instead of the first page. */
+  startLink?: string;
+  source?: ChangeEvent['source'];
+}
+
+export interface ReadDeltaOptions {
+  /** The entity (logical or entity set name); by default the entity set the link names. */
+  entity?: string;
+  pageSize?: number;
+  source?: ChangeEvent['source'];
+}
+
+export interface DataverseClient {
+  /** `<url>/api/data/v9.2/` */
+  readonly apiUrl: string;
+  organizationId(): Promise<string>;
+  /** Cached per client; `refresh` reads it again (new columns appear on a refresh). */
+  entityMetadata(entity: string, options?: { refresh?: boolean }): Promise<EntityMetadata>;
+  /** An N:N relationship by schema name. */
+  relationshipMetadata(schemaName: string): Promise<RelationshipMetadata>;
+  /** A global option set by name, undefined when there is none. */
+  globalOptionSet(name: string): Promise<OptionSetMetadata | undefined>;
+  readPages(entity: string, options?: ReadPagesOptions): AsyncIterable<DataversePage>;
+  /** Upserts and deletes since the link was handed out; the last page carries the next `deltaLink`. */
+  readDelta(deltaLink: string, options?: ReadDeltaOptions): AsyncIterable<DataversePage>;
+  /** The row as it is now, undefined when it does not exist (anymore). */
+  retrieve(entity: string, id: string, options?: { source?: ChangeEvent['source'] }): Promise<ChangeEvent | undefined>;
+  /** Rows in the table: Dataverse's snapshot count (RetrieveTotalRecordCount), else `$count` (capped at 5000). */
+  estimateCount(entity: string): Promise<number>;
+}
+
+export const DEFAULT_MAX_CONCURRENCY = 8;
+export const MAX_PAGE_SIZE = 5000;
+const DEFAULT_TIMEOUT_MS = 120_000;
+
+/** Entity, entity-set and schema names go into URLs: only these characters. */
+const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+const GUID = /^\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}?$/;
+
+function assertName(value: string, field: string): void {
+  if (!NAME.test(value)) {
+    throw new AppError(
+      'VALIDATION_FAILED',
+      `${field} ${JSON.stringify(value)} is not a Dataverse name: use letters, digits and underscores.`,
+      { details: [{ field, message: 'must match ^[A-Za-z_][A-Za-z0-9_]{0,127}$', value }] },
+    );
+  }
+}
+
+interface CollectionJson {
+  value?: unknown[];
+  '@odata.nextLink'?: string;
+  '@odata.deltaLink'?: string;
+}
+
+export function createDataverseClient(options: DataverseClientOptions): DataverseClient {
+  const logger = options.logger ?? createLogger({ fields: { component: 'dataverse' } });
+  const transport = new WebApiTransport({
+    url: options.url,
+    credential: options.credential,
+    maxConcurrency: options.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY,
+    retry: { ...DEFAULT_RETRY, ...options.retry },
+    logger,
+    timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    fetch: options.fetch,
+  });
+  const metadataCache = new Map<string, Promise<EntityMetadata>>();
+  /** Entity set name → logical name, learned from every definition read. */
+  const setNames = new Map<string, string>();
+  let organizationIdRequest: Promise<string> | undefined;
+
+  const noSuchTable = (entity: string) =>
+    new AppError(
+      'DATAVERSE_REQUEST_FAILED',
+      `Table ${JSON.stringify(entity)} does not exist in ${options.url}: check the entity's logical name.`,
+      { details: [{ field: 'entity', message: 'no such table', value: entity }] },
+    );
+
+  async function getJson<T>(path: string, prefer?: string[]): Promise<T> {
+    const response = await transport.request(path, { prefer });
+    return parseJsonLossless(response!.text) as T;
+  }
+
+  function organizationId(): Promise<string> {
+    if (options.organizationId) return Promise.resolve(options.organizationId.toLowerCase());
+    organizationIdRequest ??= getJson<{ OrganizationId: string }>('WhoAmI').then(
+      (who) => who.OrganizationId.toLowerCase(),
+      (err: unknown) => {
+        organizationIdRequest = undefined;
+        throw err;
+      },
+    );
+    return organizationIdRequest;
+  }
+
+  async function readEntityMetadata(logicalName: string): Promise<EntityMetadata | undefined> {
+    const base = `EntityDefinitions(LogicalName='${logicalName}')`;
+    const definition = await transport.request(`${base}?${ENTITY_DEFINITION_QUERY}`, { allowNotFound: true });
+    if (!definition) return undefined;
+    const casts = await Promise.all(
+      Object.entries(ATTRIBUTE_CASTS).map(async ([cast, query]) => {
+        const page = await getJson<{ value: AttributeJson[] }>(
+          `${base}/Attributes/Microsoft.Dynamics.CRM.${cast}?${query}`,
+        );
+        return [cast, page.value] as const;
+      }),
+    );
+    const metadata = toEntityMetadata(
+      parseJsonLossless(definition.text) as EntityDefinitionJson,
+      Object.fromEntries(casts),
+    );
+    setNames.set(metadata.entitySetName, metadata.logicalName);
+    return metadata;
+  }
+
+  function entityMetadata(logicalName: string, opts: { refresh?: boolean } = {}): Promise<EntityMetadata> {
+    assertName(logicalName, 'entity');
+    const cached = metadataCache.get(logicalName);
+    if (cached && !opts.refresh) return cached;
+    const request = readEntityMetadata(logicalName).then((metadata) => {
+      if (!metadata) throw noSuchTable(logicalName);
+      return metadata;
+    });
+    metadataCache.set(logicalName, request);
+    request.catch(() => {
+      if (metadataCache.get(logicalName) === request) metadataCache.delete(logicalName);
+    });
+    return request;
+  }
+
+  /** A logical name or an entity set name → the entity's metadata (a logical name is tried first). */
+  async function resolveEntity(entity: string): Promise<EntityMetadata> {
+    assertName(entity, 'entity');
+    const known = setNames.get(entity) ?? (metadataCache.has(entity) ? entity : undefined);
+    if (known) return entityMetadata(known);
+    const direct = await readEntityMetadata(entity);
+    if (direct) {
+      metadataCache.set(entity, Promise.resolve(direct));
+      return direct;
+    }
+    const bySet = await getJson<{ value: Array<{ LogicalName: string }> }>(
+      `EntityDefinitions?$select=LogicalName&$filter=${encodeURIComponent(`EntitySetName eq '${entity}'`)}`,
+    );
+    const logicalName = bySet.value[0]?.LogicalName;
+    if (!logicalName) throw noSuchTable(entity);
+    setNames.set(entity, logicalName);
+    return entityMetadata(logicalName);
+  }
+
+  async function relationshipMetadata(schemaName: string): Promise<RelationshipMetadata> {
+    assertName(schemaName, 'relationship');
+    const response = await transport.request(
+      `RelationshipDefinitions(SchemaName='${schemaName}')/Microsoft.Dynamics.CRM.ManyToManyRelationshipMetadata`,
+      { allowNotFound: true },
+    );
+    if (!response) {
+      throw new AppError(
+        'DATAVERSE_REQUEST_FAILED',
+        `N:N relationship ${JSON.stringify(schemaName)} does not exist in ${options.url}: check its schema name.`,
+        { details: [{ field: 'relationship', message: 'no such N:N relationship', value: schemaName }] },
+      );
+    }
+    return toRelationshipMetadata(parseJsonLossless(response.text) as Record<string, unknown>);
+  }
+
+  async function globalOptionSet(name: string): Promise<OptionSetMetadata | undefined> {
+    assertName(name, 'optionSet');
+    const response = await transport.request(`GlobalOptionSetDefinitions(Name='${name}')`, { allowNotFound: true });
+    if (!response) return undefined;
+    const set = parseJsonLossless(response.text) as OptionSetJson;
+    return {
+      name: set.Name ?? name,
+      isGlobal: true,
+      options: (set.Options ?? []).map((o) => ({ value: o.Value, label: labelText(o.Label) })),
+    };
+  }
+
+  /** The attributes to read: the exported ones (or the selected ones) plus what versions need. */
+  function selection(metadata: EntityMetadata, select: string[] | undefined) {
+    const exported = exportedAttributes(metadata);
+    let attributes: AttributeMetadata[] = exported;
+    if (select) {
+      const byName = new Map(exported.map((a) => [a.logicalName, a]));
+      const wanted = new Set([...select, metadata.primaryIdAttribute, 'modifiedon']);
+      for (const name of select) {
+        if (!byName.has(name)) {
+          throw new AppError(
+            'VALIDATION_FAILED',
+            `select names ${JSON.stringify(name)}, which is not an exported attribute of ${metadata.logicalName}; use attribute logical names.`,
+            { details: [{ field: 'select', message: 'unknown attribute', value: name }] },
+          );
+        }
+      }
+      attributes = exported.filter((a) => wanted.has(a.logicalName));
+    }
+    const columns = attributes.map((a) => a.webApiName);
+    if (metadata.attributes.some((a) => a.logicalName === 'versionnumber')) columns.push('versionnumber');
+    return { attributes, columns };
+  }
+
+  function preferences(pageSize: number | undefined, trackChanges: boolean): string[] {
+    const size = Math.min(Math.max(Math.floor(pageSize ?? MAX_PAGE_SIZE), 1), MAX_PAGE_SIZE);
+    return [`odata.maxpagesize=${size}`, INCLUDE_ANNOTATIONS, ...(trackChanges ? ['odata.track-changes'] : [])];
+  }
+
+  async function* follow(
+    firstLink: string,
+    prefer: string[],
+    metadata: EntityMetadata,
+    attributes: readonly AttributeMetadata[],
+    source: ChangeEvent['source'],
+  ): AsyncGenerator<DataversePage> {
+    const orgId = await organizationId();
+    let link: string | undefined = firstLink;
+    while (link) {
+      const readTime = new Date().toISOString();
+      const body: CollectionJson = await getJson<CollectionJson>(link, prefer);
+      const ctx = { metadata, attributes, organizationId: orgId, source, correlationId: randomUUID(), readTime };
+      const rows = (body.value ?? []).map((row) => toChangeEvent(row as Record<string, unknown>, ctx));
+      const page: DataversePage = { rows };
+      if (body['@odata.nextLink']) page.nextLink = body['@odata.nextLink'];
+      if (body['@odata.deltaLink']) page.deltaLink = body['@odata.deltaLink'];
+      logger.debug('dataverse page read', {
+        entity: metadata.logicalName,
+        rows: rows.length,
+        more: page.nextLink !== undefined,
+        correlationId: ctx.correlationId,
+      });
+      yield page;
+      link = page.nextLink;
+    }
+  }
+
+  async function* readPages(entity: string, opts: ReadPagesOptions = {}): AsyncGenerator<DataversePage> {
+    const metadata = await resolveEntity(entity);
+    const { attributes, columns } = selection(metadata, opts.select);
+    const first = opts.startLink ?? `${metadata.entitySetName}?$select=${columns.join(',')}`;
+    yield* follow(
+      first,
+      preferences(opts.pageSize, opts.trackChanges === true),
+      metadata,
+      attributes,
+      opts.source ?? 'initialSync',
+    );
+  }
+
+  async function* readDelta(deltaLink: string, opts: ReadDeltaOptions = {}): AsyncGenerator<DataversePage> {
+    const url = new URL(transport.resolve(deltaLink));
+    const entity = opts.entity ?? decodeURIComponent(url.pathname.split('/').filter(Boolean).pop() ?? '');
+    const metadata = await resolveEntity(entity);
+    // A delta row carries the columns the tracked query selected: type whatever of them is exported.
+    const { attributes } = selection(metadata, undefined);
+    yield* follow(deltaLink, preferences(opts.pageSize, true), metadata, attributes, opts.source ?? 'reconcile');
+  }
+
+  async function retrieve(
+    entity: string,
+    id: string,
+    opts: { source?: ChangeEvent['source'] } = {},
+  ): Promise<ChangeEvent | undefined> {
+    const key = GUID.exec(id)?.[1];
+    if (!key) {
+      throw new AppError('VALIDATION_FAILED', `Record id ${JSON.stringify(id)} is not a GUID.`, {
+        details: [{ field: 'id', message: 'must be a GUID', value: id }],
+      });
+    }
+    const metadata = await resolveEntity(entity);
+    const { attributes, columns } = selection(metadata, undefined);
+    const readTime = new Date().toISOString();
+    const response = await transport.request(`${metadata.entitySetName}(${key})?$select=${columns.join(',')}`, {
+      prefer: [INCLUDE_ANNOTATIONS],
+      allowNotFound: true,
+    });
+    if (!response) return undefined;
+    return toChangeEvent(parseJsonLossless(response.text) as Record<string, unknown>, {
+      metadata,
+      attributes,
+      organizationId: await organizationId(),
+      source: opts.source ?? 'webhook',
+      correlationId: randomUUID(),
+      readTime,
+    });
+  }
+
+  async function estimateCount(entity: string): Promise<number> {
+    const metadata = await resolveEntity(entity);
+    const names = encodeURIComponent(`['${metadata.logicalName}']`);
+    try {
+      const body = await getJson<{ EntityRecordCountCollection?: { Keys?: string[]; Values?: number[] } }>(
+        `RetrieveTotalRecordCount(EntityNames=@p1)?@p1=${names}`,
+      );
+      const collection = body.EntityRecordCountCollection;
+      const i = collection?.Keys?.indexOf(metadata.logicalName) ?? -1;
+      const count = i >= 0 ? collection?.Values?.[i] : undefined;
+      if (typeof count === 'number' && count >= 0) return count;
+    } catch (err) {
+      // Some tables (intersect, virtual) have no snapshot count; $count answers for them.
+      if (!(err instanceof AppError) || err.code !== 'DATAVERSE_REQUEST_FAILED') throw err;
+      logger.debug('RetrieveTotalRecordCount failed, using $count', { entity: metadata.logicalName, err });
+    }
+    const body = await getJson<{ '@odata.count'?: number }>(
+      `${metadata.entitySetName}?$select=${metadata.primaryIdAttribute}&$count=true`,
+      ['odata.maxpagesize=1'],
+    );
+    return body['@odata.count'] ?? 0;
+  }
+
+  return {
+    apiUrl: transport.apiUrl,
+    organizationId,
+    entityMetadata,
+    relationshipMetadata,
+    globalOptionSet,
+    readPages,
+    readDelta,
+    retrieve,
+    estimateCount,
+  };
+}

@@ -1,0 +1,62 @@
+/**
+ * Azure SQL control-store schema history (T-SQL). Append new steps; never edit an applied one. Each step is
+ * one batch run inside the migration transaction; SQL Server DDL is transactional, so a failed step rolls back.
+ */
+import type { Migration } from './migration.js';
+
+const q = (name: string): string => `[${name}]`;
+
+export function mssqlMigrations(schema: string): Migration[] {
+  const t = (name: string): string => `${q(schema)}.${q(name)}`;
+  return [
+    {
+      version: 1,
+      name: 'profiles, entity status, checkpoints',
+      sql: `CREATE TABLE ${t('profiles')} (
+  [id] UNIQUEIDENTIFIER NOT NULL CONSTRAINT [pk_profiles] PRIMARY KEY,
+  [name] NVARCHAR(200) NOT NULL,
+  [organization_id] NVARCHAR(36) NOT NULL,
+  [state] NVARCHAR(16) NOT NULL CONSTRAINT [ck_profiles_state] CHECK ([state] IN (N'Inactive', N'Active')),
+  [definition] NVARCHAR(MAX) NOT NULL CONSTRAINT [ck_profiles_definition] CHECK (ISJSON([definition]) = 1),
+  [created_on] DATETIME2(3) NOT NULL,
+  [modified_on] DATETIME2(3) NOT NULL,
+  INDEX [ix_profiles_organization_state] ([organization_id], [state])
+);
+
+CREATE TABLE ${t('entity_status')} (
+  [profile_id] UNIQUEIDENTIFIER NOT NULL
+    CONSTRAINT [fk_entity_status_profile] REFERENCES ${t('profiles')} ([id]) ON DELETE CASCADE,
+  [entity] NVARCHAR(128) NOT NULL,
+  [sync_state] NVARCHAR(16) NOT NULL CONSTRAINT [df_entity_status_sync_state] DEFAULT N'NotStarted'
+    CONSTRAINT [ck_entity_status_sync_state]
+    CHECK ([sync_state] IN (N'NotStarted', N'Queued', N'InProgress', N'Completed', N'Failed')),
+  [rows_copied] BIGINT NOT NULL CONSTRAINT [df_entity_status_rows_copied] DEFAULT 0,
+  [rows_estimated] BIGINT NULL,
+  [sync_started_at] DATETIME2(3) NULL,
+  [sync_completed_at] DATETIME2(3) NULL,
+  [last_error] NVARCHAR(MAX) NULL,
+  [received] BIGINT NOT NULL CONSTRAINT [df_entity_status_received] DEFAULT 0,
+  [applied] BIGINT NOT NULL CONSTRAINT [df_entity_status_applied] DEFAULT 0,
+  [stale] BIGINT NOT NULL CONSTRAINT [df_entity_status_stale] DEFAULT 0,
+  [failed] BIGINT NOT NULL CONSTRAINT [df_entity_status_failed] DEFAULT 0,
+  [last_applied_at] DATETIME2(3) NULL,
+  [last_lag_ms] BIGINT NULL,
+  [lag_sum_ms] BIGINT NOT NULL CONSTRAINT [df_entity_status_lag_sum_ms] DEFAULT 0,
+  [lag_count] BIGINT NOT NULL CONSTRAINT [df_entity_status_lag_count] DEFAULT 0,
+  [updated_at] DATETIME2(3) NOT NULL,
+  CONSTRAINT [pk_entity_status] PRIMARY KEY ([profile_id], [entity])
+);
+
+CREATE TABLE ${t('checkpoints')} (
+  [profile_id] UNIQUEIDENTIFIER NOT NULL
+    CONSTRAINT [fk_checkpoints_profile] REFERENCES ${t('profiles')} ([id]) ON DELETE CASCADE,
+  [entity] NVARCHAR(128) NOT NULL,
+  [next_link] NVARCHAR(MAX) NULL,
+  [delta_link] NVARCHAR(MAX) NULL,
+  [pages_done] INT NOT NULL CONSTRAINT [df_checkpoints_pages_done] DEFAULT 0,
+  [updated_at] DATETIME2(3) NOT NULL,
+  CONSTRAINT [pk_checkpoints] PRIMARY KEY ([profile_id], [entity])
+);`,
+    },
+  ];
+}

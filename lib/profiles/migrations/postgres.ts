@@ -1,0 +1,60 @@
+/**
+ * PostgreSQL control-store schema history. Append new steps; never edit an applied one. Each step runs
+ * inside the migration transaction (PostgreSQL DDL is transactional), so a failed step leaves nothing behind.
+ */
+import type { Migration } from './migration.js';
+
+const q = (name: string): string => `"${name}"`;
+
+export function postgresMigrations(schema: string): Migration[] {
+  const t = (name: string): string => `${q(schema)}.${q(name)}`;
+  return [
+    {
+      version: 1,
+      name: 'profiles, entity status, checkpoints',
+      sql: `CREATE TABLE ${t('profiles')} (
+  id uuid PRIMARY KEY,
+  name text NOT NULL,
+  organization_id text NOT NULL,
+  state text NOT NULL CHECK (state IN ('Inactive', 'Active')),
+  definition jsonb NOT NULL,
+  created_on timestamptz NOT NULL,
+  modified_on timestamptz NOT NULL
+);
+CREATE INDEX profiles_organization_state ON ${t('profiles')} (organization_id, state);
+
+CREATE TABLE ${t('entity_status')} (
+  profile_id uuid NOT NULL REFERENCES ${t('profiles')} (id) ON DELETE CASCADE,
+  entity text NOT NULL,
+  sync_state text NOT NULL DEFAULT 'NotStarted'
+    CHECK (sync_state IN ('NotStarted', 'Queued', 'InProgress', 'Completed', 'Failed')),
+  rows_copied bigint NOT NULL DEFAULT 0,
+  rows_estimated bigint,
+  sync_started_at timestamptz,
+  sync_completed_at timestamptz,
+  last_error text,
+  received bigint NOT NULL DEFAULT 0,
+  applied bigint NOT NULL DEFAULT 0,
+  stale bigint NOT NULL DEFAULT 0,
+  failed bigint NOT NULL DEFAULT 0,
+  last_applied_at timestamptz,
+  last_lag_ms bigint,
+  lag_sum_ms bigint NOT NULL DEFAULT 0,
+  lag_count bigint NOT NULL DEFAULT 0,
+  updated_at timestamptz NOT NULL,
+  PRIMARY KEY (profile_id, entity)
+);
+
+CREATE TABLE ${t('checkpoints')} (
+  profile_id uuid NOT NULL REFERENCES ${t('profiles')} (id) ON DELETE CASCADE,
+  entity text NOT NULL,
+  next_link text,
+  delta_link text,
+  pages_done integer NOT NULL DEFAULT 0,
+  updated_at timestamptz NOT NULL,
+  PRIMARY KEY (profile_id, entity)
+);
+CREATE INDEX checkpoints_delta ON ${t('checkpoints')} (profile_id, entity) WHERE delta_link IS NOT NULL;`,
+    },
+  ];
+}

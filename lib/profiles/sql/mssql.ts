@@ -1,0 +1,346 @@
+/**
+ * Every statement the Azure SQL control store runs (T-SQL), as text plus typed parameters `@p1…@pn`.
+ * Only the schema name (validated) is spliced into the text. Upserts follow the UPDATE-then-INSERT
+ * pattern under `WITH (UPDLOCK, SERIALIZABLE)` inside one batch transaction: the key range stays locked
+ * until commit, so two writers of a missing row cannot both insert, and `x = x + @n` never loses an
+ * increment. Rows are only inserted for a profile that exists (INSERT … SELECT FROM profiles).
+ * The text is pinned by golden files (test/fixtures/golden/control-store), since no SQL Server runs here.
+ */
+import type { SyncCheckpoint, SyncStatePatch } from '../control-store.js';
+import type { MetricsIncrement } from '../metrics-increment.js';
+import type { ProfileDefinition, ProfileState } from '../schema.js';
+
+/** Parameter types, spelled as T-SQL declares them; the connection maps each to its `mssql` type. */
+export type MssqlParamType =
+  | 'UNIQUEIDENTIFIER'
+  | 'NVARCHAR(16)'
+  | 'NVARCHAR(36)'
+  | 'NVARCHAR(128)'
+  | 'NVARCHAR(200)'
+  | 'NVARCHAR(255)'
+  | 'NVARCHAR(MAX)'
+  | 'BIGINT'
+  | 'INT'
+  | 'BIT'
+  | 'DATETIME2(3)';
+
+export interface MssqlParam {
+  name: string;
+  type: MssqlParamType;
+  value: unknown;
+}
+
+export interface MssqlStatement {
+  text: string;
+  params: MssqlParam[];
+}
+
+/** Names the parameters @p1…@pn in the order given. */
+function statement(text: string, ...params: Array<[MssqlParamType, unknown]>): MssqlStatement {
+  return { text, params: params.map(([type, value], i) => ({ name: `p${i + 1}`, type, value })) };
+}
+
+const q = (name: string): string => `[${name}]`;
+/** A name inside an N'…' literal (validated names hold no quote). */
+const literal = (text: string): string => `N'${text}'`;
+
+/** Milliseconds an instance waits for another's migration before giving up. */
+export const MIGRATION_LOCK_TIMEOUT_MS = 60_000;
+
+const PROFILE_COLUMN_NAMES = ['id', 'name', 'organization_id', 'state', 'definition', 'created_on', 'modified_on'];
+const PROFILE_COLUMNS = PROFILE_COLUMN_NAMES.map(q).join(', ');
+const prefixed = (prefix: string): string => PROFILE_COLUMN_NAMES.map((c) => `${prefix}.${q(c)}`).join(', ');
+const STATUS_COLUMNS = [
+  'sync_state',
+  'rows_copied',
+  'rows_estimated',
+  'sync_started_at',
+  'sync_completed_at',
+  'last_error',
+  'received',
+  'applied',
+  'stale',
+  'failed',
+  'last_applied_at',
+  'last_lag_ms',
+  'lag_sum_ms',
+  'lag_count',
+]
+  .map((c) => `s.${q(c)}`)
+  .join(', ');
+const CHECKPOINT_COLUMNS = ['profile_id', 'entity', 'next_link', 'delta_link', 'pages_done', 'updated_at']
+  .map(q)
+  .join(', ');
+
+const given = (patch: SyncStatePatch, key: keyof SyncStatePatch): boolean => patch[key] !== undefined;
+
+export function mssqlControlSql(schema: string) {
+  const t = (name: string): string => `${q(schema)}.${q(name)}`;
+  const profiles = t('profiles');
+  const status = t('entity_status');
+  const checkpoints = t('checkpoints');
+  const history = t('schema_migrations');
+
+  return {
+    /** Serialises migrations of this schema across instances; the lock is released with the transaction. */
+    migrationLock: (): MssqlStatement =>
+      statement(
+        `DECLARE @result int;
+EXEC @result = sys.sp_getapplock @Resource = @p1, @LockMode = N'Exclusive', @LockOwner = N'Transaction', @LockTimeout = @p2;
+SELECT @result AS [result];`,
+        ['NVARCHAR(255)', `dvexport.migrate:${schema}`],
+        ['INT', MIGRATION_LOCK_TIMEOUT_MS],
+      ),
+
+    /** CREATE SCHEMA must be alone in its batch, hence EXEC. */
+    createSchema: (): MssqlStatement =>
+      statement(`IF SCHEMA_ID(${literal(schema)}) IS NULL EXEC(N'CREATE SCHEMA ${q(schema)}');`),
+
+    createHistory: (): MssqlStatement =>
+      statement(`IF OBJECT_ID(${literal(history)}, N'U') IS NULL
+CREATE TABLE ${history} (
+  [version] INT NOT NULL CONSTRAINT [pk_schema_migrations] PRIMARY KEY,
+  [name] NVARCHAR(200) NOT NULL,
+  [applied_at] DATETIME2(3) NOT NULL CONSTRAINT [df_schema_migrations_applied_at] DEFAULT SYSUTCDATETIME()
+);`),
+
+    appliedVersions: (): MssqlStatement => statement(`SELECT [version], [name] FROM ${history} ORDER BY [version];`),
+
+    recordMigration: (version: number, name: string): MssqlStatement =>
+      statement(
+        `INSERT INTO ${history} ([version], [name]) VALUES (@p1, @p2);`,
+        ['INT', version],
+        ['NVARCHAR(200)', name],
+      ),
+
+    insertProfile: (id: string, definition: ProfileDefinition, state: ProfileState, now: Date): MssqlStatement =>
+      statement(
+        `INSERT INTO ${profiles} (${PROFILE_COLUMNS})
+OUTPUT ${prefixed('INSERTED')}
+VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p6);`,
+        ['UNIQUEIDENTIFIER', id],
+        ['NVARCHAR(200)', definition.name],
+        ['NVARCHAR(36)', definition.organizationId],
+        ['NVARCHAR(16)', state],
+        ['NVARCHAR(MAX)', JSON.stringify(definition)],
+        ['DATETIME2(3)', now],
+      ),
+
+    selectProfiles: (): MssqlStatement =>
+      statement(`SELECT ${PROFILE_COLUMNS} FROM ${profiles} ORDER BY [created_on], [id];`),
+
+    selectProfile: (id: string): MssqlStatement =>
+      statement(`SELECT ${PROFILE_COLUMNS} FROM ${profiles} WHERE [id] = @p1;`, ['UNIQUEIDENTIFIER', id]),
+
+    /** Replaces the definition and forgets status and checkpoints of tables the profile no longer has. */
+    replaceProfile: (id: string, definition: ProfileDefinition, tables: string[], now: Date): MssqlStatement =>
+      statement(
+        `SET XACT_ABORT ON;
+BEGIN TRANSACTION;
+DECLARE @replaced TABLE (
+  [id] UNIQUEIDENTIFIER, [name] NVARCHAR(200), [organization_id] NVARCHAR(36), [state] NVARCHAR(16),
+  [definition] NVARCHAR(MAX), [created_on] DATETIME2(3), [modified_on] DATETIME2(3)
+);
+UPDATE ${profiles}
+SET [name] = @p2, [organization_id] = @p3, [definition] = @p4, [modified_on] = @p5
+OUTPUT ${prefixed('INSERTED')} INTO @replaced
+WHERE [id] = @p1;
+DELETE FROM ${status}
+WHERE [profile_id] IN (SELECT [id] FROM @replaced) AND [entity] NOT IN (SELECT [value] FROM OPENJSON(@p6));
+DELETE FROM ${checkpoints}
+WHERE [profile_id] IN (SELECT [id] FROM @replaced) AND [entity] NOT IN (SELECT [value] FROM OPENJSON(@p6));
+COMMIT TRANSACTION;
+SELECT ${PROFILE_COLUMNS} FROM @replaced;`,
+        ['UNIQUEIDENTIFIER', id],
+        ['NVARCHAR(200)', definition.name],
+        ['NVARCHAR(36)', definition.organizationId],
+        ['NVARCHAR(MAX)', JSON.stringify(definition)],
+        ['DATETIME2(3)', now],
+        ['NVARCHAR(MAX)', JSON.stringify(tables)],
+      ),
+
+    /** Status rows and checkpoints go with it (ON DELETE CASCADE). */
+    deleteProfile: (id: string): MssqlStatement =>
+      statement(`DELETE FROM ${profiles} OUTPUT DELETED.[id] WHERE [id] = @p1;`, ['UNIQUEIDENTIFIER', id]),
+
+    updateProfileState: (id: string, state: ProfileState, now: Date): MssqlStatement =>
+      statement(
+        `UPDATE ${profiles}
+SET [state] = @p2, [modified_on] = @p3
+OUTPUT ${prefixed('INSERTED')}
+WHERE [id] = @p1;`,
+        ['UNIQUEIDENTIFIER', id],
+        ['NVARCHAR(16)', state],
+        ['DATETIME2(3)', now],
+      ),
+
+    selectActiveProfiles: (organizationId: string): MssqlStatement =>
+      statement(
+        `SELECT ${PROFILE_COLUMNS} FROM ${profiles}
+WHERE [organization_id] = LOWER(@p1) AND [state] = N'Active'
+ORDER BY [created_on], [id];`,
+        ['NVARCHAR(36)', organizationId],
+      ),
+
+    /** One row per table of the profile, in its order; the status columns are null where no row exists yet. */
+    selectEntityStatuses: (profileId: string): MssqlStatement =>
+      statement(
+        `SELECT e.[value] AS [entity], ${STATUS_COLUMNS}
+FROM ${profiles} AS p
+CROSS APPLY (
+  SELECT 0 AS [list], CAST([key] AS INT) AS [position], [value] FROM OPENJSON(p.[definition], N'$.entities')
+  UNION ALL
+  SELECT 1, CAST([key] AS INT), [value] FROM OPENJSON(p.[definition], N'$.relationships')
+) AS e
+LEFT JOIN ${status} AS s ON s.[profile_id] = p.[id] AND s.[entity] = e.[value]
+WHERE p.[id] = @p1
+ORDER BY e.[list], e.[position];`,
+        ['UNIQUEIDENTIFIER', profileId],
+      ),
+
+    /**
+     * Applies a patch: each nullable field travels as (given?, value) so NULL can clear it; rows_copied is
+     * overwritten when given, then incremented in place. Answers [written] = 0 when the profile is gone.
+     */
+    upsertSyncState: (profileId: string, entity: string, patch: SyncStatePatch, now: Date): MssqlStatement =>
+      statement(
+        `SET XACT_ABORT ON;
+DECLARE @written INT;
+BEGIN TRANSACTION;
+UPDATE ${status} WITH (UPDLOCK, SERIALIZABLE)
+SET [sync_state] = COALESCE(@p3, [sync_state]),
+  [rows_copied] = COALESCE(@p4, [rows_copied]) + @p5,
+  [rows_estimated] = CASE WHEN @p6 = 1 THEN @p7 ELSE [rows_estimated] END,
+  [sync_started_at] = CASE WHEN @p8 = 1 THEN @p9 ELSE [sync_started_at] END,
+  [sync_completed_at] = CASE WHEN @p10 = 1 THEN @p11 ELSE [sync_completed_at] END,
+  [last_error] = CASE WHEN @p12 = 1 THEN @p13 ELSE [last_error] END,
+  [updated_at] = @p14
+WHERE [profile_id] = @p1 AND [entity] = @p2;
+SET @written = @@ROWCOUNT;
+IF @written = 0
+BEGIN
+  INSERT INTO ${status}
+    ([profile_id], [entity], [sync_state], [rows_copied], [rows_estimated], [sync_started_at], [sync_completed_at], [last_error], [updated_at])
+  SELECT p.[id], @p2, COALESCE(@p3, N'NotStarted'), COALESCE(@p4, 0) + @p5, @p7, @p9, @p11, @p13, @p14
+  FROM ${profiles} AS p
+  WHERE p.[id] = @p1;
+  SET @written = @@ROWCOUNT;
+END;
+COMMIT TRANSACTION;
+SELECT @written AS [written];`,
+        ['UNIQUEIDENTIFIER', profileId],
+        ['NVARCHAR(128)', entity],
+        ['NVARCHAR(16)', patch.syncState ?? null],
+        ['BIGINT', patch.rowsCopied ?? null],
+        ['BIGINT', patch.rowsCopiedDelta ?? 0],
+        ['BIT', given(patch, 'rowsEstimated')],
+        ['BIGINT', patch.rowsEstimated ?? null],
+        ['BIT', given(patch, 'syncStartedAt')],
+        ['DATETIME2(3)', patch.syncStartedAt ?? null],
+        ['BIT', given(patch, 'syncCompletedAt')],
+        ['DATETIME2(3)', patch.syncCompletedAt ?? null],
+        ['BIT', given(patch, 'lastError')],
+        ['NVARCHAR(MAX)', patch.lastError ?? null],
+        ['DATETIME2(3)', now],
+      ),
+
+    /**
+     * Adds the increments in place; last_applied_at keeps the later time and the last lag follows it, so an
+     * out-of-order report cannot move either backwards. The mean lag is a running sum and count.
+     */
+    upsertMetrics: (profileId: string, entity: string, m: MetricsIncrement, now: Date): MssqlStatement =>
+      statement(
+        `SET XACT_ABORT ON;
+DECLARE @written INT;
+BEGIN TRANSACTION;
+UPDATE ${status} WITH (UPDLOCK, SERIALIZABLE)
+SET [received] = [received] + @p3,
+  [applied] = [applied] + @p4,
+  [stale] = [stale] + @p5,
+  [failed] = [failed] + @p6,
+  [last_applied_at] = CASE
+    WHEN @p7 IS NOT NULL AND ([last_applied_at] IS NULL OR @p7 > [last_applied_at]) THEN @p7
+    ELSE [last_applied_at]
+  END,
+  [last_lag_ms] = CASE
+    WHEN @p8 IS NULL THEN [last_lag_ms]
+    WHEN [last_applied_at] IS NULL OR @p7 IS NULL OR @p7 >= [last_applied_at] THEN @p8
+    ELSE [last_lag_ms]
+  END,
+  [lag_sum_ms] = [lag_sum_ms] + COALESCE(@p8, 0),
+  [lag_count] = [lag_count] + CASE WHEN @p8 IS NULL THEN 0 ELSE 1 END,
+  [updated_at] = @p9
+WHERE [profile_id] = @p1 AND [entity] = @p2;
+SET @written = @@ROWCOUNT;
+IF @written = 0
+BEGIN
+  INSERT INTO ${status}
+    ([profile_id], [entity], [received], [applied], [stale], [failed], [last_applied_at], [last_lag_ms], [lag_sum_ms], [lag_count], [updated_at])
+  SELECT p.[id], @p2, @p3, @p4, @p5, @p6, @p7, @p8, COALESCE(@p8, 0), CASE WHEN @p8 IS NULL THEN 0 ELSE 1 END, @p9
+  FROM ${profiles} AS p
+  WHERE p.[id] = @p1;
+  SET @written = @@ROWCOUNT;
+END;
+COMMIT TRANSACTION;
+SELECT @written AS [written];`,
+        ['UNIQUEIDENTIFIER', profileId],
+        ['NVARCHAR(128)', entity],
+        ['BIGINT', m.received],
+        ['BIGINT', m.applied],
+        ['BIGINT', m.stale],
+        ['BIGINT', m.failed],
+        ['DATETIME2(3)', m.lastAppliedAt],
+        ['BIGINT', m.lagMs],
+        ['DATETIME2(3)', now],
+      ),
+
+    selectCheckpoint: (profileId: string, entity: string): MssqlStatement =>
+      statement(
+        `SELECT ${CHECKPOINT_COLUMNS} FROM ${checkpoints} WHERE [profile_id] = @p1 AND [entity] = @p2;`,
+        ['UNIQUEIDENTIFIER', profileId],
+        ['NVARCHAR(128)', entity],
+      ),
+
+    upsertCheckpoint: (c: Omit<SyncCheckpoint, 'updatedAt'>, now: Date): MssqlStatement =>
+      statement(
+        `SET XACT_ABORT ON;
+DECLARE @written INT;
+BEGIN TRANSACTION;
+UPDATE ${checkpoints} WITH (UPDLOCK, SERIALIZABLE)
+SET [next_link] = @p3, [delta_link] = @p4, [pages_done] = @p5, [updated_at] = @p6
+WHERE [profile_id] = @p1 AND [entity] = @p2;
+SET @written = @@ROWCOUNT;
+IF @written = 0
+BEGIN
+  INSERT INTO ${checkpoints} (${CHECKPOINT_COLUMNS})
+  SELECT p.[id], @p2, @p3, @p4, @p5, @p6
+  FROM ${profiles} AS p
+  WHERE p.[id] = @p1;
+  SET @written = @@ROWCOUNT;
+END;
+COMMIT TRANSACTION;
+SELECT @written AS [written];`,
+        ['UNIQUEIDENTIFIER', c.profileId],
+        ['NVARCHAR(128)', c.entity],
+        ['NVARCHAR(MAX)', c.nextLink],
+        ['NVARCHAR(MAX)', c.deltaLink],
+        ['INT', c.pagesDone],
+        ['DATETIME2(3)', now],
+      ),
+
+    /** Without an entity: every checkpoint of the profile. */
+    deleteCheckpoints: (profileId: string, entity: string | null): MssqlStatement =>
+      statement(
+        `DELETE FROM ${checkpoints} WHERE [profile_id] = @p1 AND (@p2 IS NULL OR [entity] = @p2);`,
+        ['UNIQUEIDENTIFIER', profileId],
+        ['NVARCHAR(128)', entity],
+      ),
+
+    selectDeltaCheckpoints: (): MssqlStatement =>
+      statement(
+        `SELECT ${CHECKPOINT_COLUMNS} FROM ${checkpoints} WHERE [delta_link] IS NOT NULL ORDER BY [profile_id], [entity];`,
+      ),
+  };
+}
+
+export type MssqlControlSql = ReturnType<typeof mssqlControlSql>;

@@ -1,0 +1,219 @@
+/**
+ * Every statement the PostgreSQL control store runs, as text plus positional values. Only the schema name
+ * (validated) is spliced into the text; all values are parameters. Upserts are single
+ * `INSERT … SELECT … FROM profiles … ON CONFLICT DO UPDATE` statements, so a counter update is atomic and
+ * a row for a deleted profile is never created.
+ */
+import type { SyncCheckpoint, SyncStatePatch } from '../control-store.js';
+import type { MetricsIncrement } from '../metrics-increment.js';
+import type { ProfileDefinition, ProfileState } from '../schema.js';
+
+export interface PgStatement {
+  text: string;
+  values: unknown[];
+}
+
+const q = (name: string): string => `"${name}"`;
+
+const PROFILE_COLUMNS = 'id, name, organization_id, state, definition, created_on, modified_on';
+const STATUS_COLUMNS =
+  's.sync_state, s.rows_copied, s.rows_estimated, s.sync_started_at, s.sync_completed_at, s.last_error, ' +
+  's.received, s.applied, s.stale, s.failed, s.last_applied_at, s.last_lag_ms, s.lag_sum_ms, s.lag_count';
+const CHECKPOINT_COLUMNS = 'profile_id, entity, next_link, delta_link, pages_done, updated_at';
+
+/** Whether a patch field was given at all: `null` clears a column, a missing key keeps it. */
+const given = (patch: SyncStatePatch, key: keyof SyncStatePatch): boolean => patch[key] !== undefined;
+
+export function postgresControlSql(schema: string) {
+  const t = (name: string): string => `${q(schema)}.${q(name)}`;
+  const profiles = t('profiles');
+  const status = t('entity_status');
+  const checkpoints = t('checkpoints');
+  const history = t('schema_migrations');
+
+  return {
+    /** Serialises migrations of this schema across instances; released at commit. */
+    migrationLock: (): PgStatement => ({
+      text: 'SELECT pg_advisory_xact_lock(hashtext($1))',
+      values: [`dvexport.migrate:${schema}`],
+    }),
+
+    createHistory: (): PgStatement => ({
+      text: `CREATE SCHEMA IF NOT EXISTS ${q(schema)};
+CREATE TABLE IF NOT EXISTS ${history} (
+  version integer PRIMARY KEY,
+  name text NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now()
+)`,
+      values: [],
+    }),
+
+    appliedVersions: (): PgStatement => ({ text: `SELECT version, name FROM ${history} ORDER BY version`, values: [] }),
+
+    recordMigration: (version: number, name: string): PgStatement => ({
+      text: `INSERT INTO ${history} (version, name) VALUES ($1, $2)`,
+      values: [version, name],
+    }),
+
+    insertProfile: (id: string, definition: ProfileDefinition, state: ProfileState, now: Date): PgStatement => ({
+      text: `INSERT INTO ${profiles} (${PROFILE_COLUMNS})
+VALUES ($1, $2, $3, $4, $5::jsonb, $6, $6)
+RETURNING ${PROFILE_COLUMNS}`,
+      values: [id, definition.name, definition.organizationId, state, JSON.stringify(definition), now],
+    }),
+
+    selectProfiles: (): PgStatement => ({
+      text: `SELECT ${PROFILE_COLUMNS} FROM ${profiles} ORDER BY created_on, id`,
+      values: [],
+    }),
+
+    selectProfile: (id: string): PgStatement => ({
+      text: `SELECT ${PROFILE_COLUMNS} FROM ${profiles} WHERE id = $1`,
+      values: [id],
+    }),
+
+    /** Replaces the definition and forgets status and checkpoints of tables the profile no longer has. */
+    replaceProfile: (id: string, definition: ProfileDefinition, tables: string[], now: Date): PgStatement => ({
+      text: `WITH replaced AS (
+  UPDATE ${profiles}
+  SET name = $2, organization_id = $3, definition = $4::jsonb, modified_on = $5
+  WHERE id = $1
+  RETURNING ${PROFILE_COLUMNS}
+), dropped_status AS (
+  DELETE FROM ${status}
+  WHERE profile_id IN (SELECT id FROM replaced) AND entity <> ALL ($6::text[])
+), dropped_checkpoints AS (
+  DELETE FROM ${checkpoints}
+  WHERE profile_id IN (SELECT id FROM replaced) AND entity <> ALL ($6::text[])
+)
+SELECT ${PROFILE_COLUMNS} FROM replaced`,
+      values: [id, definition.name, definition.organizationId, JSON.stringify(definition), now, tables],
+    }),
+
+    /** Status rows and checkpoints go with it (ON DELETE CASCADE). */
+    deleteProfile: (id: string): PgStatement => ({
+      text: `DELETE FROM ${profiles} WHERE id = $1 RETURNING id`,
+      values: [id],
+    }),
+
+    updateProfileState: (id: string, state: ProfileState, now: Date): PgStatement => ({
+      text: `UPDATE ${profiles} SET state = $2, modified_on = $3 WHERE id = $1 RETURNING ${PROFILE_COLUMNS}`,
+      values: [id, state, now],
+    }),
+
+    selectActiveProfiles: (organizationId: string): PgStatement => ({
+      text: `SELECT ${PROFILE_COLUMNS} FROM ${profiles}
+WHERE organization_id = lower($1) AND state = 'Active'
+ORDER BY created_on, id`,
+      values: [organizationId],
+    }),
+
+    /** One row per table of the profile, in its order; the status columns are null where no row exists yet. */
+    selectEntityStatuses: (profileId: string): PgStatement => ({
+      text: `SELECT e.entity, ${STATUS_COLUMNS}
+FROM ${profiles} AS p
+CROSS JOIN LATERAL jsonb_array_elements_text(
+  COALESCE(p.definition -> 'entities', '[]'::jsonb) || COALESCE(p.definition -> 'relationships', '[]'::jsonb)
+) WITH ORDINALITY AS e (entity, position)
+LEFT JOIN ${status} AS s ON s.profile_id = p.id AND s.entity = e.entity
+WHERE p.id = $1
+ORDER BY e.position`,
+      values: [profileId],
+    }),
+
+    /**
+     * Applies a patch: each nullable field travels as (given?, value) so `null` can clear it; rows_copied is
+     * overwritten when given, then incremented in place.
+     */
+    upsertSyncState: (profileId: string, entity: string, patch: SyncStatePatch, now: Date): PgStatement => ({
+      text: `INSERT INTO ${status} AS s
+  (profile_id, entity, sync_state, rows_copied, rows_estimated, sync_started_at, sync_completed_at, last_error, updated_at)
+SELECT p.id, $2, COALESCE($3::text, 'NotStarted'), COALESCE($4::bigint, 0) + $5::bigint,
+  $7::bigint, $9::timestamptz, $11::timestamptz, $13::text, $14::timestamptz
+FROM ${profiles} AS p
+WHERE p.id = $1
+ON CONFLICT (profile_id, entity) DO UPDATE SET
+  sync_state = COALESCE($3::text, s.sync_state),
+  rows_copied = COALESCE($4::bigint, s.rows_copied) + $5::bigint,
+  rows_estimated = CASE WHEN $6::boolean THEN $7::bigint ELSE s.rows_estimated END,
+  sync_started_at = CASE WHEN $8::boolean THEN $9::timestamptz ELSE s.sync_started_at END,
+  sync_completed_at = CASE WHEN $10::boolean THEN $11::timestamptz ELSE s.sync_completed_at END,
+  last_error = CASE WHEN $12::boolean THEN $13::text ELSE s.last_error END,
+  updated_at = $14::timestamptz`,
+      values: [
+        profileId,
+        entity,
+        patch.syncState ?? null,
+        patch.rowsCopied ?? null,
+        patch.rowsCopiedDelta ?? 0,
+        given(patch, 'rowsEstimated'),
+        patch.rowsEstimated ?? null,
+        given(patch, 'syncStartedAt'),
+        patch.syncStartedAt ?? null,
+        given(patch, 'syncCompletedAt'),
+        patch.syncCompletedAt ?? null,
+        given(patch, 'lastError'),
+        patch.lastError ?? null,
+        now,
+      ],
+    }),
+
+    /**
+     * Adds the increments in place; lastAppliedAt keeps the later time and the last lag follows it, so an
+     * out-of-order report cannot move either backwards. The mean lag is kept as a running sum and count.
+     */
+    upsertMetrics: (profileId: string, entity: string, m: MetricsIncrement, now: Date): PgStatement => ({
+      text: `INSERT INTO ${status} AS s
+  (profile_id, entity, received, applied, stale, failed, last_applied_at, last_lag_ms, lag_sum_ms, lag_count, updated_at)
+SELECT p.id, $2, $3::bigint, $4::bigint, $5::bigint, $6::bigint, $7::timestamptz, $8::bigint,
+  COALESCE($8::bigint, 0), CASE WHEN $8::bigint IS NULL THEN 0 ELSE 1 END, $9::timestamptz
+FROM ${profiles} AS p
+WHERE p.id = $1
+ON CONFLICT (profile_id, entity) DO UPDATE SET
+  received = s.received + EXCLUDED.received,
+  applied = s.applied + EXCLUDED.applied,
+  stale = s.stale + EXCLUDED.stale,
+  failed = s.failed + EXCLUDED.failed,
+  last_applied_at = GREATEST(s.last_applied_at, EXCLUDED.last_applied_at),
+  last_lag_ms = CASE
+    WHEN EXCLUDED.last_lag_ms IS NULL THEN s.last_lag_ms
+    WHEN s.last_applied_at IS NULL OR EXCLUDED.last_applied_at IS NULL
+      OR EXCLUDED.last_applied_at >= s.last_applied_at THEN EXCLUDED.last_lag_ms
+    ELSE s.last_lag_ms
+  END,
+  lag_sum_ms = s.lag_sum_ms + EXCLUDED.lag_sum_ms,
+  lag_count = s.lag_count + EXCLUDED.lag_count,
+  updated_at = EXCLUDED.updated_at`,
+      values: [profileId, entity, m.received, m.applied, m.stale, m.failed, m.lastAppliedAt, m.lagMs, now],
+    }),
+
+    selectCheckpoint: (profileId: string, entity: string): PgStatement => ({
+      text: `SELECT ${CHECKPOINT_COLUMNS} FROM ${checkpoints} WHERE profile_id = $1 AND entity = $2`,
+      values: [profileId, entity],
+    }),
+
+    upsertCheckpoint: (c: Omit<SyncCheckpoint, 'updatedAt'>, now: Date): PgStatement => ({
+      text: `INSERT INTO ${checkpoints} AS c (${CHECKPOINT_COLUMNS})
+SELECT p.id, $2, $3, $4, $5, $6 FROM ${profiles} AS p WHERE p.id = $1
+ON CONFLICT (profile_id, entity) DO UPDATE SET
+  next_link = EXCLUDED.next_link,
+  delta_link = EXCLUDED.delta_link,
+  pages_done = EXCLUDED.pages_done,
+  updated_at = EXCLUDED.updated_at`,
+      values: [c.profileId, c.entity, c.nextLink, c.deltaLink, c.pagesDone, now],
+    }),
+
+    /** Without an entity: every checkpoint of the profile. */
+    deleteCheckpoints: (profileId: string, entity: string | null): PgStatement => ({
+      text: `DELETE FROM ${checkpoints} WHERE profile_id = $1 AND ($2::text IS NULL OR entity = $2::text)`,
+      values: [profileId, entity],
+    }),
+
+    selectDeltaCheckpoints: (): PgStatement => ({
+      text: `SELECT ${CHECKPOINT_COLUMNS} FROM ${checkpoints} WHERE delta_link IS NOT NULL ORDER BY profile_id, entity`,
+      values: [],
+    }),
+  };
+}
+
+export type PostgresControlSql = ReturnType<typeof postgresControlSql>;

@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { metrics } from '@opentelemetry/api';
+import {
+  AggregationTemporality,
+  InMemoryMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+} from '@opentelemetry/sdk-metrics';
+import type { MetricsDelta } from '../../lib/pipeline/ports.js';
+import { startTelemetry, withTelemetry } from '../../lib/telemetry.js';
+
+describe('telemetry', () => {
+  it('stays off without an Application Insights connection string', async () => {
+    assert.equal(await startTelemetry(undefined), false);
+    assert.equal(await startTelemetry(''), false);
+  });
+
+  it('records applied, failed and lag as custom metrics per profile and entity, and still updates the store', async () => {
+    const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+    const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 60_000 });
+    const provider = new MeterProvider({ readers: [reader] });
+    metrics.setGlobalMeterProvider(provider);
+
+    const stored: Array<[string, string, MetricsDelta]> = [];
+    const recorder = withTelemetry({
+      recordMetrics: async (profileId, entity, delta) => {
+        stored.push([profileId, entity, delta]);
+      },
+    });
+    await recorder.recordMetrics('p1', 'account', { applied: 3, stale: 1, lagMs: 120 });
+    await recorder.recordMetrics('p1', 'account', { failed: 2, lagMs: 80 });
+    await reader.forceFlush();
+
+    const points = exporter
+      .getMetrics()
+      .flatMap((r) => r.scopeMetrics.flatMap((s) => s.metrics))
+      .map((m) => ({ name: m.descriptor.name, points: m.dataPoints }));
+    const total = (name: string) => {
+      const metric = points.filter((p) => p.name === name).at(-1);
+      return metric?.points.reduce((sum, p) => sum + (typeof p.value === 'number' ? p.value : (p.value as { sum: number }).sum), 0);
+    };
+    assert.equal(total('dataverse_export.applied'), 3);
+    assert.equal(total('dataverse_export.failed'), 2);
+    assert.equal(total('dataverse_export.lag_ms'), 200);
+    const applied = points.find((p) => p.name === 'dataverse_export.applied');
+    assert.deepEqual(applied?.points[0].attributes, { profileId: 'p1', entity: 'account' });
+    assert.equal(stored.length, 2);
+    await provider.shutdown();
+  });
+});
