@@ -2,8 +2,11 @@
 import { startStack } from './stack.js';
 
 const fresh = process.argv.includes('--fresh');
+// `--data-dir=<path>` (or DATAVERSE_EXPORT_DATA_DIR) keeps a second stack's data apart, e.g. for tests.
+const dataDirArg = process.argv.find((a) => a.startsWith('--data-dir='))?.slice('--data-dir='.length);
+const dataDir = dataDirArg ?? process.env.DATAVERSE_EXPORT_DATA_DIR;
 try {
-  const stack = await startStack({ fresh });
+  const stack = await startStack({ fresh, dataDir });
   const { info } = stack;
   const line = '─'.repeat(72);
   console.log(
@@ -16,7 +19,7 @@ try {
       ` OpenAPI      ${info.apiBaseUrl}/openapi.json`,
       ` PostgreSQL   psql "${info.postgresUrl}"`,
       ` Sample org   ${info.sampleOrg.url}  organizationId ${info.sampleOrg.organizationId}`,
-      ` Target secret for profiles: "local-postgres"   Stack details: .local/stack.json`,
+      ` Target secret for profiles: "local-postgres"   Stack details: ${dataDir ?? '.local'}/stack.json`,
       line,
       ' Ctrl-C stops everything.',
     ].join('\n'),

@@ -115,6 +115,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       env: settings,
       logger,
       stateDir: join(dataDir, 'durable'),
+      hostJson: join(repoRoot, 'host.json'),
     });
     await host.listen(httpPort);
     stops.push(() => host.stop());

@@ -8,11 +8,13 @@ import './core-api.js';
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError } from '../../lib/errors.js';
 import { createLogger, type Logger } from '../../lib/log.js';
 import { coreState, type RpcTypedData } from './core-api.js';
 import { clientBindingData, handleDurableApi, isLoopback, WEBHOOK_PATH } from './durable/http-api.js';
 import { DurableRuntime } from './durable/runtime.js';
+import { type HostJsonSettings, hostJsonDefaults, readHostJson } from './host-json.js';
 import { createHttpTriggerHandler, sendJson } from './http-trigger.js';
 import {
   type InvocationInput,
@@ -34,12 +36,16 @@ export interface DevHostOptions {
   /** App settings on top of `process.env` (connections, `%Setting%` values). */
   env?: Record<string, string>;
   logger?: Logger;
-  /** host.json `extensions.http.routePrefix`. */
+  /** Path of the app's host.json; its settings apply below the explicit options here. */
+  hostJson?: string;
+  /** Overrides host.json `extensions.http.routePrefix`. */
   routePrefix?: string;
-  /** host.json `extensions.serviceBus.maxMessageBatchSize` for `cardinality: 'many'`. */
+  /** Overrides host.json `extensions.serviceBus.maxMessageBatchSize` for `cardinality: 'many'`. */
   maxBatchSize?: number;
-  /** Batches (or messages) in flight at once per Service Bus trigger. */
+  /** Batches (or messages) in flight at once per Service Bus trigger (default: 1 batch, or maxConcurrentCalls). */
   serviceBusConcurrency?: number;
+  /** Overrides host.json `extensions.durableTask.maxConcurrentActivityFunctions`. */
+  maxConcurrentActivities?: number;
   /** How long one Service Bus receive waits for a first message (shorter = faster stop). */
   serviceBusMaxWaitMs?: number;
   /** Where orchestration instances are persisted; without it they live in memory only. */
@@ -68,6 +74,7 @@ export interface FunctionDescription {
 export class DevHost {
   readonly #functions: FunctionRegistration[];
   readonly #settings: Settings;
+  readonly #hostJson: HostJsonSettings;
   readonly #logger: Logger;
   readonly #inflight = new Set<Promise<unknown>>();
   readonly #timers: TimerScheduler;
@@ -79,12 +86,15 @@ export class DevHost {
   #publicBaseUrl = 'http://localhost:7071';
   #started = false;
   #durableStarted = false;
+  /** Aborted by stop(): cuts short the waits between function-level retries. */
+  #running = new AbortController();
 
   constructor(
     registry: FunctionRegistry,
     private readonly options: DevHostOptions,
   ) {
-    this.#settings = { ...process.env, ...options.env };
+    this.#settings = { ...process.env, ...registry.env, ...options.env };
+    this.#hostJson = options.hostJson ? readHostJson(options.hostJson) : hostJsonDefaults;
     this.#logger = options.logger ?? createLogger({ fields: { component: 'dev-host' } });
     this.#functions = registry.functions.map((fn) => ({ ...fn, trigger: resolveTrigger(fn.metadata, this.#settings) }));
     const resolved: FunctionRegistry = {
@@ -101,6 +111,7 @@ export class DevHost {
     this.durable = new DurableRuntime({
       registry: resolved,
       stateDir: options.stateDir,
+      maxConcurrentActivities: options.maxConcurrentActivities ?? this.#hostJson.maxConcurrentActivityFunctions,
       logger: this.#logger.child({ component: 'durable' }),
       invoke: (fn, input) => this.#invoke(fn, input, 'durable'),
     });
@@ -138,6 +149,7 @@ export class DevHost {
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
+    this.#running = new AbortController();
     await runHooks('appStart', {
       hookData: coreState.appHookData,
       appHookData: coreState.appHookData,
@@ -148,8 +160,12 @@ export class DevHost {
       for (const fn of this.#functions.filter((f) => f.trigger.type === 'serviceBusTrigger')) {
         const feed = new ServiceBusTriggerFeed(fn, {
           connectionString: this.#connectionString(fn),
-          maxBatchSize: this.options.maxBatchSize ?? 100,
-          concurrency: this.options.serviceBusConcurrency ?? 1,
+          maxBatchSize: this.options.maxBatchSize ?? this.#hostJson.maxMessageBatchSize,
+          // The extension processes one batch at a time per listener; single messages up to maxConcurrentCalls.
+          concurrency:
+            this.options.serviceBusConcurrency ??
+            (fn.trigger.cardinality === 'many' ? 1 : this.#hostJson.maxConcurrentCalls),
+          autoCompleteMessages: fn.trigger.autoCompleteMessages ?? this.#hostJson.autoCompleteMessages,
           maxWaitTimeInMs: this.options.serviceBusMaxWaitMs ?? 1000,
           logger: this.#logger,
           invoke: (f, input) =>
@@ -171,12 +187,15 @@ export class DevHost {
     }
   }
 
-  /** Serves HTTP triggers (and the Durable management webhooks) on `host:port`; port 0 picks one. */
+  /**
+   * Serves HTTP triggers (and the Durable management webhooks) on `host:port` (port 0 picks one), then
+   * starts the rest (`start()`): a listening host is a running host, as `func start` is.
+   */
   async listen(port: number, host = '127.0.0.1'): Promise<{ port: number; url: string }> {
     if (this.#server) throw new Error('DevHost is already listening.');
     await this.#startDurable();
     const handler = createHttpTriggerHandler({
-      routePrefix: this.options.routePrefix ?? 'api',
+      routePrefix: this.options.routePrefix ?? this.#hostJson.routePrefix,
       functionKey: this.options.functionKey,
       functions: this.#functions,
       invoke: async (fn, request) =>
@@ -192,6 +211,12 @@ export class DevHost {
     const actual = (server.address() as AddressInfo).port;
     this.#publicBaseUrl = `http://${host === '0.0.0.0' || host === '::' ? 'localhost' : host}:${actual}`;
     this.#logger.info('Development host listening', { url: this.#publicBaseUrl });
+    try {
+      await this.start();
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
     return { port: actual, url: this.#publicBaseUrl };
   }
 
@@ -211,6 +236,7 @@ export class DevHost {
 
   /** Stops HTTP, receivers and timers, then waits for in-flight invocations and orchestration episodes. */
   async stop(): Promise<void> {
+    this.#running.abort();
     this.#timers.stop();
     const durableStopped = this.durable.stop();
     const closing = [this.#server, this.#rpcServer].map((server) =>
@@ -265,7 +291,11 @@ export class DevHost {
           policy?.retryStrategy === 'exponentialBackoff'
             ? Math.min((policy.minimumInterval?.seconds ?? 1) * 2 ** attempt, policy.maximumInterval?.seconds ?? 900)
             : (policy?.delayInterval?.seconds ?? 0);
-        await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+        const stopped = this.#running.signal;
+        if (stopped.aborted) throw err;
+        await sleep(seconds * 1000, undefined, { signal: stopped }).catch(() => {
+          throw err;
+        });
       }
     }
   }

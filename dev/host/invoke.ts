@@ -120,8 +120,16 @@ export async function runHooks(name: string, context: Record<string, unknown>): 
   for (const hook of coreState.hooks.get(name) ?? []) await hook(context);
 }
 
-export function writeLog(logger: Logger, level: RpcLogLevel, message: string, category: string): void {
-  const fields = category === 'user' ? undefined : { category };
+export function writeLog(logger: Logger, level: RpcLogLevel, text: string, category: string): void {
+  let message = text;
+  let fields: Record<string, unknown> | undefined = category === 'user' ? undefined : { category };
+  // The app's own logger writes JSON lines through context.log; keep them one line, not JSON in a string.
+  const line = jsonLogLine(text);
+  if (line) {
+    const { time: _time, level: _level, message: inner, ...rest } = line;
+    message = String(inner);
+    fields = { ...fields, ...rest };
+  }
   switch (level) {
     case 'trace':
     case 'debug':
@@ -138,6 +146,16 @@ export function writeLog(logger: Logger, level: RpcLogLevel, message: string, ca
       break;
     default:
       logger.info(message, fields);
+  }
+}
+
+function jsonLogLine(text: string): Record<string, unknown> | undefined {
+  if (!text.startsWith('{"') || !text.endsWith('}')) return undefined;
+  try {
+    const value = JSON.parse(text) as unknown;
+    return value && typeof value === 'object' && 'message' in value ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
   }
 }
 

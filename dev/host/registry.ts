@@ -47,6 +47,8 @@ export interface FunctionRegistration {
 
 export interface FunctionRegistry {
   functions: FunctionRegistration[];
+  /** Settings given to the loader; a host layers them over `process.env` and under its own. */
+  env?: Settings;
   get(name: string): FunctionRegistration | undefined;
 }
 
@@ -78,10 +80,14 @@ export async function loadFunctionApp(files: string[], options: { env?: Settings
     }
     collected.push(...captured);
   }
-  return createRegistry(collected, env);
+  return { ...createRegistry(collected, env), env: options.env };
 }
 
-/** Builds a registry from captured registrations (exposed for hosts that import modules themselves). */
+/**
+ * Builds a registry from captured registrations (exposed for hosts that import modules themselves).
+ * A `%Setting%` that `env` lacks stays as written here; the host that runs the function resolves it again
+ * with its own settings and fails then, naming the setting.
+ */
 export function createRegistry(registered: RegisteredFunction[], env: Settings = process.env): FunctionRegistry {
   const functions = registered.map((fn) => toRegistration(fn, env));
   const seen = new Set<string>();
@@ -99,7 +105,7 @@ export function createRegistry(registered: RegisteredFunction[], env: Settings =
 function toRegistration(fn: RegisteredFunction, env: Settings): FunctionRegistration {
   return {
     name: fn.metadata.name,
-    trigger: resolveTrigger(fn.metadata, env),
+    trigger: resolveTrigger(fn.metadata, env, { strict: false }),
     bindings: fn.metadata.bindings,
     retryOptions: fn.metadata.retryOptions,
     callback: fn.callback,
@@ -120,12 +126,13 @@ export function isTriggerType(type: string | undefined): boolean {
 const notResolved = new Set(['name', 'type', 'direction', 'properties']);
 
 /** The trigger binding with `%Setting%` expressions in its string options replaced from `env`. */
-export function resolveTrigger(metadata: FunctionMetadata, env: Settings): TriggerInfo {
+export function resolveTrigger(metadata: FunctionMetadata, env: Settings, options = { strict: true }): TriggerInfo {
   const [name, binding] = triggerBindingOf(metadata);
   const trigger: TriggerInfo = { name, type: String(binding.type) };
   for (const [key, value] of Object.entries(binding)) {
     if (notResolved.has(key) || value === undefined) continue;
-    trigger[key] = typeof value === 'string' ? resolveSettingExpression(value, env, `${metadata.name}.${key}`) : value;
+    trigger[key] =
+      typeof value === 'string' ? resolveSettingExpression(value, env, `${metadata.name}.${key}`, options) : value;
   }
   if (trigger.type === 'httpTrigger') {
     trigger.route ??= metadata.name;
@@ -136,10 +143,16 @@ export function resolveTrigger(metadata: FunctionMetadata, env: Settings): Trigg
 }
 
 /** Replaces each `%Name%` with the setting's value; a missing setting fails as it does in the host. */
-export function resolveSettingExpression(value: string, env: Settings, where: string): string {
-  return value.replace(/%([^%]+)%/g, (_match, setting: string) => {
+export function resolveSettingExpression(
+  value: string,
+  env: Settings,
+  where: string,
+  options = { strict: true },
+): string {
+  return value.replace(/%([^%]+)%/g, (match, setting: string) => {
     const resolved = env[setting];
     if (resolved === undefined) {
+      if (!options.strict) return match;
       throw new AppError(
         'CONFIG_INVALID',
         `${where}: '%${setting}%' does not resolve to a value. Set the app setting "${setting}" (local.settings.json Values or the environment).`,

@@ -4,6 +4,8 @@
  * `maxMessageBatchSize`), bodies as strings the library JSON-parses, PascalCase trigger metadata with
  * `…Array` variants for batches. Success completes (unless `autoCompleteMessages: false`), a throw abandons.
  */
+
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ServiceBusClient as SBClient,
   type ServiceBusClient,
@@ -20,6 +22,8 @@ export interface ServiceBusFeedOptions {
   maxBatchSize: number;
   /** Batches (or single messages) in flight at once for this trigger. */
   concurrency: number;
+  /** Complete after success (the trigger's option, else host.json's). */
+  autoCompleteMessages: boolean;
   /** How long one receive waits for the first message. */
   maxWaitTimeInMs: number;
   logger: Logger;
@@ -31,7 +35,7 @@ export interface ServiceBusFeedOptions {
 
 export class ServiceBusTriggerFeed {
   #client: ServiceBusClient | undefined;
-  #receiver: ServiceBusReceiver | undefined;
+  readonly #receivers: ServiceBusReceiver[] = [];
   #loops: Promise<void>[] = [];
   readonly #abort = new AbortController();
 
@@ -46,22 +50,26 @@ export class ServiceBusTriggerFeed {
 
   start(): void {
     const { trigger } = this.fn;
-    this.#client = new SBClient(this.options.connectionString);
-    this.#receiver = trigger.queueName
-      ? this.#client.createReceiver(String(trigger.queueName), { receiveMode: 'peekLock' })
-      : this.#client.createReceiver(String(trigger.topicName), String(trigger.subscriptionName), {
-          receiveMode: 'peekLock',
-        });
-    for (let i = 0; i < Math.max(1, this.options.concurrency); i++) this.#loops.push(this.#loop(this.#receiver));
+    const client = new SBClient(this.options.connectionString);
+    this.#client = client;
+    // One receiver per loop: a receiver serves one receiveMessages call at a time.
+    for (let i = 0; i < Math.max(1, this.options.concurrency); i++) {
+      const receiver = trigger.queueName
+        ? client.createReceiver(String(trigger.queueName), { receiveMode: 'peekLock' })
+        : client.createReceiver(String(trigger.topicName), String(trigger.subscriptionName), {
+            receiveMode: 'peekLock',
+          });
+      this.#receivers.push(receiver);
+      this.#loops.push(this.#loop(receiver));
+    }
   }
 
   async stop(): Promise<void> {
     this.#abort.abort();
     await Promise.allSettled(this.#loops);
     this.#loops = [];
-    await this.#receiver?.close().catch(() => {});
+    await Promise.all(this.#receivers.splice(0).map((r) => r.close().catch(() => {})));
     await this.#client?.close().catch(() => {});
-    this.#receiver = undefined;
     this.#client = undefined;
   }
 
@@ -69,10 +77,15 @@ export class ServiceBusTriggerFeed {
     const signal = this.#abort.signal;
     while (!signal.aborted) {
       let messages: ServiceBusReceivedMessage[];
+      // A signal per call: @azure/service-bus 7.9 leaves one abort listener on the signal of every
+      // receiveMessages call, which on the feed's long-lived signal grows without bound while idle.
+      const call = new AbortController();
+      const stopCall = () => call.abort();
+      signal.addEventListener('abort', stopCall, { once: true });
       try {
         messages = await receiver.receiveMessages(this.many ? this.options.maxBatchSize : 1, {
           maxWaitTimeInMs: this.options.maxWaitTimeInMs,
-          abortSignal: signal,
+          abortSignal: call.signal,
         });
       } catch (err) {
         if (signal.aborted) return;
@@ -80,8 +93,10 @@ export class ServiceBusTriggerFeed {
           function: this.fn.name,
           error: messageOf(err),
         });
-        await sleep(1000, signal);
+        await sleep(1000, undefined, { signal }).catch(() => {});
         continue;
+      } finally {
+        signal.removeEventListener('abort', stopCall);
       }
       if (messages.length === 0) continue;
       await this.#deliver(receiver, messages);
@@ -95,7 +110,7 @@ export class ServiceBusTriggerFeed {
     } catch {
       failed = true;
     }
-    const autoComplete = this.fn.trigger.autoCompleteMessages !== false;
+    const autoComplete = this.options.autoCompleteMessages;
     for (const message of messages) {
       try {
         if (failed) await receiver.abandonMessage(message);
@@ -121,7 +136,9 @@ export function bodyText(body: unknown): string {
 
 const metadataFields: [string, (m: ServiceBusReceivedMessage) => unknown][] = [
   ['MessageId', (m) => (m.messageId === undefined ? null : String(m.messageId))],
-  ['DeliveryCount', (m) => m.deliveryCount ?? 1],
+  // The AMQP header counts prior attempts (0 on the first delivery) and @azure/service-bus passes it through;
+  // the host's .NET SDK adds one, so a handler sees 1 on the first delivery.
+  ['DeliveryCount', (m) => (m.deliveryCount ?? 0) + 1],
   ['EnqueuedTimeUtc', (m) => m.enqueuedTimeUtc?.toISOString() ?? null],
   ['SequenceNumber', (m) => (m.sequenceNumber === undefined ? null : Number(m.sequenceNumber.toString()))],
   ['ExpiresAtUtc', (m) => m.expiresAtUtc?.toISOString() ?? null],
@@ -155,18 +172,4 @@ function batchInput(messages: ServiceBusReceivedMessage[]): {
   const triggerMetadata: Record<string, RpcTypedData> = {};
   for (const [key, get] of metadataFields) triggerMetadata[`${key}Array`] = { json: JSON.stringify(messages.map(get)) };
   return { data: { collectionString: { string: messages.map((m) => bodyText(m.body)) } }, triggerMetadata };
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 }

@@ -5,8 +5,9 @@
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import rhea, { type Connection, type EventContext, type Message, type Receiver, type Sender } from 'rhea';
+import type { Logger } from '../../lib/log.js';
 import { admitMessage } from './brokered-message.js';
-import { ConsumerLink } from './consumer-link.js';
+import { ConsumerLink, OUTCOMES } from './consumer-link.js';
 import { handleManagementRequest, type ManagementReply } from './management.js';
 import { unpackBatch } from './message-sections.js';
 import type { Namespace } from './namespace.js';
@@ -14,11 +15,22 @@ import type { Queue } from './queue.js';
 
 const BATCH_FORMAT = 0x80013700;
 const MANAGEMENT_SUFFIX = '/$management';
+/**
+ * How a shutdown closes each connection. A close without an error leaves the SDK with a connection it
+ * never re-attaches links on; `connection:forced` is what a broker going away sends, and the SDK reconnects.
+ */
+const SHUTDOWN_ERROR = {
+  condition: 'amqp:connection:forced',
+  description: 'The Service Bus stand-in is shutting down.',
+};
+/** How long the clients get to answer the close before their sockets are cut. */
+const CLOSE_GRACE_MS = 500;
 
 export interface AmqpListenerOptions {
   host: string;
   port: number;
   maxMessageSizeBytes: number;
+  logger: Logger;
 }
 
 export interface AmqpListener {
@@ -48,7 +60,11 @@ export async function listenAmqp(namespace: Namespace, options: AmqpListenerOpti
     for (const sender of [...consumers.keys()]) if (sender.connection === connection) dropConsumer(sender);
   }
 
-  container.on('connection_open', (ctx: EventContext) => connections.add(ctx.connection));
+  const { logger } = options;
+  container.on('connection_open', (ctx: EventContext) => {
+    connections.add(ctx.connection);
+    logger.debug('Service Bus stand-in: connection opened', { connections: connections.size });
+  });
   container.on('connection_close', (ctx: EventContext) => dropConnection(ctx.connection));
   container.on('disconnected', (ctx: EventContext) => dropConnection(ctx.connection));
   // Unhandled link and connection errors are re-emitted as 'error'; a client going away is not our failure.
@@ -90,7 +106,7 @@ export async function listenAmqp(namespace: Namespace, options: AmqpListenerOpti
 
   container.on('sender_flow', (ctx: EventContext) => consumers.get(ctx.sender!)?.flowed());
   container.on('sender_close', (ctx: EventContext) => dropConsumer(ctx.sender));
-  for (const outcome of ['accepted', 'released', 'modified', 'rejected']) {
+  for (const outcome of OUTCOMES) {
     container.on(outcome, (ctx: EventContext) => consumers.get(ctx.sender!)?.settle(ctx.delivery!));
   }
 
@@ -118,6 +134,7 @@ export async function listenAmqp(namespace: Namespace, options: AmqpListenerOpti
         admitMessage(target.queue, one, now);
       delivery.accept();
     } catch (error) {
+      logger.warn('Service Bus stand-in: rejected a message it could not decode', { queue: target.queue.name, error });
       delivery.reject({ condition: 'amqp:decode-error', description: (error as Error).message });
     }
   });
@@ -134,11 +151,17 @@ export async function listenAmqp(namespace: Namespace, options: AmqpListenerOpti
   return {
     port,
     async close() {
-      for (const connection of connections) connection.close();
-      // Give the close frames a moment to leave, then cut whatever is still open.
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      // Stop accepting first, or a client reconnecting at once would land on this listener again.
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Not events.once: it rejects on a socket 'error' (a reset), which still ends in 'close'.
+      const gone = Promise.all([...sockets].map((socket) => new Promise((resolve) => socket.on('close', resolve))));
+      for (const connection of connections) connection.close(SHUTDOWN_ERROR);
+      const grace = setTimeout(() => {
+        for (const socket of sockets) socket.destroy();
+      }, CLOSE_GRACE_MS);
+      await gone;
+      clearTimeout(grace);
+      await stopped;
       for (const consumer of consumers.values()) consumer.queue.removeConsumer(consumer);
       consumers.clear();
     },

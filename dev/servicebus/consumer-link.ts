@@ -76,16 +76,21 @@ export class ConsumerLink implements Consumer {
     this.internals.connection._register();
   }
 
-  /** Applies the client's outcome for one delivery and settles it, echoing lock loss as a rejection. */
+  /**
+   * Applies the client's outcome for one delivery and settles it: a successful settlement echoes the outcome
+   * (without an error, which the SDK would read as a failure), a lost lock answers as a rejection.
+   */
   settle(delivery: Delivery): void {
     const token = this.lockTokens.get(delivery);
-    if (token === undefined) return;
+    const fields = delivery.remote_state as OutcomeFields | undefined;
+    const outcome = fields?.constructor.composite_type as Outcome | undefined;
+    if (token === undefined || !outcome || !OUTCOMES.includes(outcome)) return;
     this.lockTokens.delete(delivery);
-    const applied = applyOutcome(this.queue, token, delivery.remote_state);
+    const applied = applyOutcome(this.queue, token, outcome, fields);
     if (applied === 'unsupported') {
       delivery.update(true, rejected('amqp:not-implemented', 'The stand-in does not support deferral.'));
     } else if (applied) {
-      delivery.update(true);
+      delivery.update(true, echoed(outcome, fields));
     } else {
       delivery.update(true, rejected(LOCK_LOST, 'The lock on the message was lost (it expired or was settled).'));
     }
@@ -94,22 +99,56 @@ export class ConsumerLink implements Consumer {
   }
 }
 
+/**
+ * The AMQP outcomes a client can report. rhea emits an event of the same name, and `released` for `modified`
+ * too, so the outcome is read from the delivery's state rather than from the event.
+ */
+export type Outcome = 'accepted' | 'released' | 'modified' | 'rejected';
+export const OUTCOMES: readonly Outcome[] = ['accepted', 'released', 'modified', 'rejected'];
+
+/** The fields of rhea's decoded outcome (rejected: error; modified: the rest). */
+interface OutcomeFields {
+  constructor: { composite_type?: string };
+  error?: { condition?: string; description?: string; info?: Properties } | null;
+  undeliverable_here?: boolean | null;
+  message_annotations?: Properties | null;
+}
+
+type OutcomeFactory = (fields?: unknown) => { described(): unknown };
+
+function outcomeState(outcome: Outcome, fields?: unknown): unknown {
+  return (rhea.message as unknown as Record<Outcome, OutcomeFactory>)[outcome](fields).described();
+}
+
 function rejected(condition: string, description: string): unknown {
-  const outcomes = rhea.message as unknown as { rejected(fields: unknown): { described(): unknown } };
-  return outcomes.rejected({ error: { condition, description } }).described();
+  return outcomeState('rejected', { error: { condition, description } });
+}
+
+function echoed(outcome: Outcome, fields: OutcomeFields | undefined): unknown {
+  if (outcome === 'modified') {
+    return outcomeState('modified', { undeliverable_here: fields?.undeliverable_here ?? undefined });
+  }
+  return outcomeState(outcome);
 }
 
 /** Complete, abandon, dead-letter: what each AMQP outcome means to Service Bus. */
-export function applyOutcome(queue: Queue, token: string, state: unknown): boolean | 'unsupported' {
-  const outcome = state as {
-    error?: { info?: Properties };
-    undeliverable_here?: boolean;
-    message_annotations?: Properties;
-  };
-  if (!state || rhea.message.is_accepted(state)) return queue.complete(token);
-  if (rhea.message.is_rejected(state)) return queue.deadLetter(token, { ...outcome.error?.info });
-  if (rhea.message.is_modified(state) && outcome.undeliverable_here) return 'unsupported';
-  return queue.abandon(token, outcome.message_annotations);
+export function applyOutcome(
+  queue: Queue,
+  token: string,
+  outcome: Outcome,
+  fields: OutcomeFields | undefined,
+): boolean | 'unsupported' {
+  switch (outcome) {
+    case 'accepted':
+      return queue.complete(token);
+    case 'rejected':
+      return queue.deadLetter(token, { ...fields?.error?.info });
+    case 'modified':
+      if (fields?.undeliverable_here) return 'unsupported';
+      return queue.abandon(token, fields?.message_annotations ?? undefined);
+    case 'released':
+      return queue.abandon(token);
+  }
 }
 
 /**

@@ -5,6 +5,7 @@
  * feeds their outcomes back as history events. Work is at-least-once: after a restart, scheduled work
  * without a recorded outcome is dispatched again; completed work is only replayed from history.
  */
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../../../lib/log.js';
 import type { RpcTypedData } from '../core-api.js';
@@ -25,6 +26,8 @@ const REPLAY_SCHEMA = 1;
 export interface DurableRuntimeOptions {
   registry: FunctionRegistry;
   stateDir?: string;
+  /** Activities running at once across all instances (host.json maxConcurrentActivityFunctions). */
+  maxConcurrentActivities?: number;
   logger: Logger;
   invoke(fn: FunctionRegistration, input: InvocationInput): Promise<InvocationOutcome>;
 }
@@ -78,11 +81,24 @@ interface RetryOptions {
 /** The parts of durable-functions' task objects read to see which tasks an episode left open. */
 interface OpenTask {
   id: number | string | false;
-  actionObj?: Action;
+  actionObj?: Action | string;
   parent?: { retryOptions?: RetryOptions; isWaitingOnTimer?: boolean; attemptNumber?: number; actionObj?: Action };
 }
 
 type Work = () => void;
+
+/** Where an outcome goes: an instance, and the execution (continueAsNew starts a new one) that awaits it. */
+interface Target {
+  instanceId: string;
+  executionId?: string;
+}
+
+type ParentLink = Target & { taskId: number };
+
+const targetOf = (instance: OrchestrationInstance): Target => ({
+  instanceId: instance.instanceId,
+  executionId: instance.executionId,
+});
 
 export class DurableRuntime {
   readonly #store: InstanceStore;
@@ -90,10 +106,12 @@ export class DurableRuntime {
   readonly #busy = new Map<string, Promise<void>>();
   readonly #dirty = new Set<string>();
   readonly #changes = new EventEmitter();
+  readonly #activitySlots: ActivitySlots;
   #stopping = false;
 
   constructor(private readonly options: DurableRuntimeOptions) {
     this.#store = new InstanceStore(options.stateDir);
+    this.#activitySlots = new ActivitySlots(options.maxConcurrentActivities ?? Number.POSITIVE_INFINITY);
     this.#changes.setMaxListeners(0);
   }
 
@@ -118,7 +136,7 @@ export class DurableRuntime {
     return this.options.registry.functions.filter((f) => f.trigger.type === 'orchestrationTrigger').map((f) => f.name);
   }
 
-  startNew(name: string, instanceId: string, inputJson: string | undefined): string {
+  startNew(name: string, instanceId: string, inputJson: string | undefined, parent?: ParentLink): string {
     const fn = this.#function(name, 'orchestrationTrigger');
     if (!fn) {
       throw new DurableError(
@@ -136,6 +154,7 @@ export class DurableRuntime {
     const now = new Date().toISOString();
     const instance: OrchestrationInstance = {
       instanceId,
+      executionId: randomUUID(),
       name: fn.name,
       status: 'Pending',
       input: inputJson,
@@ -145,6 +164,7 @@ export class DurableRuntime {
       lastUpdatedTime: now,
       history: [],
       inbox: [events.executionStarted(fn.name, inputJson)],
+      ...(parent ? { parent } : {}),
     };
     this.#save(instance);
     this.#kick(instanceId);
@@ -264,9 +284,13 @@ export class DurableRuntime {
 
   async #episode(instance: OrchestrationInstance): Promise<void> {
     const fn = this.#function(instance.name, 'orchestrationTrigger');
-    const newEvents = instance.inbox.splice(0);
+    // The inbox is trimmed only when the episode is committed: a save in between (a delivery) must not
+    // persist an instance whose new events are in neither inbox nor history.
+    const newEvents = instance.inbox.slice();
+    const commit = () => instance.inbox.splice(0, newEvents.length);
     const started = events.orchestratorStarted();
     if (!fn) {
+      commit();
       this.#fail(instance, [started, ...newEvents], `Orchestrator function '${instance.name}' is not registered.`);
       return;
     }
@@ -296,8 +320,11 @@ export class DurableRuntime {
     } catch (err) {
       state = failureState(err);
     }
+    // Terminated (or purged) while the orchestrator ran: its decisions no longer count.
+    if (terminalStatuses.has(instance.status) || this.#store.get(instance.instanceId) !== instance) return;
     if (state.customStatus !== undefined) instance.customStatus = state.customStatus;
     const episode = [started, ...newEvents];
+    commit();
 
     if (state.error !== undefined) {
       this.#fail(instance, episode, `Orchestrator function '${instance.name}' failed: ${state.error}`);
@@ -309,6 +336,8 @@ export class DurableRuntime {
       const next = continueAsNew.input;
       instance.input = next === undefined ? undefined : typeof next === 'string' ? next : JSON.stringify(next);
       instance.history = [];
+      // A new execution: outcomes of the previous one's outstanding work no longer apply.
+      instance.executionId = randomUUID();
       instance.inbox = [events.executionStarted(instance.name, instance.input)];
       instance.status = 'Running';
       this.#save(instance);
@@ -353,8 +382,10 @@ export class DurableRuntime {
     scheduled: HistoryEvent[],
     work: Work[],
   ): void {
+    const target = targetOf(instance);
     const retry = task.parent?.retryOptions ? task.parent : undefined;
-    let action = task.actionObj;
+    // A retry's timer and re-attempt are NoOp tasks whose `actionObj` is the string "noOp".
+    let action = typeof task.actionObj === 'object' && task.actionObj !== null ? task.actionObj : undefined;
     if (!action && retry) {
       if (retry.isWaitingOnTimer) {
         // The retry policy's back-off timer; after the last attempt the engine waits on it before failing.
@@ -362,7 +393,7 @@ export class DurableRuntime {
         const exhausted = (retry.attemptNumber ?? 0) > retry.retryOptions!.maxNumberOfAttempts;
         const fireAt = new Date(Date.now() + (exhausted ? 0 : retryDelay(retry.retryOptions!, attempts)));
         scheduled.push(events.timerCreated(id, fireAt));
-        work.push(() => this.#armTimer(instance.instanceId, id, fireAt));
+        work.push(() => this.#armTimer(target, id, fireAt));
         return;
       }
       action = retry.actionObj;
@@ -374,7 +405,7 @@ export class DurableRuntime {
         const name = String(action.functionName);
         const input = inputJson(action.input);
         scheduled.push(events.taskScheduled(id, name, input));
-        work.push(() => void this.#runActivity(instance.instanceId, id, name, input));
+        work.push(() => void this.#runActivity(target, id, name, input));
         return;
       }
       case 2:
@@ -383,13 +414,13 @@ export class DurableRuntime {
         const childId = action.instanceId || `${instance.instanceId}:${id}`;
         const input = action.input === undefined ? undefined : JSON.stringify(action.input);
         scheduled.push(events.subOrchestrationCreated(id, name, childId, input));
-        work.push(() => this.#startChild(instance.instanceId, id, name, childId, input));
+        work.push(() => this.#startChild(target, id, name, childId, input));
         return;
       }
       case 5: {
         const fireAt = new Date(action.fireAt as string);
         scheduled.push(events.timerCreated(id, fireAt));
-        work.push(() => this.#armTimer(instance.instanceId, id, fireAt));
+        work.push(() => this.#armTimer(target, id, fireAt));
         return;
       }
       case 7:
@@ -405,7 +436,18 @@ export class DurableRuntime {
 
   // ── work ─────────────────────────────────────────────────────────────────────────────────────
 
-  async #runActivity(instanceId: string, taskId: number, name: string, input: string | undefined): Promise<void> {
+  async #runActivity(target: Target, taskId: number, name: string, input: string | undefined): Promise<void> {
+    await this.#activitySlots.acquire();
+    try {
+      // Still queued when the host stopped: the next start dispatches it again from history.
+      if (this.#stopping) return;
+      await this.#runActivityNow(target, taskId, name, input);
+    } finally {
+      this.#activitySlots.release();
+    }
+  }
+
+  async #runActivityNow(target: Target, taskId: number, name: string, input: string | undefined): Promise<void> {
     const fn = this.#function(name, 'activityTrigger');
     let outcome: HistoryEvent;
     if (!fn) {
@@ -425,16 +467,16 @@ export class DurableRuntime {
         );
       }
     }
-    this.#deliver(instanceId, outcome);
+    this.#deliver(target, outcome);
   }
 
-  #armTimer(instanceId: string, timerId: number, fireAt: Date): void {
+  #armTimer(target: Target, timerId: number, fireAt: Date): void {
     if (this.#stopping) return;
-    const key = `${instanceId}\u0000${timerId}`;
+    const key = `${target.instanceId}\u0000${timerId}`;
     const handle = setTimeout(
       () => {
         this.#timers.delete(key);
-        this.#deliver(instanceId, events.timerFired(timerId, fireAt));
+        this.#deliver(target, events.timerFired(timerId, fireAt));
       },
       Math.min(Math.max(0, fireAt.getTime() - Date.now()), 2 ** 31 - 1),
     );
@@ -451,30 +493,39 @@ export class DurableRuntime {
     }
   }
 
-  #startChild(parentId: string, taskId: number, name: string, childId: string, input: string | undefined): void {
+  #startChild(parent: Target, taskId: number, name: string, childId: string, input: string | undefined): void {
     const child = this.#store.get(childId);
-    if (child && !terminalStatuses.has(child.status)) return;
-    try {
-      this.startNew(name, childId, input);
-    } catch (err) {
-      this.#deliver(parentId, events.subOrchestrationFailed(taskId, messageOf(err), ''));
+    if (child && !terminalStatuses.has(child.status)) {
+      // Already started for this very task (a restart re-dispatching it): it reports back when done.
+      const ours =
+        child.parent?.instanceId === parent.instanceId &&
+        child.parent.taskId === taskId &&
+        child.parent.executionId === parent.executionId;
+      if (!ours) {
+        const reason = `Sub-orchestration instance '${childId}' is already ${child.status} for another caller (a terminated parent does not stop its sub-orchestrations); terminate it or wait for it before starting again.`;
+        this.#deliver(parent, events.subOrchestrationFailed(taskId, reason, ''));
+      }
       return;
     }
-    const created = this.#store.get(childId)!;
-    created.parent = { instanceId: parentId, taskId };
-    this.#save(created);
+    try {
+      this.startNew(name, childId, input, { ...parent, taskId });
+    } catch (err) {
+      this.#deliver(parent, events.subOrchestrationFailed(taskId, messageOf(err), ''));
+    }
   }
 
-  #deliver(instanceId: string, event: HistoryEvent): void {
-    const instance = this.#store.get(instanceId);
+  #deliver(target: Target, event: HistoryEvent): void {
+    const instance = this.#store.get(target.instanceId);
     if (!instance || terminalStatuses.has(instance.status)) return;
+    if (target.executionId && instance.executionId && target.executionId !== instance.executionId) return;
     instance.inbox.push(event);
     this.#save(instance);
-    this.#kick(instanceId);
+    this.#kick(target.instanceId);
   }
 
   /** After a restart: work that was scheduled but has no outcome in history or inbox runs again. */
   #redispatchOutstanding(instance: OrchestrationInstance): void {
+    const target = targetOf(instance);
     const all = [...instance.history, ...instance.inbox];
     const done = new Set<number>();
     for (const e of all) {
@@ -484,13 +535,12 @@ export class DurableRuntime {
     for (const e of instance.history) {
       if (!schedulingTypes.has(e.EventType) || done.has(e.EventId)) continue;
       if (e.EventType === EventType.TaskScheduled) {
-        void this.#runActivity(instance.instanceId, e.EventId, String(e.Name), e.Input as string | undefined);
+        void this.#runActivity(target, e.EventId, String(e.Name), e.Input as string | undefined);
       } else if (e.EventType === EventType.TimerCreated) {
-        this.#armTimer(instance.instanceId, e.EventId, new Date(e.FireAt as string));
+        this.#armTimer(target, e.EventId, new Date(e.FireAt as string));
       } else {
         const child = this.#store.get(String(e.InstanceId));
-        if (!child)
-          this.#startChild(instance.instanceId, e.EventId, String(e.Name), String(e.InstanceId), e.Input as string);
+        if (!child) this.#startChild(target, e.EventId, String(e.Name), String(e.InstanceId), e.Input as string);
         else if (terminalStatuses.has(child.status)) this.#notifyParent(child);
       }
     }
@@ -518,13 +568,13 @@ export class DurableRuntime {
 
   #notifyParent(child: OrchestrationInstance): void {
     if (!child.parent) return;
-    const { instanceId, taskId } = child.parent;
+    const { taskId, ...parent } = child.parent;
     if (child.status === 'Completed') {
-      this.#deliver(instanceId, events.subOrchestrationCompleted(taskId, child.output ?? 'null'));
+      this.#deliver(parent, events.subOrchestrationCompleted(taskId, child.output ?? 'null'));
     } else {
       const reason = child.output ? String(JSON.parse(child.output)) : child.status;
       this.#deliver(
-        instanceId,
+        parent,
         events.subOrchestrationFailed(
           taskId,
           `Sub-orchestration '${child.name}' ${child.status.toLowerCase()}: ${reason}`,
@@ -551,6 +601,28 @@ export class DurableRuntime {
   #function(name: string, type: string): FunctionRegistration | undefined {
     const fn = this.options.registry.get(name);
     return fn && fn.trigger.type === type ? fn : undefined;
+  }
+}
+
+/** A counting semaphore: activities beyond the limit wait their turn in order. */
+class ActivitySlots {
+  #running = 0;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(private readonly limit: number) {}
+
+  acquire(): Promise<void> {
+    if (this.#running < this.limit) {
+      this.#running++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  release(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#running--;
   }
 }
 

@@ -19,6 +19,8 @@ export const terminalStatuses: ReadonlySet<RuntimeStatus> = new Set(['Completed'
 
 export interface OrchestrationInstance {
   instanceId: string;
+  /** Changes with each continueAsNew; outcomes addressed to an older execution are dropped. */
+  executionId?: string;
   name: string;
   status: RuntimeStatus;
   /** JSON text of the current execution's input. */
@@ -28,7 +30,7 @@ export interface OrchestrationInstance {
   customStatus: unknown;
   createdTime: string;
   lastUpdatedTime: string;
-  parent?: { instanceId: string; taskId: number };
+  parent?: { instanceId: string; executionId?: string; taskId: number };
   /** Committed history of the current execution. */
   history: HistoryEvent[];
   /** Messages that arrived since the last episode (completions, timers, raised events). */

@@ -1,0 +1,75 @@
+/**
+ * The host.json settings the development host honours, read with the Functions host's defaults, so
+ * `npm start` batches, routes and throttles like the deployed app.
+ */
+import { readFileSync } from 'node:fs';
+import { AppError } from '../../lib/errors.js';
+
+export interface HostJsonSettings {
+  /** `extensions.http.routePrefix` (default `api`). */
+  routePrefix: string;
+  /** `extensions.serviceBus.maxMessageBatchSize` (default 1000) for `cardinality: 'many'`. */
+  maxMessageBatchSize: number;
+  /** `extensions.serviceBus.maxConcurrentCalls` (default 16) for single-message triggers. */
+  maxConcurrentCalls: number;
+  /** `extensions.serviceBus.autoCompleteMessages` (default true); a trigger's own option wins. */
+  autoCompleteMessages: boolean;
+  /** `extensions.durableTask.maxConcurrentActivityFunctions` (the host's default is 10 per core; 10 here). */
+  maxConcurrentActivityFunctions: number;
+}
+
+export const hostJsonDefaults: HostJsonSettings = {
+  routePrefix: 'api',
+  maxMessageBatchSize: 1000,
+  maxConcurrentCalls: 16,
+  autoCompleteMessages: true,
+  maxConcurrentActivityFunctions: 10,
+};
+
+export function readHostJson(file: string): HostJsonSettings {
+  let json: { extensions?: Record<string, Record<string, unknown> | undefined> };
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new AppError(
+      'CONFIG_INVALID',
+      `host.json at ${file} could not be read: ${err instanceof Error ? err.message : String(err)}. Fix or remove the file.`,
+    );
+  }
+  const http = json.extensions?.http ?? {};
+  const serviceBus = json.extensions?.serviceBus ?? {};
+  const durable = json.extensions?.durableTask ?? {};
+  const positive = (section: string, key: string, value: unknown, fallback: number): number => {
+    if (value === undefined) return fallback;
+    if (typeof value === 'number' && Number.isInteger(value) && value > 0) return value;
+    throw new AppError(
+      'CONFIG_INVALID',
+      `host.json extensions.${section}.${key} is ${JSON.stringify(value)}; use a positive integer.`,
+      {
+        details: [{ field: `extensions.${section}.${key}`, message: 'must be a positive integer', value }],
+      },
+    );
+  };
+  return {
+    routePrefix: typeof http.routePrefix === 'string' ? http.routePrefix : hostJsonDefaults.routePrefix,
+    maxMessageBatchSize: positive(
+      'serviceBus',
+      'maxMessageBatchSize',
+      serviceBus.maxMessageBatchSize,
+      hostJsonDefaults.maxMessageBatchSize,
+    ),
+    maxConcurrentCalls: positive(
+      'serviceBus',
+      'maxConcurrentCalls',
+      serviceBus.maxConcurrentCalls,
+      hostJsonDefaults.maxConcurrentCalls,
+    ),
+    autoCompleteMessages: serviceBus.autoCompleteMessages !== false,
+    maxConcurrentActivityFunctions: positive(
+      'durableTask',
+      'maxConcurrentActivityFunctions',
+      durable.maxConcurrentActivityFunctions,
+      hostJsonDefaults.maxConcurrentActivityFunctions,
+    ),
+  };
+}

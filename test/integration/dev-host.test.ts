@@ -1,0 +1,261 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { CronExpressionParser } from 'cron-parser';
+import { DevHost, type FunctionRegistry, loadFunctionApp } from '../../dev/host/index.js';
+import { AppError } from '../../lib/errors.js';
+import { createLogger, type Logger } from '../../lib/log.js';
+import { observed } from '../fixtures/functions-app/state.js';
+
+const KEY = 'test-function-key';
+const appFile = (name: string) => fileURLToPath(new URL(`../fixtures/functions-app/${name}.js`, import.meta.url));
+const APP = ['http', 'timer', 'durable', 'servicebus'].map(appFile);
+const SETTINGS = {
+  CleanupSchedule: '0 */5 * * * *',
+  ChangesQueue: 'changes-dev-host',
+  ServiceBusConnection: 'Endpoint=sb://127.0.0.1:1;SharedAccessKeyName=x;SharedAccessKey=y;UseDevelopmentEmulator=true',
+};
+
+/** A logger whose lines the test can read. */
+function capturingLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  return { logger: createLogger({ level: 'debug', sink: (_l, line) => lines.push(JSON.parse(line)) }), lines };
+}
+
+async function waitFor(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+let registry: FunctionRegistry;
+before(async () => {
+  registry = await loadFunctionApp(APP, { env: SETTINGS });
+});
+
+describe('dev host: HTTP triggers', () => {
+  let host: DevHost;
+  let base: string;
+  const log = capturingLogger();
+  before(async () => {
+    host = new DevHost(registry, { functionKey: KEY, logger: log.logger, serviceBus: false, timers: false });
+    base = `${(await host.listen(0)).url}/api`;
+  });
+  after(() => host.stop());
+
+  it('serves an anonymous route without a key', async () => {
+    const res = await fetch(`${base}/health`);
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { status: 'ok' });
+  });
+
+  it('answers 401 JSON on a function-level route without a key or with a wrong one', async () => {
+    for (const init of [{}, { headers: { 'x-functions-key': 'wrong' } }]) {
+      const res = await fetch(`${base}/items/7`, init);
+      assert.equal(res.status, 401);
+      const body = (await res.json()) as { code: string; message: string };
+      assert.equal(body.code, 'UNAUTHORIZED');
+      assert.match(body.message, /x-functions-key/);
+    }
+    assert.equal((await fetch(`${base}/items/7?code=wrong`)).status, 401);
+  });
+
+  it('accepts the key in the x-functions-key header and passes route params and query', async () => {
+    const res = await fetch(`${base}/items/abc-42?view=full`, { headers: { 'x-functions-key': KEY } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('x-item-id'), 'abc-42');
+    assert.deepEqual(await res.json(), {
+      id: 'abc-42',
+      query: { view: 'full' },
+      functionName: 'getItem',
+      hasInvocationId: true,
+    });
+  });
+
+  it('accepts the key as ?code= (how Dataverse sends a WebhookKey)', async () => {
+    const res = await fetch(`${base}/items/9?code=${KEY}`, { method: 'POST', body: JSON.stringify({ name: 'n' }) });
+    assert.equal(res.status, 201);
+    const body = (await res.json()) as { id: string; body: unknown; query: Record<string, string> };
+    assert.equal(body.id, '9');
+    assert.deepEqual(body.body, { name: 'n' });
+    assert.equal(body.query.code, KEY);
+  });
+
+  it('treats an admin-level route like a function-level one: the key opens it', async () => {
+    assert.equal((await fetch(`${base}/admin/ping`)).status, 401);
+    const res = await fetch(`${base}/admin/ping`, { headers: { 'x-functions-key': KEY } });
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), 'pong');
+  });
+
+  it('matches an optional route parameter present or absent, and returns bytes as sent', async () => {
+    assert.equal(await (await fetch(`${base}/files`)).text(), 'file:index');
+    assert.equal(await (await fetch(`${base}/FILES/readme`)).text(), 'file:readme');
+    const binary = await fetch(`${base}/files/binary`);
+    assert.equal(binary.headers.get('content-type'), 'application/octet-stream');
+    assert.deepEqual([...new Uint8Array(await binary.arrayBuffer())], [0, 1, 2, 255]);
+  });
+
+  it('answers 404 for an unknown route and for a path outside the route prefix', async () => {
+    for (const path of [`${base}/nothing-here`, `${base}/items/1/extra`, base.replace(/\/api$/, '/health')]) {
+      const res = await fetch(`${path}?code=${KEY}`);
+      assert.equal(res.status, 404, path);
+      assert.equal(((await res.json()) as { code: string }).code, 'NOT_FOUND');
+    }
+  });
+
+  it('answers 405 with Allow for a method the route does not accept, before checking the key', async () => {
+    const res = await fetch(`${base}/items/1`, { method: 'DELETE' });
+    assert.equal(res.status, 405);
+    assert.equal(res.headers.get('allow'), 'GET, POST');
+    assert.equal(((await res.json()) as { code: string }).code, 'METHOD_NOT_ALLOWED');
+  });
+
+  it('answers 500 when the handler throws, and logs the error', async () => {
+    const res = await fetch(`${base}/files/boom`);
+    assert.equal(res.status, 500);
+    const failed = log.lines.find((l) => l.function === 'files' && l.level === 'error');
+    assert.ok(failed, 'the failed invocation is logged');
+    assert.match(JSON.stringify(failed.error), /handler exploded/);
+  });
+
+  it('routes context.log from a handler to the host logger with the function name', async () => {
+    await fetch(`${base}/health`);
+    assert.ok(log.lines.some((l) => l.message === 'health checked' && l.function === 'health'));
+  });
+
+  it('keeps a JSON log line written through context.log as one entry with its fields', async () => {
+    await fetch(`${base}/items/json-7?code=${KEY}`);
+    const entry = log.lines.find((l) => l.message === 'item served' && l.itemId === 'json-7');
+    assert.ok(entry, 'the JSON line became an entry of its own');
+    assert.equal(entry.function, 'getItem');
+    assert.equal(entry.level, 'info');
+  });
+});
+
+describe('dev host: describe()', () => {
+  it('lists each function as the host reads its trigger, with %settings% resolved', () => {
+    const host = new DevHost(registry, { functionKey: KEY, env: SETTINGS });
+    const byName = new Map(host.describe().map((d) => [d.name, d]));
+    assert.deepEqual(byName.get('health'), {
+      name: 'health',
+      triggerType: 'httpTrigger',
+      route: 'health',
+      methods: ['GET'],
+      authLevel: 'anonymous',
+    });
+    assert.deepEqual(byName.get('orchestrationStatus'), {
+      name: 'orchestrationStatus',
+      triggerType: 'httpTrigger',
+      route: 'instances/{id}',
+      methods: ['GET', 'POST', 'DELETE'],
+      authLevel: 'function',
+    });
+    assert.deepEqual(byName.get('applyChanges'), {
+      name: 'applyChanges',
+      triggerType: 'serviceBusTrigger',
+      queueName: 'changes-dev-host',
+      connection: 'ServiceBusConnection',
+      cardinality: 'many',
+    });
+    assert.deepEqual(byName.get('cleanup'), {
+      name: 'cleanup',
+      triggerType: 'timerTrigger',
+      schedule: '0 */5 * * * *',
+    });
+    assert.deepEqual(byName.get('warmup'), {
+      name: 'warmup',
+      triggerType: 'timerTrigger',
+      schedule: '0 0 0 1 1 *',
+      runOnStartup: true,
+    });
+    assert.deepEqual(byName.get('fanOut'), { name: 'fanOut', triggerType: 'orchestrationTrigger' });
+    assert.deepEqual(byName.get('flaky'), { name: 'flaky', triggerType: 'activityTrigger' });
+  });
+
+  it('agrees with the binding metadata each registration handed to @azure/functions-core', () => {
+    const host = new DevHost(registry, { functionKey: KEY, env: SETTINGS });
+    const described = host.describe();
+    assert.deepEqual(
+      described.map((d) => d.name),
+      registry.functions.map((f) => f.metadata.name),
+    );
+    for (const d of described) {
+      const fn = registry.functions.find((f) => f.name === d.name)!;
+      const trigger = Object.values(fn.metadata.bindings).find((b) => String(b.type).endsWith('Trigger'))!;
+      assert.equal(d.triggerType, trigger.type, d.name);
+      for (const key of ['route', 'authLevel', 'connection', 'cardinality', 'runOnStartup'] as const) {
+        if (trigger[key] !== undefined) assert.equal(d[key], trigger[key], `${d.name}.${key}`);
+      }
+      if (trigger.methods) assert.deepEqual(d.methods, trigger.methods, `${d.name}.methods`);
+      const resolve = (v: unknown) => String(v).replace(/%(\w+)%/g, (_m, s: keyof typeof SETTINGS) => SETTINGS[s]);
+      if (trigger.queueName) assert.equal(d.queueName, resolve(trigger.queueName));
+      if (trigger.schedule) assert.equal(d.schedule, resolve(trigger.schedule));
+    }
+  });
+
+  it('refuses a %setting% that resolves to nothing, naming the setting', () => {
+    assert.throws(
+      () => new DevHost(registry, { functionKey: KEY, env: { ...SETTINGS, ChangesQueue: undefined as never } }),
+      (err: unknown) => err instanceof AppError && /ChangesQueue/.test(err.message) && /applyChanges/.test(err.message),
+    );
+  });
+
+  it('refuses a five-field cron schedule: NCRONTAB has six', () => {
+    assert.throws(
+      () => new DevHost(registry, { functionKey: KEY, env: { ...SETTINGS, CleanupSchedule: '*/5 * * * *' } }),
+      (err: unknown) => err instanceof AppError && /cleanup/.test(err.message) && /six fields/.test(err.message),
+    );
+  });
+});
+
+describe('dev host: timers', () => {
+  it('fireTimer runs the function now with the TimerInfo the host passes', async () => {
+    const host = new DevHost(registry, { functionKey: KEY, env: SETTINGS, logger: capturingLogger().logger });
+    const before = observed.calls.cleanup ?? 0;
+    const firedAt = new Date();
+    await host.fireTimer('cleanup');
+    assert.equal(observed.calls.cleanup, before + 1);
+    const timer = observed.timerInputs.at(-1) as {
+      isPastDue: boolean;
+      scheduleStatus: { next: string; last: string };
+    };
+    assert.equal(timer.isPastDue, false);
+    const expectedNext = CronExpressionParser.parse(SETTINGS.CleanupSchedule, { currentDate: firedAt, tz: 'UTC' })
+      .next()
+      .toDate();
+    assert.equal(timer.scheduleStatus.next, expectedNext.toISOString());
+    await assert.rejects(host.fireTimer('health'), /No timer function named "health"/);
+    await host.stop();
+  });
+
+  it('retries a failing timer by its function-level retry policy, passing the retry count', async () => {
+    const host = new DevHost(registry, { functionKey: KEY, env: SETTINGS, logger: capturingLogger().logger });
+    await host.fireTimer('retriedTimer');
+    assert.deepEqual(observed.timerRetries, [0, 1, 2]);
+    await host.stop();
+  });
+
+  it('fires a timer on its schedule and a runOnStartup timer at start', async () => {
+    const host = new DevHost(registry, {
+      functionKey: KEY,
+      env: { ...SETTINGS, CleanupSchedule: '*/1 * * * * *' },
+      logger: capturingLogger().logger,
+      serviceBus: false,
+    });
+    const cleanups = observed.calls.cleanup ?? 0;
+    const warmups = observed.calls.warmup ?? 0;
+    await host.start();
+    try {
+      await waitFor('the runOnStartup timer', () => (observed.calls.warmup ?? 0) === warmups + 1, 2000);
+      await waitFor('two scheduled runs', () => (observed.calls.cleanup ?? 0) >= cleanups + 2, 3500);
+    } finally {
+      await host.stop();
+    }
+    const stoppedAt = observed.calls.cleanup;
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    assert.equal(observed.calls.cleanup, stoppedAt, 'no run after stop()');
+  });
+});
