@@ -38,7 +38,10 @@ describe('telemetry', () => {
       .map((m) => ({ name: m.descriptor.name, points: m.dataPoints }));
     const total = (name: string) => {
       const metric = points.filter((p) => p.name === name).at(-1);
-      return metric?.points.reduce((sum, p) => sum + (typeof p.value === 'number' ? p.value : (p.value as { sum: number }).sum), 0);
+      return metric?.points.reduce(
+        (sum, p) => sum + (typeof p.value === 'number' ? p.value : (p.value as { sum: number }).sum),
+        0,
+      );
     };
     assert.equal(total('dataverse_export.applied'), 3);
     assert.equal(total('dataverse_export.failed'), 2);

@@ -1,0 +1,176 @@
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { startEmbeddedPostgres } from '../dev/embedded/postgres.js';
+import type { ChangeEvent } from '../lib/change/change-event.js';
+import { openSink } from '../lib/sink/index.js';
+import type { BenchFigure } from './run.js';
+
+export const BENCH_ROWS = 100_000;
+const BATCH = 5_000;
+const ROW_BY_ROW = 5_000;
+
+/** Changes shaped like a typical account row: text, money, integers, an option set, a lookup, a date. */
+export function accountChange(i: number, version: number, organizationId: string): ChangeEvent {
+  const id = `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
+  return {
+    organizationId,
+    entity: 'account',
+    recordId: id,
+    operation: 'upsert',
+    version: { rowVersion: String(version) },
+    operationTime: new Date(1_700_000_000_000 + version).toISOString(),
+    correlationId: randomUUID(),
+    source: 'initialSync',
+    attributes: {
+      name: { type: 'string', value: `Account ${i}` },
+      accountnumber: { type: 'string', value: `AC-${i}` },
+      revenue: { type: 'money', value: `${i}.${String(i % 100).padStart(2, '0')}` },
+      numberofemployees: { type: 'int', value: i % 5000 },
+      statecode: { type: 'optionset', value: i % 2 },
+      industrycode: { type: 'optionset', value: 1 + (i % 30) },
+      primarycontactid: {
+        type: 'lookup',
+        value: `10000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`,
+        entityType: 'contact',
+      },
+      createdon: { type: 'datetime', value: new Date(1_600_000_000_000 + i * 1000).toISOString() },
+    },
+  };
+}
+
+/** The same row as COPY text: tab-separated, in the order of {@link COPY_COLUMNS}. */
+function copyLine(change: ChangeEvent): string {
+  const a = change.attributes as Record<string, { value: unknown; entityType?: string }>;
+  const now = new Date().toISOString();
+  return [
+    change.recordId,
+    a.name.value,
+    a.accountnumber.value,
+    a.revenue.value,
+    a.numberofemployees.value,
+    a.statecode.value,
+    a.industrycode.value,
+    a.primarycontactid.value,
+    'contact',
+    a.createdon.value,
+    change.version.rowVersion,
+    now,
+    now,
+  ].join('\t');
+}
+
+// Baseline SQL for the ceiling and floor the sink is compared with; the product's own SQL is in lib/sink/dialects.
+const COPY_TABLE = `CREATE UNLOGGED TABLE IF NOT EXISTS copy_account (id uuid, name text, accountnumber text,
+  revenue numeric(38,10), numberofemployees integer, statecode integer, industrycode integer, primarycontactid uuid,
+  primarycontactid_entitytype text, createdon timestamptz, versionnumber bigint, sinkcreatedon timestamptz,
+  sinkmodifiedon timestamptz)`;
+const COPY_COLUMNS =
+  'id, name, accountnumber, revenue, numberofemployees, statecode, industrycode, primarycontactid, primarycontactid_entitytype, createdon, versionnumber, sinkcreatedon, sinkmodifiedon';
+const ROW_TABLE = COPY_TABLE.replace(
+  'UNLOGGED TABLE IF NOT EXISTS copy_account (id uuid,',
+  'TABLE IF NOT EXISTS row_account (id uuid PRIMARY KEY,',
+);
+const ROW_UPSERT = `INSERT INTO row_account (${COPY_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,now(),now())
+  ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, accountnumber = EXCLUDED.accountnumber, revenue = EXCLUDED.revenue,
+  numberofemployees = EXCLUDED.numberofemployees, statecode = EXCLUDED.statecode, industrycode = EXCLUDED.industrycode,
+  primarycontactid = EXCLUDED.primarycontactid, primarycontactid_entitytype = EXCLUDED.primarycontactid_entitytype,
+  createdon = EXCLUDED.createdon, versionnumber = EXCLUDED.versionnumber, sinkmodifiedon = now()
+  WHERE row_account.versionnumber < EXCLUDED.versionnumber`;
+
+export async function copyRows(url: string, changes: ChangeEvent[]): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(COPY_TABLE);
+    await client.query('TRUNCATE copy_account');
+    const started = performance.now();
+    const lines = (function* () {
+      for (let i = 0; i < changes.length; i += 1000) {
+        yield `${changes
+          .slice(i, i + 1000)
+          .map(copyLine)
+          .join('\n')}\n`;
+      }
+    })();
+    await pipeline(Readable.from(lines), client.query(copyFrom(`COPY copy_account (${COPY_COLUMNS}) FROM STDIN`)));
+    return changes.length / ((performance.now() - started) / 1000);
+  } finally {
+    await client.end();
+  }
+}
+
+export async function benchSink(root: string): Promise<BenchFigure[]> {
+  const server = await startEmbeddedPostgres({ dataDir: join(root, '.local', 'bench', 'pg-sink'), fresh: true });
+  try {
+    const url = server.url;
+    const org = randomUUID();
+    const changes = Array.from({ length: BENCH_ROWS }, (_, i) => accountChange(i, 1_000 + i, org));
+
+    const copyPerSec = await copyRows(url, changes);
+
+    const sink = await openSink({
+      kind: 'postgres',
+      connectionString: url,
+      schema: 'public',
+      tablePrefix: 'bench',
+      writeDeleteLog: true,
+    });
+    await sink.applyBatch(changes.slice(0, 1)); // table creation is not part of the rate
+    let started = performance.now();
+    for (let i = 0; i < changes.length; i += BATCH) {
+      const outcomes = await sink.applyBatch(changes.slice(i, i + BATCH));
+      if (outcomes.some((o) => o.status === 'failed')) throw new Error('the sink failed rows during the benchmark');
+    }
+    const applyPerSec = changes.length / ((performance.now() - started) / 1000);
+    await sink.close();
+
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    await client.query(ROW_TABLE);
+    started = performance.now();
+    for (const change of changes.slice(0, ROW_BY_ROW)) {
+      const a = change.attributes as Record<string, { value: unknown }>;
+      await client.query(ROW_UPSERT, [
+        change.recordId,
+        a.name.value,
+        a.accountnumber.value,
+        a.revenue.value,
+        a.numberofemployees.value,
+        a.statecode.value,
+        a.industrycode.value,
+        a.primarycontactid.value,
+        'contact',
+        a.createdon.value,
+        change.version.rowVersion,
+      ]);
+    }
+    const rowByRowPerSec = ROW_BY_ROW / ((performance.now() - started) / 1000);
+    await client.end();
+
+    return [
+      { key: 'copyRowsPerSec', label: 'raw COPY into an unindexed table (ceiling)', value: copyPerSec, unit: 'rows/s' },
+      {
+        key: 'applyRowsPerSec',
+        label: `sink apply, ${BATCH}-row version-guarded batches`,
+        value: applyPerSec,
+        unit: 'rows/s',
+        target: `≥ 25 % of COPY (${Math.round((applyPerSec / copyPerSec) * 100)} %)`,
+        met: applyPerSec >= 0.25 * copyPerSec,
+      },
+      {
+        key: 'rowByRowRowsPerSec',
+        label: 'row-by-row upsert baseline',
+        value: rowByRowPerSec,
+        unit: 'rows/s',
+        target: `apply ≥ 10× this (${(applyPerSec / rowByRowPerSec).toFixed(1)}×)`,
+        met: applyPerSec >= 10 * rowByRowPerSec,
+      },
+    ];
+  } finally {
+    await server.stop();
+  }
+}

@@ -1,0 +1,167 @@
+import { Agent, request } from 'node:http';
+import { join } from 'node:path';
+import pLimit from 'p-limit';
+import pg from 'pg';
+import { buildRemoteExecutionContext, serializeRemoteExecutionContext } from '../dev/dataverse-payloads.js';
+import { startStack } from '../dev/stack.js';
+import { silentLogger } from '../lib/log.js';
+import type { BenchFigure } from './run.js';
+
+const E2E_DELIVERIES = 20_000;
+const STEADY_RATE = 500;
+const STEADY_SECONDS = 20;
+
+const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+
+function post(url: string, body: string, key: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      { method: 'POST', agent, headers: { 'content-type': 'application/json', 'x-functions-key': key } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (!sorted.length) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** End-to-end deliveries (HTTP → queue → SQL) and lag at a steady rate, on the full local stack. */
+export async function benchWebhooks(root: string): Promise<BenchFigure[]> {
+  const stack = await startStack({
+    dataDir: join(root, '.local', 'bench', 'stack'),
+    fresh: true,
+    port: 0,
+    sampleCounts: { account: 10, contact: 10 },
+    logger: silentLogger,
+    settings: { LogLevel: 'error' },
+  });
+  const db = new pg.Client({ connectionString: stack.info.targetPostgresUrl });
+  await db.connect();
+  try {
+    const { apiBaseUrl, functionKey, sampleOrg } = stack.info;
+    stack.sampleOrg.setWebhook(undefined);
+    const created = await fetch(`${apiBaseUrl}/profiles`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-functions-key': functionKey },
+      body: JSON.stringify({
+        name: 'bench',
+        organizationId: sampleOrg.organizationId,
+        source: { url: sampleOrg.url },
+        target: { kind: 'postgres', connectionSecret: 'local-postgres', tablePrefix: 'bench' },
+        entities: ['account'],
+        options: { initialSync: false },
+      }),
+    });
+    const { id } = (await created.json()) as { id: string };
+    const activated = await fetch(`${apiBaseUrl}/profiles/${id}/activate`, {
+      method: 'POST',
+      headers: { 'x-functions-key': functionKey },
+    });
+    if (activated.status !== 200) throw new Error(`activation failed: ${await activated.text()}`);
+
+    const webhook = `${apiBaseUrl}/webhooks/dataverse`;
+    const body = (i: number, sentAt: Date) =>
+      serializeRemoteExecutionContext(
+        buildRemoteExecutionContext({
+          organizationId: sampleOrg.organizationId,
+          messageName: 'Create',
+          entity: 'account',
+          id: `00000000-0000-4000-9000-${i.toString(16).padStart(12, '0')}`,
+          versionNumber: String(5_000_000 + i),
+          attributes: {
+            name: { type: 'string', value: `Bench ${i}` },
+            revenue: { type: 'money', value: `${i}.25` },
+            new_senttime: { type: 'datetime', value: sentAt.toISOString() },
+          },
+        }),
+      );
+    const count = async () => Number((await db.query('SELECT count(*) AS n FROM bench_account')).rows[0].n);
+    const waitForRows = async (n: number, timeoutMs: number) => {
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        if ((await count().catch(() => 0)) >= n) return;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      throw new Error(`only ${await count()} of ${n} rows arrived within ${timeoutMs / 1000} s`);
+    };
+
+    // Warm-up: table creation and first connections are not part of the rate.
+    await post(webhook, body(0, new Date()), functionKey);
+    await waitForRows(1, 30_000);
+
+    // 1. Throughput: a burst of deliveries as fast as 64 connections carry them.
+    const limit = pLimit(64);
+    const payloads = Array.from({ length: E2E_DELIVERIES }, (_, k) => body(k + 1, new Date()));
+    let started = performance.now();
+    const statuses = await Promise.all(payloads.map((p) => limit(() => post(webhook, p, functionKey))));
+    const ingestSeconds = (performance.now() - started) / 1000;
+    if (statuses.some((s) => s !== 202))
+      throw new Error(`some deliveries were not accepted: ${[...new Set(statuses)]}`);
+    await waitForRows(E2E_DELIVERIES + 1, 300_000);
+    const e2eSeconds = (performance.now() - started) / 1000;
+
+    // 2. Lag at a steady rate: each change carries its send time; SinkModifiedOn is when it landed.
+    const base = E2E_DELIVERIES + 10;
+    const total = STEADY_RATE * STEADY_SECONDS;
+    started = performance.now();
+    const sends: Promise<number>[] = [];
+    for (let k = 0; k < total; k++) {
+      const due = started + (k * 1000) / STEADY_RATE;
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      sends.push(post(webhook, body(base + k, new Date()), functionKey));
+    }
+    await Promise.all(sends);
+    await waitForRows(E2E_DELIVERIES + 1 + total, 120_000);
+    const lags = (
+      await db.query<{ lag: number }>(
+        `SELECT extract(epoch FROM (sinkmodifiedon - new_senttime)) * 1000 AS lag FROM bench_account
+          WHERE id >= $1::uuid`,
+        [`00000000-0000-4000-9000-${base.toString(16).padStart(12, '0')}`],
+      )
+    ).rows
+      .map((r) => Number(r.lag))
+      .sort((a, b) => a - b);
+
+    const e2ePerSec = E2E_DELIVERIES / e2eSeconds;
+    const p50 = percentile(lags, 50);
+    const p99 = percentile(lags, 99);
+    return [
+      {
+        key: 'ingestDeliveriesPerSec',
+        label: 'webhook ingest only (HTTP → queue)',
+        value: E2E_DELIVERIES / ingestSeconds,
+        unit: 'deliveries/s',
+      },
+      {
+        key: 'e2eDeliveriesPerSec',
+        label: `end to end, ${E2E_DELIVERIES.toLocaleString('en-US')} deliveries (HTTP → queue → SQL)`,
+        value: e2ePerSec,
+        unit: 'deliveries/s',
+        target: '≥ 3,000/s',
+        met: e2ePerSec >= 3000,
+      },
+      { key: 'lagP50Ms', label: `lag p50 at ${STEADY_RATE} changes/s`, value: p50, unit: 'ms' },
+      {
+        key: 'lagP99Ms',
+        label: `lag p99 at ${STEADY_RATE} changes/s (${lags.length} changes)`,
+        value: p99,
+        unit: 'ms',
+        target: '≤ 1,000 ms',
+        met: p99 <= 1000,
+      },
+    ];
+  } finally {
+    await db.end();
+    agent.destroy();
+    await stack.stop();
+  }
+}

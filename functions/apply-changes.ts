@@ -1,0 +1,30 @@
+import { app, type InvocationContext } from '@azure/functions';
+import { toAppError } from '../lib/errors.js';
+import { loggerFor } from '../lib/log.js';
+import { applyMessages } from '../lib/pipeline/apply.js';
+import { getRuntime } from '../lib/runtime.js';
+
+/**
+ * Applies a batch from queue `changes`. Returning completes every message; throwing (only when the failure
+ * log or the queue itself cannot be written) abandons the batch for redelivery, which is idempotent.
+ */
+export async function applyChanges(messages: unknown[], context: InvocationContext): Promise<void> {
+  const logger = loggerFor(context, { function: 'applyChanges' });
+  try {
+    const runtime = await getRuntime();
+    const summary = await applyMessages(runtime.applyDeps(logger), messages);
+    logger.info('batch applied', { messages: messages.length, ...summary });
+  } catch (thrown) {
+    const error = toAppError(thrown);
+    logger.error('batch abandoned for redelivery', { error, messages: messages.length });
+    throw error;
+  }
+}
+
+app.serviceBusQueue('applyChanges', {
+  connection: 'ServiceBusConnection',
+  queueName: 'changes',
+  cardinality: 'many',
+  autoCompleteMessages: true,
+  handler: (messages, context) => applyChanges(messages as unknown[], context),
+});

@@ -1,0 +1,215 @@
+/**
+ * The one place that wires the engine: reads the settings, opens the control store, blob storage, the
+ * queue, secrets and the per-target sinks, and hands them to the trigger files in `functions/`. Everything
+ * else in `lib/` receives its dependencies and never reads configuration itself.
+ */
+import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
+import { ServiceBusClient } from '@azure/service-bus';
+import { type AppConfig, loadConfig } from './config.js';
+import { createDataverseClient, type DataverseClient } from './dataverse/webapi/client.js';
+import { parseWebhook } from './dataverse/webhook/parse.js';
+import { createLogger, type Logger } from './log.js';
+import type { ApplyDeps } from './pipeline/apply.js';
+import type { IngestDeps } from './pipeline/ingest.js';
+import type {
+  ClaimCheckStore as ClaimCheckPort,
+  FailureLogWriter,
+  RecordRereader,
+  RoutedProfile,
+  SinkFactory,
+  TargetSink,
+} from './pipeline/ports.js';
+import type { ControlStore } from './profiles/control-store.js';
+import { openControlStore } from './profiles/open-control-store.js';
+import { ServiceBusChangeQueue } from './queue/change-queue.js';
+import { CHANGES_QUEUE } from './queue/envelope.js';
+import { createSecretProvider } from './secrets/create-secret-provider.js';
+import type { SecretProvider } from './secrets/provider.js';
+import { openSink, type Sink } from './sink/index.js';
+import { BlobStore } from './storage/blob-store.js';
+import { ClaimCheckStore } from './storage/claim-check.js';
+import { type FailureEntry, FailureLog } from './storage/failure-log.js';
+import { PayloadCipher } from './storage/payload-crypto.js';
+import { startTelemetry, withTelemetry } from './telemetry.js';
+
+export interface Runtime {
+  config: AppConfig;
+  logger: Logger;
+  store: ControlStore;
+  secrets: SecretProvider;
+  blobs: BlobStore;
+  claimChecks: ClaimCheckStore;
+  failureLog: FailureLog;
+  serviceBus: ServiceBusClient;
+  queue: ServiceBusChangeQueue;
+  sinks: SinkCache;
+  /** A Web API client for the profile's environment (cached per URL). */
+  dataverseFor(profile: Pick<RoutedProfile, 'id'> & { source: { url: string } }): DataverseClient;
+  ingestDeps(logger?: Logger): IngestDeps;
+  applyDeps(logger?: Logger): ApplyDeps;
+  close(): Promise<void>;
+}
+
+let current: Promise<Runtime> | undefined;
+
+/** The process-wide runtime, built on first use from the settings in `process.env`. */
+export function getRuntime(): Promise<Runtime> {
+  if (!current) {
+    current = createRuntime(process.env);
+    // A failed start (bad settings, database down) is retried by the next invocation, not cached.
+    current.catch(() => {
+      current = undefined;
+    });
+  }
+  return current;
+}
+
+/** Closes the process-wide runtime (dev host shutdown, tests). */
+export async function closeRuntime(): Promise<void> {
+  const runtime = current;
+  current = undefined;
+  if (runtime) await (await runtime.catch(() => undefined))?.close();
+}
+
+export async function createRuntime(env: Record<string, string | undefined>): Promise<Runtime> {
+  const config = loadConfig(env);
+  const logger = createLogger({ level: config.logLevel, fields: { app: 'dataverse-export' } });
+  await startTelemetry(config.applicationInsightsConnectionString);
+  let credential: TokenCredential | undefined;
+  const azureCredential = () => {
+    credential ??= new DefaultAzureCredential();
+    return credential;
+  };
+
+  const secrets = createSecretProvider(config, config.keyVaultUri ? azureCredential() : undefined);
+  const store = await openControlStore(config.controlStore.kind, config.controlStore.connectionString, {
+    logger: logger.child({ component: 'control-store' }),
+  });
+  await store.migrate();
+
+  const blobs = BlobStore.connect(
+    config.payloadStorage.connectionString
+      ? { connectionString: config.payloadStorage.connectionString }
+      : { blobServiceUri: config.payloadStorage.blobServiceUri ?? '', credential: azureCredential() },
+  );
+  const cipher = new PayloadCipher({
+    secrets,
+    keySecretName: config.payloadKeySecretName,
+    previousKeySecretNames: config.payloadPreviousKeySecretNames,
+  });
+  const claimChecks = new ClaimCheckStore({ blobs, cipher });
+  const failureLog = new FailureLog({ blobs });
+
+  const serviceBus = config.serviceBus.connectionString
+    ? new ServiceBusClient(config.serviceBus.connectionString)
+    : new ServiceBusClient(config.serviceBus.fullyQualifiedNamespace ?? '', azureCredential());
+  const queue = new ServiceBusChangeQueue(serviceBus, CHANGES_QUEUE);
+  const sinks = new SinkCache(secrets, logger);
+
+  const dataverseClients = new Map<string, DataverseClient>();
+  const dataverseFor: Runtime['dataverseFor'] = (profile) => {
+    let client = dataverseClients.get(profile.source.url);
+    if (!client) {
+      client = createDataverseClient({
+        url: profile.source.url,
+        credential: config.dataverseCredential === 'default' ? azureCredential() : undefined,
+        logger: logger.child({ component: 'dataverse', url: profile.source.url }),
+      });
+      dataverseClients.set(profile.source.url, client);
+    }
+    return client;
+  };
+
+  const claimCheckPort: ClaimCheckPort = {
+    put: (json, meta) => claimChecks.putClaimCheck(json, meta),
+    get: (blobName) => claimChecks.getClaimCheck(blobName),
+    delete: async (blobName) => {
+      await claimChecks.deleteClaimCheck(blobName);
+    },
+  };
+  const failureWriter: FailureLogWriter = {
+    writeFailures: async (profileId, entries) => {
+      await failureLog.writeFailures(profileId, entries as FailureEntry[]);
+    },
+  };
+  const rereader: RecordRereader = {
+    reread: async (profile, change) => {
+      const full = await store.getProfile(profile.id);
+      if (!full) return undefined;
+      return dataverseFor(full).retrieve(change.entity, change.recordId);
+    },
+  };
+
+  return {
+    config,
+    logger,
+    store,
+    secrets,
+    blobs,
+    claimChecks,
+    failureLog,
+    serviceBus,
+    queue,
+    sinks,
+    dataverseFor,
+    ingestDeps: (log = logger) => ({
+      parse: parseWebhook,
+      profiles: store,
+      queue,
+      claimChecks: claimCheckPort,
+      claimCheckThresholdBytes: config.claimCheckThresholdBytes,
+      logger: log,
+    }),
+    applyDeps: (log = logger) => ({
+      profiles: store,
+      sinks,
+      claimChecks: claimCheckPort,
+      queue,
+      failureLog: failureWriter,
+      metrics: withTelemetry(store),
+      rereader,
+      outageBackoffSeconds: config.targetOutageBackoffSeconds,
+      logger: log,
+    }),
+    async close() {
+      await Promise.allSettled([queue.close(), sinks.close(), store.close()]);
+    },
+  };
+}
+
+/**
+ * One open sink per distinct target (secret, schema, prefix, delete-log option), shared by every profile
+ * that writes there. A rotated connection secret is picked up when the sink is reopened after a failure.
+ */
+export class SinkCache implements SinkFactory {
+  readonly #sinks = new Map<string, Promise<Sink>>();
+
+  constructor(
+    private readonly secrets: SecretProvider,
+    private readonly logger: Logger,
+  ) {}
+
+  sinkFor(profile: RoutedProfile): Promise<Sink & TargetSink> {
+    const target = profile.target;
+    const schema = target.schema ?? (target.kind === 'mssql' ? 'dbo' : 'public');
+    const tablePrefix = target.tablePrefix ?? '';
+    const writeDeleteLog = profile.options.writeDeleteLog ?? true;
+    const key = JSON.stringify([target.kind, target.connectionSecret, schema, tablePrefix, writeDeleteLog]);
+    let sink = this.#sinks.get(key);
+    if (!sink) {
+      sink = (async () => {
+        const connectionString = await this.secrets.getSecret(target.connectionSecret);
+        return openSink({ kind: target.kind, connectionString, schema, tablePrefix, writeDeleteLog }, this.logger);
+      })();
+      sink.catch(() => this.#sinks.delete(key));
+      this.#sinks.set(key, sink);
+    }
+    return sink;
+  }
+
+  async close(): Promise<void> {
+    const sinks = [...this.#sinks.values()];
+    this.#sinks.clear();
+    await Promise.allSettled(sinks.map(async (s) => (await s).close()));
+  }
+}

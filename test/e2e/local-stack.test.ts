@@ -1,0 +1,216 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { eventually, type StackProcess, startStackProcess } from './support/stack-process.js';
+
+/**
+ * Boots `npm start`'s entry point as a user would and drives the product over HTTP: the profile API, a live
+ * change from the sample organization through webhook → Service Bus stand-in → PostgreSQL, and shutdown.
+ */
+describe('the local stack, driven over HTTP', { timeout: 240_000 }, () => {
+  let stack: StackProcess;
+  let api: (path: string, init?: RequestInit & { json?: unknown }) => Promise<Response>;
+
+  before(async () => {
+    stack = await startStackProcess();
+    console.log(`[e2e] stack healthy ${stack.readyMs} ms after spawn`);
+    api = (path, init = {}) =>
+      fetch(`${stack.info.apiBaseUrl}${path}`, {
+        ...init,
+        headers: {
+          'x-functions-key': stack.info.functionKey,
+          ...(init.json !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...(init.headers as Record<string, string>),
+        },
+        body: init.json !== undefined ? JSON.stringify(init.json) : init.body,
+      });
+  });
+
+  after(async () => {
+    await stack?.[Symbol.asyncDispose]();
+  });
+
+  const profileBody = (overrides: Record<string, unknown> = {}) => ({
+    name: 'Sales to SQL',
+    organizationId: stack.info.sampleOrg.organizationId,
+    source: { url: stack.info.sampleOrg.url },
+    target: { kind: 'postgres', connectionSecret: 'local-postgres', schema: 'public' },
+    entities: ['account', 'contact'],
+    options: { writeDeleteLog: true, retryCount: 3, retryIntervalSeconds: 1, initialSync: false },
+    ...overrides,
+  });
+
+  it('serves health anonymously and everything else only with the function key', async () => {
+    const health = await fetch(`${stack.info.apiBaseUrl}/health`);
+    assert.equal(health.status, 200);
+    assert.equal(((await health.json()) as { status: string }).status, 'ok');
+
+    const anonymous = await fetch(`${stack.info.apiBaseUrl}/profiles`);
+    assert.equal(anonymous.status, 401);
+    const wrongKey = await fetch(`${stack.info.apiBaseUrl}/profiles`, { headers: { 'x-functions-key': 'nope' } });
+    assert.equal(wrongKey.status, 401);
+    const byQuery = await fetch(`${stack.info.apiBaseUrl}/profiles?code=${encodeURIComponent(stack.info.functionKey)}`);
+    assert.equal(byQuery.status, 200);
+
+    const openapi = await api('/openapi.json');
+    assert.equal(openapi.status, 200);
+    const doc = (await openapi.json()) as { openapi: string; paths: Record<string, unknown> };
+    assert.match(doc.openapi, /^3\.1/);
+    assert.ok(doc.paths['/api/profiles/{id}/activate'] ?? doc.paths['/profiles/{id}/activate']);
+  });
+
+  it('runs a profile through create → get → list → replace → activate → status → deactivate → delete', async () => {
+    const created = await api('/profiles', { method: 'POST', json: profileBody() });
+    assert.equal(created.status, 201, await created.clone().text());
+    const profile = (await created.json()) as { id: string; state: string; target: { schema: string } };
+    assert.equal(profile.state, 'Inactive');
+
+    const got = await api(`/profiles/${profile.id}`);
+    assert.equal(got.status, 200);
+    assert.equal(((await got.json()) as { name: string }).name, 'Sales to SQL');
+
+    const list = (await (await api('/profiles')).json()) as { id: string }[] | { profiles: { id: string }[] };
+    const ids = (Array.isArray(list) ? list : list.profiles).map((p) => p.id);
+    assert.ok(ids.includes(profile.id));
+
+    const replaced = await api(`/profiles/${profile.id}`, { method: 'PUT', json: profileBody({ name: 'Renamed' }) });
+    assert.equal(replaced.status, 200, await replaced.clone().text());
+    assert.equal(((await replaced.json()) as { name: string }).name, 'Renamed');
+
+    const activated = await api(`/profiles/${profile.id}/activate`, { method: 'POST' });
+    assert.equal(activated.status, 200, await activated.clone().text());
+    assert.equal(((await activated.json()) as { state: string }).state, 'Active');
+    const again = await api(`/profiles/${profile.id}/activate`, { method: 'POST' });
+    assert.equal(again.status, 200, 'activate is idempotent');
+
+    const status = await api(`/profiles/${profile.id}/status`);
+    assert.equal(status.status, 200);
+    const statusBody = (await status.json()) as { state: string; entities: { entity: string }[] };
+    assert.equal(statusBody.state, 'Active');
+    assert.deepEqual(
+      statusBody.entities.map((e) => e.entity),
+      ['account', 'contact'],
+    );
+
+    for (let i = 0; i < 2; i++) {
+      const deactivated = await api(`/profiles/${profile.id}/deactivate`, { method: 'POST' });
+      assert.equal(deactivated.status, 200);
+      assert.equal(((await deactivated.json()) as { state: string }).state, 'Inactive');
+    }
+
+    const deleted = await api(`/profiles/${profile.id}`, { method: 'DELETE' });
+    assert.ok([200, 204].includes(deleted.status));
+    assert.equal((await api(`/profiles/${profile.id}`)).status, 404);
+  });
+
+  it('rejects an unknown key and a bad entity name with a 400 naming the field', async () => {
+    const unknownKey = await api('/profiles', { method: 'POST', json: profileBody({ colour: 'blue' }) });
+    assert.equal(unknownKey.status, 400);
+    assert.match(await unknownKey.text(), /colour/);
+
+    const badEntity = await api('/profiles', { method: 'POST', json: profileBody({ entities: ['Account-1'] }) });
+    assert.equal(badEntity.status, 400);
+    assert.match(await badEntity.text(), /entities\/0|entities\[0\]/);
+
+    const malformed = await api('/profiles', {
+      method: 'POST',
+      body: '{"name":',
+      headers: { 'content-type': 'application/json' },
+    });
+    assert.equal(malformed.status, 400);
+  });
+
+  it('refuses to activate a profile whose secret is unknown, leaving it Inactive', async () => {
+    const created = await api('/profiles', {
+      method: 'POST',
+      json: profileBody({ target: { kind: 'postgres', connectionSecret: 'no-such-secret' } }),
+    });
+    const { id } = (await created.json()) as { id: string };
+    const activated = await api(`/profiles/${id}/activate`, { method: 'POST' });
+    assert.equal(activated.status, 422);
+    assert.match(await activated.text(), /no-such-secret/);
+    assert.equal(((await (await api(`/profiles/${id}`)).json()) as { state: string }).state, 'Inactive');
+    await api(`/profiles/${id}`, { method: 'DELETE' });
+  });
+
+  it('carries a change made in the sample organization into PostgreSQL, and its delete', async () => {
+    const created = await api('/profiles', {
+      method: 'POST',
+      json: profileBody({
+        entities: ['account'],
+        target: { kind: 'postgres', connectionSecret: 'local-postgres', tablePrefix: 'live' },
+      }),
+    });
+    const { id } = (await created.json()) as { id: string };
+    assert.equal((await api(`/profiles/${id}/activate`, { method: 'POST' })).status, 200);
+
+    const webApi = `${stack.info.sampleOrg.url}/api/data/v9.2`;
+    const post = await fetch(`${webApi}/accounts`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', prefer: 'return=representation' },
+      body: JSON.stringify({ name: 'Fabrikam E2E', revenue: 1234.5 }),
+    });
+    assert.ok(post.status === 201 || post.status === 204, `sample org create answered ${post.status}`);
+    const location = post.headers.get('odata-entityid') ?? post.headers.get('location') ?? '';
+    const accountId = /\(([0-9a-f-]{36})\)/.exec(location)?.[1];
+    assert.ok(accountId, `no record id in ${location}`);
+
+    const db = new pg.Client({ connectionString: stack.info.postgresUrl });
+    await db.connect();
+    try {
+      const row = await eventually(
+        async () => {
+          const r = await db.query('SELECT name FROM live_account WHERE id = $1', [accountId]);
+          return r.rows[0] as { name: string } | undefined;
+        },
+        30_000,
+        'the created account in live_account',
+      );
+      assert.equal(row.name, 'Fabrikam E2E');
+
+      await fetch(`${webApi}/accounts(${accountId})`, {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'Fabrikam renamed' }),
+      });
+      await eventually(
+        async () => {
+          const r = await db.query('SELECT name FROM live_account WHERE id = $1', [accountId]);
+          return r.rows[0]?.name === 'Fabrikam renamed' ? true : undefined;
+        },
+        30_000,
+        'the update',
+      );
+
+      await fetch(`${webApi}/accounts(${accountId})`, { method: 'DELETE' });
+      await eventually(
+        async () => {
+          const r = await db.query('SELECT count(*)::int AS n FROM live_account WHERE id = $1', [accountId]);
+          return r.rows[0].n === 0 ? true : undefined;
+        },
+        30_000,
+        'the delete',
+      );
+      const log = await db.query('SELECT entityname FROM live_deletelog WHERE recordid = $1', [accountId]);
+      assert.equal(log.rows[0]?.entityname, 'account');
+
+      const status = (await (await api(`/profiles/${id}/status`)).json()) as {
+        entities: { entity: string; applied: number }[];
+      };
+      assert.ok(status.entities[0].applied >= 3, JSON.stringify(status));
+    } finally {
+      await db.end();
+    }
+  });
+
+  it('refuses a second stack on the same data, without harming the running one', async () => {
+    await assert.rejects(startStackProcess({ dataDir: stack.dataDir, fresh: false }), /already running/);
+    assert.equal((await fetch(`${stack.info.apiBaseUrl}/health`)).status, 200);
+  });
+
+  it('stops every part cleanly on Ctrl-C', async () => {
+    const code = await stack.stop('SIGINT');
+    assert.equal(code, 0, stack.output());
+    assert.match(stack.output(), /stopped cleanly/);
+  });
+});
