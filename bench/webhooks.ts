@@ -1,31 +1,37 @@
-import { Agent, request } from 'node:http';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import pLimit from 'p-limit';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { buildRemoteExecutionContext, serializeRemoteExecutionContext } from '../dev/dataverse-payloads.js';
 import { startStack } from '../dev/stack.js';
 import { silentLogger } from '../lib/log.js';
+import { benchRecordId } from './ids.js';
 import type { BenchFigure } from './run.js';
 
 const E2E_DELIVERIES = 20_000;
 const STEADY_RATE = 500;
 const STEADY_SECONDS = 20;
 
-const agent = new Agent({ keepAlive: true, maxSockets: 64 });
-
-function post(url: string, body: string, key: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      { method: 'POST', agent, headers: { 'content-type': 'application/json', 'x-functions-key': key } },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
+/** Runs bench/load-generator.js in its own process and returns what it measured. */
+async function runLoad(
+  options: Record<string, unknown>,
+): Promise<{ seconds: number; statuses: Record<string, number> }> {
+  const child = spawn(
+    process.execPath,
+    [fileURLToPath(new URL('./load-generator.js', import.meta.url)), JSON.stringify(options)],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
   });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`the load generator failed (exit ${code})`);
+  const result = JSON.parse(out) as { seconds: number; statuses: Record<string, number> };
+  const rejected = Object.entries(result.statuses).filter(([status]) => status !== '202');
+  if (rejected.length) throw new Error(`some deliveries were not accepted: ${JSON.stringify(result.statuses)}`);
+  return result;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -68,21 +74,16 @@ export async function benchWebhooks(root: string): Promise<BenchFigure[]> {
     if (activated.status !== 200) throw new Error(`activation failed: ${await activated.text()}`);
 
     const webhook = `${apiBaseUrl}/webhooks/dataverse`;
-    const body = (i: number, sentAt: Date) =>
-      serializeRemoteExecutionContext(
-        buildRemoteExecutionContext({
-          organizationId: sampleOrg.organizationId,
-          messageName: 'Create',
-          entity: 'account',
-          id: `00000000-0000-4000-9000-${i.toString(16).padStart(12, '0')}`,
-          versionNumber: String(5_000_000 + i),
-          attributes: {
-            name: { type: 'string', value: `Bench ${i}` },
-            revenue: { type: 'money', value: `${i}.25` },
-            new_senttime: { type: 'datetime', value: sentAt.toISOString() },
-          },
-        }),
-      );
+    const load = (first: number, count: number, extra: { concurrency?: number; rate?: number } = {}) =>
+      runLoad({
+        url: webhook,
+        key: functionKey,
+        organizationId: sampleOrg.organizationId,
+        first,
+        count,
+        concurrency: 64,
+        ...extra,
+      });
     const count = async () => Number((await db.query('SELECT count(*) AS n FROM bench_account')).rows[0].n);
     const waitForRows = async (n: number, timeoutMs: number) => {
       const deadline = Date.now() + timeoutMs;
@@ -94,17 +95,13 @@ export async function benchWebhooks(root: string): Promise<BenchFigure[]> {
     };
 
     // Warm-up: table creation and first connections are not part of the rate.
-    await post(webhook, body(0, new Date()), functionKey);
+    await load(0, 1, { concurrency: 1 });
     await waitForRows(1, 30_000);
 
     // 1. Throughput: a burst of deliveries as fast as 64 connections carry them.
-    const limit = pLimit(64);
-    const payloads = Array.from({ length: E2E_DELIVERIES }, (_, k) => body(k + 1, new Date()));
     let started = performance.now();
-    const statuses = await Promise.all(payloads.map((p) => limit(() => post(webhook, p, functionKey))));
-    const ingestSeconds = (performance.now() - started) / 1000;
-    if (statuses.some((s) => s !== 202))
-      throw new Error(`some deliveries were not accepted: ${[...new Set(statuses)]}`);
+    const burst = await load(1, E2E_DELIVERIES, { concurrency: Number(process.env.BENCH_CONCURRENCY ?? 64) });
+    const ingestSeconds = burst.seconds;
     await waitForRows(E2E_DELIVERIES + 1, 300_000);
     const e2eSeconds = (performance.now() - started) / 1000;
 
@@ -112,20 +109,13 @@ export async function benchWebhooks(root: string): Promise<BenchFigure[]> {
     const base = E2E_DELIVERIES + 10;
     const total = STEADY_RATE * STEADY_SECONDS;
     started = performance.now();
-    const sends: Promise<number>[] = [];
-    for (let k = 0; k < total; k++) {
-      const due = started + (k * 1000) / STEADY_RATE;
-      const wait = due - performance.now();
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-      sends.push(post(webhook, body(base + k, new Date()), functionKey));
-    }
-    await Promise.all(sends);
+    await load(base, total, { rate: STEADY_RATE });
     await waitForRows(E2E_DELIVERIES + 1 + total, 120_000);
     const lags = (
       await db.query<{ lag: number }>(
         `SELECT extract(epoch FROM (sinkmodifiedon - new_senttime)) * 1000 AS lag FROM bench_account
           WHERE id >= $1::uuid`,
-        [`00000000-0000-4000-9000-${base.toString(16).padStart(12, '0')}`],
+        [benchRecordId(base)],
       )
     ).rows
       .map((r) => Number(r.lag))
@@ -161,7 +151,6 @@ export async function benchWebhooks(root: string): Promise<BenchFigure[]> {
     ];
   } finally {
     await db.end();
-    agent.destroy();
     await stack.stop();
   }
 }

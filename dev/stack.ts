@@ -8,7 +8,7 @@ import { startAzurite } from './embedded/azurite.js';
 import { freePort, startEmbeddedPostgres } from './embedded/postgres.js';
 import { DevHost, loadFunctionApp } from './host/index.js';
 import { startSampleOrg } from './sample-org/index.js';
-import { startServiceBusStandIn } from './servicebus/index.js';
+import { startServiceBusStandInThread } from './servicebus/in-worker.js';
 import { acquireStackLock } from './stack-lock.js';
 
 export const repoRoot = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
@@ -69,7 +69,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const [postgres, azurite, serviceBus] = await Promise.all([
       startEmbeddedPostgres({ dataDir: join(dataDir, 'postgres', 'data') }),
       startAzurite({ location: join(dataDir, 'azurite') }),
-      startServiceBusStandIn({ persistFile: join(dataDir, 'servicebus.json') }),
+      startServiceBusStandInThread({ persistFile: join(dataDir, 'servicebus.json') }),
     ]);
     stops.push(
       () => postgres.stop(),

@@ -10,6 +10,10 @@ export interface HostJsonSettings {
   routePrefix: string;
   /** `extensions.serviceBus.maxMessageBatchSize` (default 1000) for `cardinality: 'many'`. */
   maxMessageBatchSize: number;
+  /** `extensions.serviceBus.minMessageBatchSize` (default 1): a batch waits for this many messages… */
+  minMessageBatchSize: number;
+  /** …or until `extensions.serviceBus.maxBatchWaitTime` (default 30 s) has passed, whichever comes first. */
+  maxBatchWaitTimeMs: number;
   /** `extensions.serviceBus.maxConcurrentCalls` (default 16) for single-message triggers. */
   maxConcurrentCalls: number;
   /** `extensions.serviceBus.autoCompleteMessages` (default true); a trigger's own option wins. */
@@ -21,6 +25,8 @@ export interface HostJsonSettings {
 export const hostJsonDefaults: HostJsonSettings = {
   routePrefix: 'api',
   maxMessageBatchSize: 1000,
+  minMessageBatchSize: 1,
+  maxBatchWaitTimeMs: 30_000,
   maxConcurrentCalls: 16,
   autoCompleteMessages: true,
   maxConcurrentActivityFunctions: 10,
@@ -50,6 +56,23 @@ export function readHostJson(file: string): HostJsonSettings {
       },
     );
   };
+  const timeSpanMs = (section: string, key: string, value: unknown): number => {
+    if (value === undefined) return hostJsonDefaults.maxBatchWaitTimeMs;
+    // .NET TimeSpan as host.json writes it: [d.]hh:mm:ss[.fff]
+    const m = typeof value === 'string' ? /^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?$/.exec(value) : null;
+    if (!m) {
+      throw new AppError(
+        'CONFIG_INVALID',
+        `host.json extensions.${section}.${key} is ${JSON.stringify(value)}; use hh:mm:ss[.fff].`,
+        {
+          details: [{ field: `extensions.${section}.${key}`, message: 'must be a TimeSpan hh:mm:ss[.fff]', value }],
+        },
+      );
+    }
+    const [, d, h, min, sec, frac] = m;
+    const ms = Number(`0.${frac ?? '0'}`) * 1000;
+    return ((Number(d ?? 0) * 24 + Number(h)) * 60 + Number(min)) * 60_000 + Number(sec) * 1000 + Math.round(ms);
+  };
   return {
     routePrefix: typeof http.routePrefix === 'string' ? http.routePrefix : hostJsonDefaults.routePrefix,
     maxMessageBatchSize: positive(
@@ -58,6 +81,13 @@ export function readHostJson(file: string): HostJsonSettings {
       serviceBus.maxMessageBatchSize,
       hostJsonDefaults.maxMessageBatchSize,
     ),
+    minMessageBatchSize: positive(
+      'serviceBus',
+      'minMessageBatchSize',
+      serviceBus.minMessageBatchSize,
+      hostJsonDefaults.minMessageBatchSize,
+    ),
+    maxBatchWaitTimeMs: timeSpanMs('serviceBus', 'maxBatchWaitTime', serviceBus.maxBatchWaitTime),
     maxConcurrentCalls: positive(
       'serviceBus',
       'maxConcurrentCalls',

@@ -167,6 +167,8 @@ export class DevHost {
             (fn.trigger.cardinality === 'many' ? 1 : this.#hostJson.maxConcurrentCalls),
           autoCompleteMessages: fn.trigger.autoCompleteMessages ?? this.#hostJson.autoCompleteMessages,
           maxWaitTimeInMs: this.options.serviceBusMaxWaitMs ?? 1000,
+          minBatchSize: this.#hostJson.minMessageBatchSize,
+          maxBatchWaitMs: this.options.serviceBusMaxWaitMs ?? this.#hostJson.maxBatchWaitTimeMs,
           logger: this.#logger,
           invoke: (f, input) =>
             this.#invoke(

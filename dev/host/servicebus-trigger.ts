@@ -26,6 +26,9 @@ export interface ServiceBusFeedOptions {
   autoCompleteMessages: boolean;
   /** How long one receive waits for the first message. */
   maxWaitTimeInMs: number;
+  /** Batches (`cardinality: 'many'`): wait for this many messages, or for `maxBatchWaitMs`, as the host does. */
+  minBatchSize?: number;
+  maxBatchWaitMs?: number;
   logger: Logger;
   invoke(
     fn: FunctionRegistration,
@@ -83,10 +86,12 @@ export class ServiceBusTriggerFeed {
       const stopCall = () => call.abort();
       signal.addEventListener('abort', stopCall, { once: true });
       try {
-        messages = await receiver.receiveMessages(this.many ? this.options.maxBatchSize : 1, {
-          maxWaitTimeInMs: this.options.maxWaitTimeInMs,
-          abortSignal: call.signal,
-        });
+        messages = this.many
+          ? await this.#receiveBatch(receiver, call.signal)
+          : await receiver.receiveMessages(1, {
+              maxWaitTimeInMs: this.options.maxWaitTimeInMs,
+              abortSignal: call.signal,
+            });
       } catch (err) {
         if (signal.aborted) return;
         this.options.logger.warn('Service Bus receive failed; retrying', {
@@ -103,6 +108,21 @@ export class ServiceBusTriggerFeed {
     }
   }
 
+  /**
+   * The extension's batching: return once `minBatchSize` messages are in hand (plus whatever else is ready
+   * at once, up to the maximum) or `maxBatchWaitMs` after asking, so a trickle is not held for long and a
+   * flood still fills large batches.
+   */
+  async #receiveBatch(receiver: ServiceBusReceiver, abortSignal: AbortSignal): Promise<ServiceBusReceivedMessage[]> {
+    const max = this.options.maxBatchSize;
+    const min = Math.min(this.options.minBatchSize ?? 1, max);
+    const wait = this.options.maxBatchWaitMs ?? this.options.maxWaitTimeInMs;
+    const first = await receiver.receiveMessages(min, { maxWaitTimeInMs: wait, abortSignal });
+    if (first.length < min || first.length >= max) return first;
+    const more = await receiver.receiveMessages(max - first.length, { maxWaitTimeInMs: 10, abortSignal });
+    return first.concat(more);
+  }
+
   async #deliver(receiver: ServiceBusReceiver, messages: ServiceBusReceivedMessage[]): Promise<void> {
     let failed = false;
     try {
@@ -111,18 +131,26 @@ export class ServiceBusTriggerFeed {
       failed = true;
     }
     const autoComplete = this.options.autoCompleteMessages;
-    for (const message of messages) {
-      try {
-        if (failed) await receiver.abandonMessage(message);
-        else if (autoComplete) await receiver.completeMessage(message);
-      } catch (err) {
-        // Already settled by the handler, or the lock was lost: the broker redelivers either way.
-        this.options.logger.debug('Service Bus settlement skipped', {
-          function: this.fn.name,
-          messageId: String(message.messageId),
-          error: messageOf(err),
-        });
-      }
+    // Settled in parallel, as the extension does: one round trip per batch rather than per message.
+    await Promise.all(messages.map((message) => this.#settle(receiver, message, failed, autoComplete)));
+  }
+
+  async #settle(
+    receiver: ServiceBusReceiver,
+    message: ServiceBusReceivedMessage,
+    failed: boolean,
+    autoComplete: boolean,
+  ) {
+    try {
+      if (failed) await receiver.abandonMessage(message);
+      else if (autoComplete) await receiver.completeMessage(message);
+    } catch (err) {
+      // Already settled by the handler, or the lock was lost: the broker redelivers either way.
+      this.options.logger.debug('Service Bus settlement skipped', {
+        function: this.fn.name,
+        messageId: String(message.messageId),
+        error: messageOf(err),
+      });
     }
   }
 }

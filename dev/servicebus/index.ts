@@ -50,6 +50,11 @@ export interface ServiceBusStandIn {
 
 /** Debounce for snapshot writes after a change. */
 const PERSIST_DELAY_MS = 100;
+/**
+ * A snapshot is the whole backlog, so with a deep queue each write costs more; waiting 20× the last write's
+ * duration keeps persistence under ~5 % of the broker's time however deep the queue gets.
+ */
+const PERSIST_COST_FACTOR = 20;
 
 /** One running broker: a namespace, its timers and its listener. */
 interface Broker {
@@ -100,18 +105,22 @@ async function startBroker(options: ServiceBusStandInOptions, port: number, queu
   const lockDurationMs = options.lockDurationMs ?? 30_000;
   const { persistFile } = options;
   let persistTimer: NodeJS.Timeout | undefined;
+  let lastWriteMs = 0;
 
   const persistNow = () => {
     if (persistTimer) clearTimeout(persistTimer);
     persistTimer = undefined;
-    if (persistFile) writeSnapshot(persistFile, namespace.snapshot());
+    if (!persistFile) return;
+    const started = performance.now();
+    writeSnapshot(persistFile, namespace.snapshot());
+    lastWriteMs = performance.now() - started;
   };
   const namespace: Namespace = new Namespace({
     lockDurationMs,
     maxDeliveryCount: options.maxDeliveryCount ?? 10,
     changed: () => {
       if (!persistFile || persistTimer) return;
-      persistTimer = setTimeout(persistNow, PERSIST_DELAY_MS);
+      persistTimer = setTimeout(persistNow, Math.max(PERSIST_DELAY_MS, PERSIST_COST_FACTOR * lastWriteMs));
       persistTimer.unref();
     },
   });

@@ -26,8 +26,21 @@ export function toServiceBusMessage(message: ChangeMessage): ServiceBusMessage {
   };
 }
 
+interface PendingSend {
+  messages: ChangeMessage[];
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * Sends with group commit: while one send is on the wire, concurrent callers' messages gather and leave
+ * together in the next batch. Each caller still resolves only once its own messages were accepted, so an
+ * answered webhook is always a queued change, but a burst of deliveries costs a few round trips, not one each.
+ */
 export class ServiceBusChangeQueue implements ChangeQueue {
   private readonly sender: ServiceBusSender;
+  private pending: PendingSend[] = [];
+  private flushing = false;
 
   constructor(
     private readonly client: ServiceBusClient,
@@ -36,8 +49,33 @@ export class ServiceBusChangeQueue implements ChangeQueue {
     this.sender = client.createSender(queueName);
   }
 
-  async send(messages: ChangeMessage[]): Promise<void> {
-    if (!messages.length) return;
+  send(messages: ChangeMessage[]): Promise<void> {
+    if (!messages.length) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ messages, resolve, reject });
+      if (!this.flushing) void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.pending.length) {
+        const group = this.pending;
+        this.pending = [];
+        try {
+          await this.sendNow(group.flatMap((p) => p.messages));
+          for (const p of group) p.resolve();
+        } catch (err) {
+          for (const p of group) p.reject(err);
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async sendNow(messages: ChangeMessage[]): Promise<void> {
     try {
       let batch = await this.sender.createMessageBatch();
       for (const message of messages) {
