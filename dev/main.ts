@@ -5,8 +5,14 @@ const fresh = process.argv.includes('--fresh');
 // `--data-dir=<path>` (or DATAVERSE_EXPORT_DATA_DIR) keeps a second stack's data apart, e.g. for tests.
 const dataDirArg = process.argv.find((a) => a.startsWith('--data-dir='))?.slice('--data-dir='.length);
 const dataDir = dataDirArg ?? process.env.DATAVERSE_EXPORT_DATA_DIR;
+// `--accounts=N --contacts=N` size the sample organization (generated, not stored: millions are fine).
+const count = (name: string) => {
+  const raw = process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  return raw === undefined ? undefined : Number(raw);
+};
+const sampleCounts = { account: count('accounts'), contact: count('contacts') };
 try {
-  const stack = await startStack({ fresh, dataDir });
+  const stack = await startStack({ fresh, dataDir, sampleCounts });
   const { info } = stack;
   const line = '─'.repeat(72);
   console.log(

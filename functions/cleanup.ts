@@ -1,7 +1,7 @@
 import { app, type InvocationContext, type Timer } from '@azure/functions';
 import { toAppError } from '../lib/errors.js';
 import { loggerFor } from '../lib/log.js';
-import { type CleanupDeps, runCleanup } from '../lib/maintenance/cleanup.js';
+import { runCleanup } from '../lib/maintenance/cleanup.js';
 import { openDeadLetterReceiver } from '../lib/maintenance/dead-letter-receiver.js';
 import { drainDeadLetters } from '../lib/maintenance/dead-letters.js';
 import { getRuntime } from '../lib/runtime.js';
@@ -30,7 +30,7 @@ export async function cleanup(timer: Timer, context: InvocationContext): Promise
       blobs: runtime.blobs,
       failureLog: runtime.failureLog,
       knownProfileIds: async () => new Set((await runtime.store.listProfiles()).map((p) => p.id)),
-      purgeTombstones: tombstonePurger(runtime.sinks),
+      purgeTombstones: (olderThan) => runtime.sinks.purgeTombstones(olderThan),
       failureRetentionDays: runtime.config.failureLogRetentionDays,
       logger,
     });
@@ -41,12 +41,6 @@ export async function cleanup(timer: Timer, context: InvocationContext): Promise
     throw error;
   }
   if (drainError) throw drainError;
-}
-
-/** The sinks' tombstone purge, once the runtime offers one; until then tombstones are kept. */
-function tombstonePurger(sinks: object): CleanupDeps['purgeTombstones'] {
-  const purge = (sinks as { purgeTombstones?: unknown }).purgeTombstones;
-  return typeof purge === 'function' ? (olderThan) => purge.call(sinks, olderThan) : undefined;
 }
 
 app.timer('cleanup', { schedule: '%CleanupSchedule%', handler: cleanup });

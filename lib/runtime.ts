@@ -104,7 +104,7 @@ export async function createRuntime(env: Record<string, string | undefined>): Pr
     ? new ServiceBusClient(config.serviceBus.connectionString)
     : new ServiceBusClient(config.serviceBus.fullyQualifiedNamespace ?? '', azureCredential());
   const queue = new ServiceBusChangeQueue(serviceBus, CHANGES_QUEUE);
-  const sinks = new SinkCache(secrets, logger);
+  const sinks = new SinkCache(secrets, logger, () => store.listProfiles());
 
   const dataverseClients = new Map<string, DataverseClient>();
   const dataverseFor: Runtime['dataverseFor'] = (profile) => {
@@ -187,7 +187,24 @@ export class SinkCache implements SinkFactory {
   constructor(
     private readonly secrets: SecretProvider,
     private readonly logger: Logger,
+    private readonly profiles: () => Promise<RoutedProfile[]> = async () => [],
   ) {}
+
+  /** Purges tombstones older than `olderThan` in every target some profile writes to; returns how many. */
+  async purgeTombstones(olderThan: Date): Promise<number> {
+    const seen = new Set<Sink>();
+    let purged = 0;
+    for (const profile of await this.profiles()) {
+      const sink = await this.sinkFor(profile).catch((err: unknown) => {
+        this.logger.warn('tombstones not purged: target unavailable', { profileId: profile.id, error: err });
+        return undefined;
+      });
+      if (!sink || seen.has(sink)) continue;
+      seen.add(sink);
+      purged += await sink.purgeTombstones(olderThan);
+    }
+    return purged;
+  }
 
   sinkFor(profile: RoutedProfile): Promise<Sink & TargetSink> {
     const target = profile.target;

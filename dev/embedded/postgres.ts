@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname } from 'node:path';
@@ -40,6 +40,7 @@ export async function startEmbeddedPostgres(options: {
   const parent = dirname(options.dataDir);
   await mkdir(parent, { recursive: true });
   if (process.getuid?.() === 0) await chmod(parent, 0o777);
+  await stopOrphanedServer(options.dataDir);
   const initialised = existsSync(`${options.dataDir}/PG_VERSION`);
   const pg = new EmbeddedPostgres({
     databaseDir: options.dataDir,
@@ -59,4 +60,28 @@ export async function startEmbeddedPostgres(options: {
     port,
     stop: () => pg.stop(),
   };
+}
+
+/**
+ * A stack killed with SIGKILL leaves its postmaster running on the data directory, and a new one would refuse
+ * to start on it. The caller already holds the stack lock, so that server is an orphan: shut it down (fast).
+ */
+async function stopOrphanedServer(dataDir: string): Promise<void> {
+  const pidFile = `${dataDir}/postmaster.pid`;
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
+  process.kill(pid, 'SIGINT');
+  const deadline = Date.now() + 15_000;
+  while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

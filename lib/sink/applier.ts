@@ -10,7 +10,14 @@ import type { Logger } from '../log.js';
 import type { ClassifiedFailure, DeleteRow, TableDef, TargetDialect, UpsertRow } from './dialect.js';
 import { type RecordChange, toRecordChange } from './record-change.js';
 import { reduceBatch } from './reduce.js';
-import { deleteLogTable, type EntityMetadata, insertColumns, metadataTables, tombstoneTable } from './side-tables.js';
+import {
+  deleteLogTable,
+  type EntityMetadata,
+  insertColumns,
+  type MetadataTable,
+  metadataTables,
+  tombstoneTable,
+} from './side-tables.js';
 import {
   type AttributeSpec,
   CellError,
@@ -23,6 +30,7 @@ import {
   prefixedName,
   renderCell,
   systemColumns,
+  toUtcIso,
 } from './table-model.js';
 
 export type ApplyOutcome = { status: 'applied' } | { status: 'stale' } | { status: 'failed'; error: AppError };
@@ -41,6 +49,7 @@ export class Applier {
   /** Known columns per table (folded names), filled on first use and after each DDL. */
   private readonly tables = new Map<string, Columns>();
   private sideTables: Promise<void> | undefined;
+  private schemaReady: Promise<void> | undefined;
 
   constructor(
     private readonly dialect: TargetDialect,
@@ -75,7 +84,13 @@ export class Applier {
       for (const [entity, list] of byEntity) {
         // assertFits already failed every change of an entity whose specs are illegal.
         const spec = specs.get(entity);
-        await this.applyTable(entity, list, spec instanceof AppError ? undefined : spec, outcomes);
+        try {
+          await this.applyTable(entity, list, spec instanceof AppError ? undefined : spec, outcomes);
+        } catch (err) {
+          // The target refused this table's DDL for good (e.g. too many columns): fail its records, go on.
+          if (!(err instanceof AppError) || err.transient) throw err;
+          for (const record of list) outcomes[record.index] ??= { status: 'failed', error: err };
+        }
       }
     }
     return outcomes;
@@ -85,40 +100,74 @@ export class Applier {
     assertLogicalName(metadata.entity, 'entity');
     const tables = metadataTables(this.prefix);
     const { entity } = metadata;
-    const jobs: Array<[TableDef, string, (string | null)[][]]> = [];
-    if (metadata.optionSets) {
-      const t = tables.optionSets;
-      jobs.push([t.def, entity, metadata.optionSets.map((r) => t.cells(entity, r))]);
-    }
-    if (metadata.states) {
-      const t = tables.states;
-      jobs.push([t.def, entity, metadata.states.map((r) => t.cells(entity, r))]);
-    }
-    if (metadata.statuses) {
-      const t = tables.statuses;
-      jobs.push([t.def, entity, metadata.statuses.map((r) => t.cells(entity, r))]);
-    }
-    if (metadata.targets) {
-      const t = tables.targets;
-      jobs.push([t.def, entity, metadata.targets.map((r) => t.cells(entity, r))]);
-    }
-    if (metadata.attributes) {
-      const t = tables.attributes;
-      jobs.push([t.def, entity, metadata.attributes.map((r) => t.cells(entity, r))]);
-    }
+    const jobs: Array<{ def: TableDef; key: string; keyValue: string; rows: (string | null)[][] }> = [];
+    const replace = <Row>(table: MetadataTable<Row>, rows: Row[] | undefined) => {
+      if (rows)
+        jobs.push({ def: table.def, key: table.key, keyValue: entity, rows: rows.map((r) => table.cells(entity, r)) });
+    };
+    replace(tables.optionSets, metadata.optionSets);
+    replace(tables.states, metadata.states);
+    replace(tables.statuses, metadata.statuses);
+    replace(tables.targets, metadata.targets);
+    replace(tables.attributes, metadata.attributes);
     if (metadata.globalOptionSets) {
+      // Global option sets are shared by entities: each named set is replaced as a whole.
       const t = tables.globalOptionSets;
-      const names = new Set(metadata.globalOptionSets.map((r) => r.optionSetName));
-      for (const name of names) {
+      for (const name of new Set(metadata.globalOptionSets.map((r) => r.optionSetName))) {
         const rows = metadata.globalOptionSets.filter((r) => r.optionSetName === name);
-        jobs.push([t.def, name, rows.map((r) => t.cells(entity, r))]);
+        jobs.push({ def: t.def, key: t.key, keyValue: name, rows: rows.map((r) => t.cells(entity, r)) });
       }
     }
-    for (const [def, keyValue, rows] of jobs) {
-      await this.guard(() => this.ensureTable(def));
-      const key = def.columns.find((c) => c.name === 'EntityName' || c.name === 'OptionSetName')!.name;
-      await this.guard(() => this.dialect.replaceRows(def.name, insertColumns(def), key, keyValue, rows), true);
+    if (jobs.length) await this.ensureSchema();
+    for (const job of jobs) {
+      await this.guard(() => this.ensureTable(job.def));
+      await this.guard(
+        () => this.dialect.replaceRows(job.def.name, insertColumns(job.def), job.key, job.keyValue, job.rows),
+        true,
+      );
     }
+  }
+
+  /** Removes tombstones older than `olderThan` (the cleanup timer's retention); returns how many. */
+  purgeTombstones(olderThan: Date): Promise<number> {
+    return this.guard(() => this.dialect.purgeTombstones(olderThan));
+  }
+
+  /**
+   * Drops the tables of these entities and relationships under this sink's prefix, removes their rows from
+   * the side tables, and drops a side table only when no other entity's rows are left in it, so a profile
+   * sharing the prefix keeps its own. Returns the tables dropped (names before folding).
+   */
+  async dropTables(entities: string[], relationships: string[]): Promise<string[]> {
+    for (const name of entities) assertLogicalName(name, 'entity');
+    for (const name of relationships) assertLogicalName(name, 'relationship');
+    const names = [...new Set([...entities, ...relationships])];
+    const meta = metadataTables(this.prefix);
+    const scoped = [
+      tombstoneTable(this.prefix),
+      deleteLogTable(this.prefix),
+      meta.optionSets.def,
+      meta.states.def,
+      meta.statuses.def,
+      meta.targets.def,
+      meta.attributes.def,
+    ];
+    return this.guard(async () => {
+      const dropped = await this.dialect.dropTables(names.map((n) => prefixedName(this.prefix, n)));
+      const emptied: string[] = [];
+      for (const def of scoped) {
+        await this.dialect.deleteRowsWhereIn(def.name, 'EntityName', names);
+        if (await this.dialect.isEmpty(def.name)) emptied.push(def.name);
+      }
+      dropped.push(...(await this.dialect.dropTables(emptied)));
+      // Global option sets belong to no entity: they go when no entity-scoped metadata table is left.
+      const metadataLeft = await Promise.all(scoped.slice(2).map((def) => this.dialect.readColumns(def.name)));
+      if (metadataLeft.every((columns) => columns === undefined)) {
+        dropped.push(...(await this.dialect.dropTables([meta.globalOptionSets.def.name])));
+      }
+      this.forgetSchema();
+      return dropped;
+    });
   }
 
   /** Specs per entity, or the ILLEGAL_IDENTIFIER error that makes every change of that entity fail. */
@@ -161,9 +210,23 @@ export class Applier {
     }
   }
 
+  private async ensureSchema(): Promise<void> {
+    this.schemaReady ??= this.guard(() => this.dialect.ensureSchema()).catch((err) => {
+      this.schemaReady = undefined;
+      throw err;
+    });
+    return this.schemaReady;
+  }
+
+  /** Someone dropped what we cached (or we did): look at the target again on next use. */
+  private forgetSchema(): void {
+    this.tables.clear();
+    this.sideTables = undefined;
+  }
+
   private ensureSideTables(): Promise<void> {
     this.sideTables ??= (async () => {
-      await this.guard(() => this.dialect.ensureSchema());
+      await this.ensureSchema();
       await this.guard(() => this.ensureTable(tombstoneTable(this.prefix)));
       if (this.writeDeleteLog) await this.guard(() => this.ensureTable(deleteLogTable(this.prefix)));
     })().catch((err) => {
@@ -184,8 +247,10 @@ export class Applier {
     const deletes = records.filter((r) => r.kind === 'delete');
     const columns = await this.guard(() => this.ensureEntityTable(table, upserts, specs));
 
-    // Upserts first, then deletes: the writer keeps the order the reduction produced.
+    // Upserts first, then deletes: the writer keeps the order the reduction produced. Rows go in id
+    // order, so two appliers writing overlapping sets lock rows in the same order (fewer deadlocks).
     for (const group of this.upsertGroups(entity, upserts, columns, outcomes).values()) {
+      group.rows.sort(byId);
       await this.writeIsolating(
         table,
         entity,
@@ -200,10 +265,11 @@ export class Applier {
         row: {
           id: record.id,
           rowVersion: record.version.rowVersion ?? null,
-          deletedOn: record.version.modifiedOn ?? null,
+          deletedOn: timeCell(record.version.modifiedOn),
           logs: record.logsDelete,
         } satisfies DeleteRow,
       }));
+      rows.sort(byId);
       await this.writeIsolating(
         table,
         entity,
@@ -242,7 +308,7 @@ export class Applier {
           row: {
             id: record.id,
             rowVersion: record.version.rowVersion ?? null,
-            modifiedOn: record.version.modifiedOn ?? null,
+            modifiedOn: timeCell(record.version.modifiedOn),
             cells: names.map((n) => cells.get(n) ?? null),
           },
         });
@@ -271,7 +337,7 @@ export class Applier {
       applied = await write(rows);
     } catch (err) {
       const failure = this.dialect.classify(err);
-      if (failure.class === 'schemaStale') this.tables.delete(this.dialect.fold(table));
+      if (failure.class === 'schemaStale') this.forgetSchema();
       if (failure.class !== 'permanent' && failure.class !== 'schemaRace') throw batchError(failure, err);
       if (rows.length === 1) {
         const { record } = rows[0];
@@ -343,7 +409,7 @@ export class Applier {
     } catch (err) {
       if (err instanceof AppError) throw err;
       const failure = this.dialect.classify(err);
-      if (failure.class === 'schemaStale') this.tables.clear();
+      if (failure.class === 'schemaStale') this.forgetSchema();
       if (failure.class === 'permanent' && dataErrorsArePermanent) {
         throw new AppError('TARGET_PERMANENT', failure.reason, { cause: err });
       }
@@ -366,6 +432,15 @@ function cellsForAttribute(name: string, value: AttributeValue, columns: Columns
       [typeColumn, value],
     ];
   return [[name, value]];
+}
+
+function byId(a: { row: { id: string } }, b: { row: { id: string } }): number {
+  return a.row.id < b.row.id ? -1 : a.row.id > b.row.id ? 1 : 0;
+}
+
+/** A version time as both targets read it (validated by toRecordChange). */
+function timeCell(time: string | undefined): string | null {
+  return time === undefined ? null : (toUtcIso(time) ?? null);
 }
 
 function permanentFailure(entity: string, id: string, reason: string, column?: string): ApplyOutcome {

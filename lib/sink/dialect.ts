@@ -83,7 +83,11 @@ export interface TargetDialect {
   addColumns(table: string, columns: Column[]): Promise<void>;
   /** Version-guarded upsert of a set of rows; returns the ids that applied (the rest were stale). */
   upsert(batch: UpsertBatch): Promise<Set<string>>;
-  /** Version-guarded delete with tombstones (and DeleteLog rows); returns the ids that applied. */
+  /**
+   * Version-guarded delete: raises the tombstones, removes rows the delete is not older than, and with
+   * `writeDeleteLog` logs each delete that applied. Returns the ids that applied: the row was removed, or
+   * there was no row and the tombstone advanced (a surviving newer row makes the delete stale).
+   */
   delete(batch: DeleteBatch, writeDeleteLog: boolean): Promise<Set<string>>;
   /** In one transaction: delete the rows where `key` equals `keyValue`, insert `rows` (text cells). */
   replaceRows(
@@ -93,6 +97,25 @@ export interface TargetDialect {
     keyValue: string,
     rows: (string | null)[][],
   ): Promise<void>;
+  /** Removes tombstones deleted, and last touched, before `olderThan`; returns how many. 0 without the table. */
+  purgeTombstones(olderThan: Date): Promise<number>;
+  /** Drops each table that exists; returns the names (as given) of those dropped. */
+  dropTables(tables: string[]): Promise<string[]>;
+  /** Deletes the rows whose `key` is one of `values`, if the table exists. */
+  deleteRowsWhereIn(table: string, key: string, values: string[]): Promise<void>;
+  /** Whether the table exists and holds no row. */
+  isEmpty(table: string): Promise<boolean>;
   classify(error: unknown): ClassifiedFailure;
   close(): Promise<void>;
+}
+
+/**
+ * Wraps a failure to open a connection, so the classifiers can tell "the target cannot be reached" (the
+ * whole batch waits, no retry budget spent) from a connection lost mid-statement (transient).
+ */
+export class TargetConnectError extends Error {
+  constructor(readonly original: unknown) {
+    super(original instanceof Error ? original.message : String(original), { cause: original });
+    this.name = 'TargetConnectError';
+  }
 }

@@ -11,7 +11,7 @@ import { MssqlDialect, openMssqlPool, probeMssql } from './dialects/mssql.js';
 import { classifyMssqlError } from './dialects/mssql-errors.js';
 import { PostgresDialect, probePostgres } from './dialects/postgres.js';
 import { classifyPostgresError } from './dialects/postgres-errors.js';
-import type { EntityMetadata } from './side-tables.js';
+import { deleteLogTable, type EntityMetadata, metadataTables, tombstoneTable } from './side-tables.js';
 import { assertTablePrefix } from './table-model.js';
 
 export type { ApplyOptions, ApplyOutcome } from './applier.js';
@@ -41,6 +41,14 @@ export interface Sink {
   applyBatch(changes: ChangeEvent[], options?: ApplyOptions): Promise<ApplyOutcome[]>;
   /** Replaces one entity's rows in the metadata tables for each list given. */
   writeMetadata(metadata: EntityMetadata): Promise<void>;
+  /** Removes tombstones deleted (and last written) before `olderThan`; returns how many (cleanup timer). */
+  purgeTombstones(olderThan: Date): Promise<number>;
+  /**
+   * Drops this target's tables of these entities and relationships (`<prefix>_<name>`), and their rows in
+   * the side tables; a side table goes only once it is empty. Never touches another prefix's tables.
+   * Returns the names of the tables dropped.
+   */
+  dropTables(entities: string[], relationships: string[]): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -49,7 +57,7 @@ export async function openSink(target: SinkTarget, logger: Logger = silentLogger
   if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(target.schema)) {
     throw new AppError(
       'ILLEGAL_IDENTIFIER',
-      `target.schema ${JSON.stringify(target.schema)} is not a legal schema name`,
+      `target.schema ${JSON.stringify(target.schema)} is not a legal schema name: use letters, digits and underscores, starting with a letter or underscore (at most 63 characters).`,
       {
         details: [
           { field: 'target.schema', message: 'must match ^[A-Za-z_][A-Za-z0-9_]{0,62}$', value: target.schema },
@@ -58,13 +66,25 @@ export async function openSink(target: SinkTarget, logger: Logger = silentLogger
     );
   }
   const sides = {
-    tombstone: target.tablePrefix ? `${target.tablePrefix}_Tombstone` : 'Tombstone',
-    deleteLog: target.tablePrefix ? `${target.tablePrefix}_DeleteLog` : 'DeleteLog',
+    tombstone: tombstoneTable(target.tablePrefix).name,
+    deleteLog: deleteLogTable(target.tablePrefix).name,
   };
   const dialect: TargetDialect =
     target.kind === 'postgres'
       ? new PostgresDialect(target.connectionString, target.schema, sides)
       : new MssqlDialect(openMssqlPool(target.connectionString), target.schema, sides);
+  // The longest name the sink makes must survive the target's identifier limit, or PostgreSQL would
+  // silently truncate it and the sink would not find its own table again.
+  const longest = metadataTables(target.tablePrefix).globalOptionSets.def.name;
+  if (dialect.fold(longest).length > dialect.maxIdentifierLength) {
+    await dialect.close();
+    const room = dialect.maxIdentifierLength - (longest.length - target.tablePrefix.length);
+    throw new AppError(
+      'ILLEGAL_IDENTIFIER',
+      `target.tablePrefix ${JSON.stringify(target.tablePrefix)} is too long for ${target.kind}: table names such as ${longest} would exceed ${dialect.maxIdentifierLength} characters. Use a prefix of at most ${room} characters.`,
+      { details: [{ field: 'target.tablePrefix', message: `at most ${room} characters`, value: target.tablePrefix }] },
+    );
+  }
   const applier = new Applier(
     dialect,
     target.tablePrefix,
@@ -74,6 +94,8 @@ export async function openSink(target: SinkTarget, logger: Logger = silentLogger
   return {
     applyBatch: (changes, options) => applier.applyBatch(changes, options),
     writeMetadata: (metadata) => applier.writeMetadata(metadata),
+    purgeTombstones: (olderThan) => applier.purgeTombstones(olderThan),
+    dropTables: (entities, relationships) => applier.dropTables(entities, relationships),
     close: () => dialect.close(),
   };
 }

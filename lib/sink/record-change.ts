@@ -48,22 +48,55 @@ export function toRecordChange(change: ChangeEvent, index: number): RecordChange
     }
     if (!isReservedAttribute(name)) attributes[name] = value;
   }
-  const version: ChangeVersion = {
-    rowVersion: change.version.rowVersion ?? versionFromAttributes.rowVersion,
-    modifiedOn: change.version.modifiedOn ?? versionFromAttributes.modifiedOn,
-  };
+  const version = checkedVersion(
+    {
+      rowVersion: change.version?.rowVersion ?? versionFromAttributes.rowVersion,
+      modifiedOn: change.version?.modifiedOn ?? versionFromAttributes.modifiedOn,
+    },
+    change,
+  );
   if (change.operation === 'delete') {
     return {
       index,
       entity: change.entity,
       id,
       kind: 'delete',
-      version: { rowVersion: version.rowVersion, modifiedOn: version.modifiedOn ?? change.operationTime },
+      version: checkedVersion(
+        { rowVersion: version.rowVersion, modifiedOn: version.modifiedOn ?? change.operationTime },
+        change,
+      ),
       attributes: {},
       logsDelete: true,
     };
   }
   return { index, entity: change.entity, id, kind: 'upsert', version, attributes, logsDelete: false };
+}
+
+/** A row version must be a 64-bit unsigned decimal and a time must parse: the guard compares them in SQL. */
+function checkedVersion(version: ChangeVersion, change: ChangeEvent): ChangeVersion {
+  const out: ChangeVersion = {};
+  if (version.rowVersion !== undefined) {
+    const text = String(version.rowVersion);
+    if (!/^\d{1,19}$/.test(text) || BigInt(text) > 9223372036854775807n) {
+      throw new AppError(
+        'VALIDATION_FAILED',
+        `row version ${JSON.stringify(version.rowVersion)} of ${change.entity} ${change.recordId} is not a 64-bit version number`,
+        { details: [{ field: 'version.rowVersion', message: 'must be a decimal integer', value: version.rowVersion }] },
+      );
+    }
+    out.rowVersion = text;
+  }
+  if (version.modifiedOn !== undefined) {
+    if (Number.isNaN(Date.parse(version.modifiedOn))) {
+      throw new AppError(
+        'VALIDATION_FAILED',
+        `time ${JSON.stringify(version.modifiedOn)} of ${change.entity} ${change.recordId} is not an ISO-8601 time`,
+        { details: [{ field: 'version.modifiedOn', message: 'must be an ISO-8601 time', value: version.modifiedOn }] },
+      );
+    }
+    out.modifiedOn = version.modifiedOn;
+  }
+  return out;
 }
 
 function assertRecordId(id: string, entity: string): string {
@@ -92,10 +125,10 @@ function relationshipRow(change: ChangeEvent, index: number): RecordChange {
   const id1 = assertRecordId(rel.entity1.id, rel.entity1.logicalName);
   const id2 = assertRecordId(rel.entity2.id, rel.entity2.logicalName);
   const [col1, col2] = relationshipColumns(rel.entity1.logicalName, rel.entity2.logicalName);
-  const version: ChangeVersion = {
-    rowVersion: change.version.rowVersion,
-    modifiedOn: change.version.modifiedOn ?? change.operationTime,
-  };
+  const version = checkedVersion(
+    { rowVersion: change.version?.rowVersion, modifiedOn: change.version?.modifiedOn ?? change.operationTime },
+    change,
+  );
   return {
     index,
     entity: rel.name,

@@ -127,9 +127,14 @@ export function columnTypeForSpec(spec: AttributeSpec): ColumnType {
   }
 }
 
-/** The column type inferred from a value when no metadata is at hand; undefined for null. */
+/**
+ * The column type inferred from a value when no metadata is at hand; undefined for null. A bare JSON
+ * number cannot tell Whole Number from a Decimal or Float that happened to be whole (`5` vs `5.5` later),
+ * so an inferred `int`/`bigint` gets a decimal column that holds both; metadata, when given, says `integer`.
+ */
 export function columnTypeForValue(value: AttributeValue): ColumnType | undefined {
   if (value.type === 'null') return undefined;
+  if (value.type === 'int' || value.type === 'bigint') return DEFAULT_DECIMAL;
   return columnTypeForSpec({ name: '', kind: value.type });
 }
 
@@ -180,8 +185,13 @@ export function renderCell(columnName: string, column: ColumnType, value: Attrib
     case 'double': {
       if (value.type === 'boolean') return value.value ? '1' : '0';
       if (!isNumeric(value)) return refuse();
-      const text = String(value.value);
-      if ((column.kind === 'integer' || column.kind === 'bigint') && !/^-?\d+$/.test(text)) return refuse();
+      const text = plainNumber(String(value.value));
+      if (text === undefined) return refuse();
+      if (column.kind === 'integer' || column.kind === 'bigint') {
+        // A whole value written as a decimal (`5.000`) still fits an integer column.
+        const whole = /^(-?\d+)(?:\.0*)?$/.exec(text);
+        return whole ? whole[1] : refuse();
+      }
       return text;
     }
     case 'boolean':
@@ -190,14 +200,49 @@ export function renderCell(columnName: string, column: ColumnType, value: Attrib
         return value.value === 1 ? 'true' : 'false';
       }
       return refuse();
-    case 'timestamp':
-      if (value.type === 'datetime' && !Number.isNaN(Date.parse(value.value))) return value.value;
-      return refuse();
+    case 'timestamp': {
+      const iso = value.type === 'datetime' ? toUtcIso(value.value) : undefined;
+      return iso ?? refuse();
+    }
     case 'uuid':
       if ((value.type === 'guid' || value.type === 'lookup') && GUID.test(value.value))
         return value.value.toLowerCase();
       return refuse();
   }
+}
+
+/** An ISO-8601 time as `YYYY-MM-DDTHH:mm:ss.sssZ` (UTC), the one shape both targets parse; undefined if invalid. */
+export function toUtcIso(text: string): string | undefined {
+  const ms = Date.parse(text);
+  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
+}
+
+/**
+ * A number as plain digits (`1e-7` → `0.0000001`): T-SQL's decimal cast refuses exponents. Undefined when
+ * the text is not a finite number.
+ */
+export function plainNumber(text: string): string | undefined {
+  const m = /^([+-]?)(\d+)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(text.trim());
+  if (!m) return undefined;
+  const [, sign, whole, fraction = '', exp] = m;
+  if (exp === undefined) return `${sign === '-' ? '-' : ''}${whole}${fraction ? `.${fraction}` : ''}`;
+  const digits = whole + fraction;
+  const point = whole.length + Number(exp);
+  let int: string;
+  let frac: string;
+  if (point <= 0) {
+    int = '0';
+    frac = '0'.repeat(-point) + digits;
+  } else if (point >= digits.length) {
+    int = digits + '0'.repeat(point - digits.length);
+    frac = '';
+  } else {
+    int = digits.slice(0, point);
+    frac = digits.slice(point);
+  }
+  int = int.replace(/^0+(?=\d)/, '');
+  frac = frac.replace(/0+$/, '');
+  return `${sign === '-' ? '-' : ''}${int}${frac ? `.${frac}` : ''}`;
 }
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

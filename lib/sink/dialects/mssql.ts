@@ -1,9 +1,18 @@
 /**
  * The Azure SQL target: runs the statements of `mssql-sql.ts` through a small connector interface, so
  * tests can record the statement sequence (no SQL Server runs here) and production uses `mssql` pools.
+ * Upserts and deletes send their rows as one JSON parameter (OPENJSON), not a TVP: no user-defined table
+ * type has to exist in the target, and one round trip carries the batch.
  */
 import mssql from 'mssql';
-import type { DeleteBatch, SideTableNames, TableDef, TargetDialect, UpsertBatch } from '../dialect.js';
+import {
+  type DeleteBatch,
+  type SideTableNames,
+  type TableDef,
+  TargetConnectError,
+  type TargetDialect,
+  type UpsertBatch,
+} from '../dialect.js';
 import type { Column, ColumnType } from '../table-model.js';
 import { classifyMssqlError } from './mssql-errors.js';
 import * as sql from './mssql-sql.js';
@@ -16,14 +25,14 @@ export interface MssqlInput {
 
 type Rows = Array<Record<string, unknown>>;
 
-/** One pinned connection inside a transaction (temp tables live as long as it does). */
+/** One pinned connection inside a transaction. */
 export interface MssqlSession {
   query(text: string, inputs?: MssqlInput[]): Promise<Rows>;
-  bulk(table: mssql.Table): Promise<void>;
 }
 
+/** Runs T-SQL batches; `query` answers the rows of the batch's last result set. */
 export interface MssqlConnector {
-  /** One statement on any pooled connection (autocommit). */
+  /** One batch on any pooled connection (autocommit unless the batch opens a transaction). */
   query(text: string, inputs?: MssqlInput[]): Promise<Rows>;
   /** `work` on one connection in a transaction: committed if it resolves, rolled back if it throws. */
   transaction<T>(work: (session: MssqlSession) => Promise<T>): Promise<T>;
@@ -38,10 +47,12 @@ interface SharedPool {
 /** One pool per connection string, shared by every sink open on it; it connects on first use. */
 const pools = new Map<string, SharedPool>();
 
-function request(on: mssql.ConnectionPool | mssql.Transaction, inputs: MssqlInput[]): mssql.Request {
+async function run(on: mssql.ConnectionPool | mssql.Transaction, text: string, inputs: MssqlInput[]): Promise<Rows> {
   const req = new mssql.Request(on as mssql.ConnectionPool);
   for (const input of inputs) req.input(input.name, input.type, input.value);
-  return req;
+  const result = await req.query(text);
+  const sets = (result.recordsets ?? []) as unknown as Rows[];
+  return sets.length ? sets[sets.length - 1] : [];
 }
 
 /** A connector on the shared `mssql` pool of this connection string. */
@@ -61,28 +72,19 @@ export function openMssqlPool(connectionString: string): MssqlConnector {
       return pool.connect();
     })().catch((err) => {
       own.connecting = undefined;
-      throw err;
+      throw new TargetConnectError(err);
     });
     return own.connecting;
   };
   return {
     async query(text, inputs = []) {
-      const result = await request(await connect(), inputs).query(text);
-      return (result.recordset ?? []) as Rows;
+      return run(await connect(), text, inputs);
     },
     async transaction(work) {
       const tx = new mssql.Transaction(await connect());
       await tx.begin();
       try {
-        const value = await work({
-          async query(text, inputs = []) {
-            const result = await request(tx, inputs).query(text);
-            return (result.recordset ?? []) as Rows;
-          },
-          async bulk(table) {
-            await new mssql.Request(tx).bulk(table);
-          },
-        });
+        const value = await work({ query: (text, inputs = []) => run(tx, text, inputs) });
         await tx.commit();
         return value;
       } catch (err) {
@@ -125,9 +127,12 @@ export class MssqlDialect implements TargetDialect {
     private readonly sides: SideTableNames,
   ) {}
 
-  /** SQL Server keeps DES's spelling (`Id`, `SinkCreatedOn`); its default collation ignores case. */
+  /**
+   * SQL Server keeps DES's spelling (`Id`, `SinkCreatedOn`) in the statements; names compare without case,
+   * as the default collation does, so the applier's column lookups fold to lower case.
+   */
   fold(name: string): string {
-    return name;
+    return name.toLowerCase();
   }
 
   async ensureSchema(): Promise<void> {
@@ -139,7 +144,7 @@ export class MssqlDialect implements TargetDialect {
       { name: 'table', type: NAME, value: `[${this.schema}].[${table}]` },
     ]);
     if (!rows.length) return undefined;
-    return new Map(rows.map((r) => [String(r.column_name), columnTypeOf(r)]));
+    return new Map(rows.map((r) => [String(r.column_name).toLowerCase(), columnTypeOf(r)]));
   }
 
   async createTable(table: TableDef): Promise<void> {
@@ -151,27 +156,16 @@ export class MssqlDialect implements TargetDialect {
   }
 
   async upsert(batch: UpsertBatch): Promise<Set<string>> {
-    const staging = new mssql.Table(sql.STAGING_TABLE);
-    staging.create = false;
-    staging.columns.add('Id', mssql.NVarChar(36), { nullable: false });
-    staging.columns.add('vn', mssql.NVarChar(20), { nullable: true });
-    staging.columns.add('mo', mssql.NVarChar(40), { nullable: true });
-    batch.columns.forEach((_, i) => {
-      staging.columns.add(`c${i}`, TEXT, { nullable: true });
-    });
-    for (const row of batch.rows) staging.rows.add(row.id, row.rowVersion, row.modifiedOn, ...row.cells);
-    const applied = await this.connector.transaction(async (session) => {
-      await session.query(sql.createStagingSql(batch.columns));
-      await session.bulk(staging);
-      const merged = await session.query(sql.mergeSql(this.schema, batch.table, this.sides, batch.columns), [
-        { name: 'entity', type: NAME, value: batch.entity },
-      ]);
-      await session.query(sql.dropStagingSql);
-      return new Set(merged.map((r) => String(r.id)));
-    });
+    const rows = batch.rows.map((r) => [r.id, r.rowVersion, r.modifiedOn, ...r.cells]);
+    const entity = { name: 'entity', type: NAME, value: batch.entity };
+    const merged = await this.connector.query(sql.mergeSql(this.schema, batch.table, this.sides, batch.columns), [
+      entity,
+      { name: 'rows', type: TEXT, value: JSON.stringify(rows) },
+    ]);
+    const applied = new Set(merged.map((r) => String(r.id)));
     if (applied.size) {
       const undone = await this.connector.query(sql.recheckSql(this.schema, batch.table, this.sides), [
-        { name: 'entity', type: NAME, value: batch.entity },
+        entity,
         { name: 'ids', type: TEXT, value: JSON.stringify([...applied]) },
       ]);
       for (const row of undone) applied.delete(String(row.id));
@@ -180,29 +174,47 @@ export class MssqlDialect implements TargetDialect {
   }
 
   async delete(batch: DeleteBatch, writeDeleteLog: boolean): Promise<Set<string>> {
-    const json = (advanced: Set<string>) =>
-      JSON.stringify(
-        batch.rows.map((r) => ({
-          id: r.id,
-          vn: r.rowVersion,
-          dt: r.deletedOn,
-          logs: r.logs,
-          advanced: advanced.has(r.id),
-        })),
-      );
     const entity = { name: 'entity', type: NAME, value: batch.entity };
     // The tombstone commits first, so an older upsert racing this delete sees it (see recheckSql).
     const tomb = await this.connector.query(sql.tombstoneSql(this.schema, this.sides), [
       entity,
-      { name: 'rows', type: TEXT, value: json(new Set()) },
+      { name: 'rows', type: TEXT, value: JSON.stringify(batch.rows.map((r) => [r.id, r.rowVersion, r.deletedOn])) },
     ]);
     const advanced = new Set(tomb.map((r) => String(r.id)));
-    const deleted = await this.connector.query(sql.deleteSql(this.schema, batch.table, this.sides, writeDeleteLog), [
+    const rows = batch.rows.map((r) => [r.id, r.rowVersion, r.deletedOn, r.logs ? 1 : 0, advanced.has(r.id) ? 1 : 0]);
+    const applied = await this.connector.query(sql.deleteSql(this.schema, batch.table, this.sides, writeDeleteLog), [
       entity,
-      { name: 'rows', type: TEXT, value: json(advanced) },
+      { name: 'rows', type: TEXT, value: JSON.stringify(rows) },
     ]);
-    for (const row of deleted) advanced.add(String(row.id));
-    return advanced;
+    return new Set(applied.map((r) => String(r.id)));
+  }
+
+  async purgeTombstones(olderThan: Date): Promise<number> {
+    const rows = await this.connector.query(sql.purgeTombstonesSql(this.schema, this.sides), [
+      { name: 'cutoff', type: mssql.DateTime2(7), value: olderThan },
+    ]);
+    return Number(rows[0]?.purged ?? 0);
+  }
+
+  async dropTables(tables: string[]): Promise<string[]> {
+    const dropped: string[] = [];
+    for (const table of tables) {
+      const rows = await this.connector.query(sql.dropTableSql(this.schema, table));
+      if (Number(rows[0]?.dropped) === 1) dropped.push(table);
+    }
+    return dropped;
+  }
+
+  async deleteRowsWhereIn(table: string, key: string, values: string[]): Promise<void> {
+    if (!values.length) return;
+    await this.connector.query(sql.deleteWhereInSql(this.schema, table, key), [
+      { name: 'values', type: TEXT, value: JSON.stringify(values) },
+    ]);
+  }
+
+  async isEmpty(table: string): Promise<boolean> {
+    const rows = await this.connector.query(sql.isEmptySql(this.schema, table));
+    return Number(rows[0]?.empty) === 1;
   }
 
   async replaceRows(

@@ -65,26 +65,31 @@ export function addColumnsSql(schema: string, table: string, columns: Column[]):
 export const readColumnsSql = `SELECT column_name, data_type, numeric_precision, numeric_scale, character_maximum_length
 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2`;
 
-/** An "is `a` newer than `b`" test on the scale both share: row versions, else times, else true. */
-function newer(aVersion: string, bVersion: string, aTime: string, bTime: string, timeOp = '>'): string {
+/**
+ * "`a` is newer than `b`" on the scale both share (§5): row versions when both have one, else times, else
+ * true (nothing to compare: apply). `op` is `>` for writes and `>=` where a delete wins a tie.
+ */
+function newer(a: { version: string; time: string }, b: { version: string; time: string }, op = '>'): string {
   return (
-    `CASE WHEN ${aVersion} IS NOT NULL AND ${bVersion} IS NOT NULL THEN ${aVersion} > ${bVersion}` +
-    ` WHEN ${aTime} IS NOT NULL AND ${bTime} IS NOT NULL THEN ${aTime} ${timeOp} ${bTime} ELSE true END`
+    `CASE WHEN ${a.version} IS NOT NULL AND ${b.version} IS NOT NULL THEN ${a.version} ${op} ${b.version}` +
+    ` WHEN ${a.time} IS NOT NULL AND ${b.time} IS NOT NULL THEN ${a.time} ${op} ${b.time} ELSE true END`
   );
 }
 
+const tomb = { version: 'tb."versionnumber"', time: 'tb."deletedon"' };
+
 /** Whether tombstone `tb` is at least as new as the version (on a shared scale); false without one. */
-function tombstoneCovers(version: string, time: string): string {
+function tombstoneCovers(v: { version: string; time: string }): string {
   return (
-    `CASE WHEN ${version} IS NOT NULL AND tb."versionnumber" IS NOT NULL THEN tb."versionnumber" >= ${version}` +
-    ` WHEN ${time} IS NOT NULL AND tb."deletedon" IS NOT NULL THEN tb."deletedon" >= ${time} ELSE false END`
+    `CASE WHEN ${v.version} IS NOT NULL AND ${tomb.version} IS NOT NULL THEN ${tomb.version} >= ${v.version}` +
+    ` WHEN ${v.time} IS NOT NULL AND ${tomb.time} IS NOT NULL THEN ${tomb.time} >= ${v.time} ELSE false END`
   );
 }
 
 /**
  * Params: $1 entity, $2 ids, $3 row versions, $4 modified-on times, $5… one text array per column.
  * Inserts or updates each row only if it is newer than the stored row and not covered by a tombstone;
- * RETURNING lists the ids that applied.
+ * RETURNING lists the ids that applied. A partial update sets only the columns it carries.
  */
 export function upsertSql(schema: string, table: string, sides: SideTableNames, columns: Column[]): string {
   const target = qualified(schema, table);
@@ -101,17 +106,19 @@ export function upsertSql(schema: string, table: string, sides: SideTableNames, 
   ];
   const sets = [
     ...columns.map((c) => `${quote(c.name)} = EXCLUDED.${quote(c.name)}`),
+    // The stored version describes the stored row: a change without a row version leaves none behind.
     `"versionnumber" = EXCLUDED."versionnumber"`,
     `"modifiedon" = COALESCE(EXCLUDED."modifiedon", t."modifiedon")`,
     `"sinkmodifiedon" = EXCLUDED."sinkmodifiedon"`,
   ];
+  const incoming = { version: 's.vn::bigint', time: 's.mo::timestamptz' };
   return [
     `INSERT INTO ${target} AS t (${names.map(quote).join(', ')})`,
     `SELECT ${values.join(', ')}`,
     `FROM unnest(${arrays}) AS s(id, vn, mo${aliases.map((a) => `, ${a}`).join('')})`,
-    `WHERE NOT EXISTS (SELECT 1 FROM ${qualified(schema, sides.tombstone)} tb WHERE tb."entityname" = $1 AND tb."recordid" = s.id::uuid AND ${tombstoneCovers('s.vn::bigint', 's.mo::timestamptz')})`,
+    `WHERE NOT EXISTS (SELECT 1 FROM ${qualified(schema, sides.tombstone)} AS tb WHERE tb."entityname" = $1 AND tb."recordid" = s.id::uuid AND ${tombstoneCovers(incoming)})`,
     `ON CONFLICT ("id") DO UPDATE SET ${sets.join(', ')}`,
-    `WHERE ${newer('EXCLUDED."versionnumber"', 't."versionnumber"', 'EXCLUDED."modifiedon"', 't."modifiedon"')}`,
+    `WHERE ${newer({ version: 'EXCLUDED."versionnumber"', time: 'EXCLUDED."modifiedon"' }, { version: 't."versionnumber"', time: 't."modifiedon"' })}`,
     `RETURNING t."id"::text AS id`,
   ].join('\n');
 }
@@ -124,42 +131,69 @@ export function upsertRecheckSql(schema: string, table: string, sides: SideTable
   return [
     `DELETE FROM ${qualified(schema, table)} AS t USING ${qualified(schema, sides.tombstone)} AS tb`,
     `WHERE t."id" = ANY($2::uuid[]) AND tb."entityname" = $1 AND tb."recordid" = t."id"`,
-    `AND ${tombstoneCovers('t."versionnumber"', 't."modifiedon"')}`,
+    `AND ${tombstoneCovers({ version: 't."versionnumber"', time: 't."modifiedon"' })}`,
     `RETURNING t."id"::text AS id`,
   ].join('\n');
 }
 
-/** Params: $1 entity, $2 ids, $3 row versions, $4 delete times. Keeps the newest tombstone per record. */
+/**
+ * Params: $1 entity, $2 ids, $3 row versions, $4 delete times. Raises each record's tombstone when the
+ * delete is newer than it; returns the ids whose tombstone advanced. Like a row, the tombstone keeps only the
+ * raising delete's version: an older row version left beside a newer time would win the comparison wrongly.
+ */
 export function tombstoneSql(schema: string, sides: SideTableNames): string {
   return [
     `INSERT INTO ${qualified(schema, sides.tombstone)} AS tb ("entityname", "recordid", "versionnumber", "deletedon", "sinkmodifiedon")`,
     `SELECT $1::text, s.id::uuid, s.vn::bigint, s.dt::timestamptz, now() FROM unnest($2::text[], $3::text[], $4::text[]) AS s(id, vn, dt)`,
     `ON CONFLICT ("entityname", "recordid") DO UPDATE SET "versionnumber" = EXCLUDED."versionnumber", "deletedon" = EXCLUDED."deletedon", "sinkmodifiedon" = EXCLUDED."sinkmodifiedon"`,
-    `WHERE ${newer('EXCLUDED."versionnumber"', 'tb."versionnumber"', 'EXCLUDED."deletedon"', 'tb."deletedon"')}`,
+    `WHERE ${newer({ version: 'EXCLUDED."versionnumber"', time: 'EXCLUDED."deletedon"' }, tomb)}`,
     `RETURNING tb."recordid"::text AS id`,
   ].join('\n');
 }
 
 /**
- * Params: $1 ids, $2 row versions, $3 delete times; with the DeleteLog on also $4 entity, $5 ids whose
- * tombstone advanced, $6 ids that log. Deletes rows the delete is newer than (a delete wins a tie on the
- * time scale) and logs every delete that applied. Returns the ids of deleted rows.
+ * Params: $1 ids, $2 row versions, $3 delete times, $4 ids whose tombstone advanced; with the DeleteLog on
+ * also $5 entity, $6 ids that log. Removes each row the delete is not older than (its row version is the
+ * deleted row's, so a tie deletes). A delete applied if it removed the row, or if there was no row and its
+ * tombstone advanced; each applied delete that logs gets a DeleteLog row. Returns the applied ids.
  */
 export function deleteSql(schema: string, table: string, sides: SideTableNames, writeDeleteLog: boolean): string {
-  const del = [
-    `WITH s AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS s(id, vn, dt)),`,
-    `del AS (DELETE FROM ${qualified(schema, table)} AS t USING s WHERE t."id" = s.id::uuid`,
-    `AND ${newer('s.vn::bigint', 't."versionnumber"', 's.dt::timestamptz', 't."modifiedon"', '>=')}`,
-    `RETURNING t."id", t."versionnumber")`,
+  const target = qualified(schema, table);
+  const lines = [
+    `WITH s AS (SELECT s.id::uuid AS id, s.vn::bigint AS vn, s.dt::timestamptz AS dt FROM unnest($1::text[], $2::text[], $3::text[]) AS s(id, vn, dt)),`,
+    `del AS (DELETE FROM ${target} AS t USING s WHERE t."id" = s.id`,
+    `AND ${newer({ version: 's.vn', time: 's.dt' }, { version: 't."versionnumber"', time: 't."modifiedon"' }, '>=')}`,
+    `RETURNING t."id", t."versionnumber"),`,
+    `applied AS (SELECT s.id, COALESCE(s.vn, del."versionnumber") AS vn FROM s LEFT JOIN del ON del."id" = s.id`,
+    `WHERE del."id" IS NOT NULL OR (s.id = ANY($4::uuid[]) AND NOT EXISTS (SELECT 1 FROM ${target} AS t WHERE t."id" = s.id)))`,
   ];
-  const log = writeDeleteLog
-    ? [
-        `, log AS (INSERT INTO ${qualified(schema, sides.deleteLog)} ("entityname", "recordid", "sinkdeletetime", "versionnumber")`,
-        `SELECT $4::text, s.id::uuid, now(), COALESCE(s.vn::bigint, del."versionnumber") FROM s LEFT JOIN del ON del."id" = s.id::uuid`,
-        `WHERE s.id = ANY($6::text[]) AND (del."id" IS NOT NULL OR s.id = ANY($5::text[])))`,
-      ]
-    : [];
-  return [...del, ...log, `SELECT "id"::text AS id FROM del`].join('\n');
+  if (writeDeleteLog) {
+    lines[lines.length - 1] += ',';
+    lines.push(
+      `log AS (INSERT INTO ${qualified(schema, sides.deleteLog)} ("entityname", "recordid", "sinkdeletetime", "versionnumber")`,
+      `SELECT $5::text, a.id, now(), a.vn FROM applied AS a WHERE a.id = ANY($6::uuid[]))`,
+    );
+  }
+  lines.push(`SELECT id::text AS id FROM applied`);
+  return lines.join('\n');
+}
+
+/** Params: $1 cutoff. Tombstones older than retention by both the delete's time and our last write. */
+export function purgeTombstonesSql(schema: string, sides: SideTableNames): string {
+  return `DELETE FROM ${qualified(schema, sides.tombstone)} WHERE "deletedon" < $1::timestamptz AND "sinkmodifiedon" < $1::timestamptz`;
+}
+
+export function dropTableSql(schema: string, table: string): string {
+  return `DROP TABLE IF EXISTS ${qualified(schema, table)}`;
+}
+
+/** Params: $1 key values (text[]). */
+export function deleteWhereInSql(schema: string, table: string, key: string): string {
+  return `DELETE FROM ${qualified(schema, table)} WHERE ${quote(key)} = ANY($1::text[])`;
+}
+
+export function anyRowSql(schema: string, table: string): string {
+  return `SELECT EXISTS (SELECT 1 FROM ${qualified(schema, table)}) AS any`;
 }
 
 /** Params: $1 key value. */

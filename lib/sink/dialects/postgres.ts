@@ -1,6 +1,13 @@
 /** The PostgreSQL target: runs the statements of `postgres-sql.ts` on a pooled node-postgres connection. */
 import pg from 'pg';
-import type { DeleteBatch, SideTableNames, TableDef, TargetDialect, UpsertBatch } from '../dialect.js';
+import {
+  type DeleteBatch,
+  type SideTableNames,
+  type TableDef,
+  TargetConnectError,
+  type TargetDialect,
+  type UpsertBatch,
+} from '../dialect.js';
 import type { Column, ColumnType } from '../table-model.js';
 import { classifyPostgresError } from './postgres-errors.js';
 import * as sql from './postgres-sql.js';
@@ -63,23 +70,41 @@ export class PostgresDialect implements TargetDialect {
     return sql.fold(name);
   }
 
+  /** One statement on a pooled connection; a failure to connect is marked so it classifies as unreachable. */
+  private async run(text: string, params: unknown[] = []): Promise<pg.QueryResult> {
+    const client = await this.connect();
+    try {
+      return await client.query(text, params);
+    } finally {
+      client.release();
+    }
+  }
+
+  private async connect(): Promise<pg.PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch (err) {
+      throw new TargetConnectError(err);
+    }
+  }
+
   async ensureSchema(): Promise<void> {
     if (sql.fold(this.schema) === 'public') return;
-    await this.pool.query(sql.createSchemaSql(this.schema));
+    await this.run(sql.createSchemaSql(this.schema));
   }
 
   async readColumns(table: string): Promise<Map<string, ColumnType> | undefined> {
-    const res = await this.pool.query(sql.readColumnsSql, [sql.fold(this.schema), sql.fold(table)]);
+    const res = await this.run(sql.readColumnsSql, [sql.fold(this.schema), sql.fold(table)]);
     if (res.rowCount === 0) return undefined;
     return new Map(res.rows.map((r) => [r.column_name as string, columnTypeOf(r)]));
   }
 
   async createTable(table: TableDef): Promise<void> {
-    await this.pool.query(sql.createTableSql(this.schema, table));
+    await this.run(sql.createTableSql(this.schema, table));
   }
 
   async addColumns(table: string, columns: Column[]): Promise<void> {
-    if (columns.length) await this.pool.query(sql.addColumnsSql(this.schema, table, columns));
+    if (columns.length) await this.run(sql.addColumnsSql(this.schema, table, columns));
   }
 
   async upsert(batch: UpsertBatch): Promise<Set<string>> {
@@ -90,10 +115,10 @@ export class PostgresDialect implements TargetDialect {
       batch.rows.map((r) => r.modifiedOn),
       ...batch.columns.map((_, i) => batch.rows.map((r) => r.cells[i])),
     ];
-    const res = await this.pool.query(sql.upsertSql(this.schema, batch.table, this.sides, batch.columns), params);
+    const res = await this.run(sql.upsertSql(this.schema, batch.table, this.sides, batch.columns), params);
     const applied = new Set<string>(res.rows.map((r) => r.id));
     if (applied.size) {
-      const undone = await this.pool.query(sql.upsertRecheckSql(this.schema, batch.table, this.sides), [
+      const undone = await this.run(sql.upsertRecheckSql(this.schema, batch.table, this.sides), [
         batch.entity,
         [...applied],
       ]);
@@ -107,14 +132,16 @@ export class PostgresDialect implements TargetDialect {
     const versions = batch.rows.map((r) => r.rowVersion);
     const times = batch.rows.map((r) => r.deletedOn);
     // The tombstone commits first, so an older upsert racing this delete sees it (see upsertRecheckSql).
-    const tomb = await this.pool.query(sql.tombstoneSql(this.schema, this.sides), [batch.entity, ids, versions, times]);
-    const advanced = new Set<string>(tomb.rows.map((r) => r.id));
-    const params: unknown[] = writeDeleteLog
-      ? [ids, versions, times, batch.entity, [...advanced], batch.rows.filter((r) => r.logs).map((r) => r.id)]
-      : [ids, versions, times];
-    const deleted = await this.pool.query(sql.deleteSql(this.schema, batch.table, this.sides, writeDeleteLog), params);
-    for (const row of deleted.rows) advanced.add(row.id);
-    return advanced;
+    const tomb = await this.run(sql.tombstoneSql(this.schema, this.sides), [batch.entity, ids, versions, times]);
+    const advanced = tomb.rows.map((r) => r.id as string);
+    const params: unknown[] = [ids, versions, times, advanced];
+    if (writeDeleteLog)
+      params.push(
+        batch.entity,
+        batch.rows.filter((r) => r.logs).map((r) => r.id),
+      );
+    const applied = await this.run(sql.deleteSql(this.schema, batch.table, this.sides, writeDeleteLog), params);
+    return new Set(applied.rows.map((r) => r.id as string));
   }
 
   async replaceRows(
@@ -124,7 +151,7 @@ export class PostgresDialect implements TargetDialect {
     keyValue: string,
     rows: (string | null)[][],
   ): Promise<void> {
-    const client = await this.pool.connect();
+    const client = await this.connect();
     try {
       await client.query('BEGIN');
       await client.query(sql.deleteByKeySql(this.schema, table, key), [keyValue]);
@@ -141,6 +168,33 @@ export class PostgresDialect implements TargetDialect {
     } finally {
       client.release();
     }
+  }
+
+  async purgeTombstones(olderThan: Date): Promise<number> {
+    if (!(await this.readColumns(this.sides.tombstone))) return 0;
+    const res = await this.run(sql.purgeTombstonesSql(this.schema, this.sides), [olderThan.toISOString()]);
+    return res.rowCount ?? 0;
+  }
+
+  async dropTables(tables: string[]): Promise<string[]> {
+    const dropped: string[] = [];
+    for (const table of tables) {
+      if (!(await this.readColumns(table))) continue;
+      await this.run(sql.dropTableSql(this.schema, table));
+      dropped.push(table);
+    }
+    return dropped;
+  }
+
+  async deleteRowsWhereIn(table: string, key: string, values: string[]): Promise<void> {
+    if (!values.length || !(await this.readColumns(table))) return;
+    await this.run(sql.deleteWhereInSql(this.schema, table, key), [values]);
+  }
+
+  async isEmpty(table: string): Promise<boolean> {
+    if (!(await this.readColumns(table))) return false;
+    const res = await this.run(sql.anyRowSql(this.schema, table));
+    return res.rows[0].any === false;
   }
 
   classify(error: unknown) {

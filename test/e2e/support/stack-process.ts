@@ -29,13 +29,14 @@ export interface StackProcess extends AsyncDisposable {
 
 /** Starts `npm start`'s entry point (`dist/dev/main.js`) as a user would, on its own data directory. */
 export async function startStackProcess(
-  options: { dataDir?: string; fresh?: boolean; env?: Record<string, string> } = {},
+  options: { dataDir?: string; fresh?: boolean; env?: Record<string, string>; args?: string[] } = {},
 ): Promise<StackProcess> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'dvx-e2e-'));
   const ownsDir = !options.dataDir;
   const started = Date.now();
   const args = [join(root, 'dist', 'dev', 'main.js'), `--data-dir=${dataDir}`];
   if (options.fresh ?? true) args.push('--fresh');
+  args.push(...(options.args ?? []));
   const child = spawn(process.execPath, args, {
     cwd: root,
     env: { ...process.env, PORT: '0', LogLevel: 'warn', ...options.env },
