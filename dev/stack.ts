@@ -85,7 +85,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const httpPort = port === 0 ? await freePort() : port;
     const apiBaseUrl = `http://127.0.0.1:${httpPort}/api`;
 
+    // Profiles store the organization's URL, so the sample org keeps its port across restarts.
+    const samplePortFile = join(dataDir, 'sample-org-port');
+    const samplePort = existsSync(samplePortFile) ? Number(readFileSync(samplePortFile, 'utf8')) : await freePort();
+    writeFileSync(samplePortFile, String(samplePort));
     const sampleOrg = await startSampleOrg({
+      port: samplePort,
       counts: options.sampleCounts,
       webhookUrl: `${apiBaseUrl}/webhooks/dataverse`,
       webhookKey: functionKey,
