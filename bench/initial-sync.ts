@@ -1,6 +1,79 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { startEmbeddedPostgres } from '../dev/embedded/postgres.js';
 import type { BenchFigure } from './run.js';
 
-/** Placeholder until the initial-sync engine lands: reports nothing rather than a made-up figure. */
-export async function benchInitialSync(_root: string, _earlier: BenchFigure[]): Promise<BenchFigure[]> {
-  return [];
+const ACCOUNTS = Number(process.env.BENCH_SYNC_ACCOUNTS ?? 250_000);
+const CONTACTS = Number(process.env.BENCH_SYNC_CONTACTS ?? 750_000);
+
+const script = (name: string) => fileURLToPath(new URL(`./${name}`, import.meta.url));
+
+async function firstLine(child: ChildProcess): Promise<string> {
+  const lines = createInterface({ input: child.stdout! });
+  for await (const line of lines) return line;
+  throw new Error('the child process ended without output');
+}
+
+async function output(child: ChildProcess): Promise<string> {
+  let out = '';
+  child.stdout!.on('data', (d) => {
+    out += d;
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`the initial sync run failed (exit ${code})`);
+  return out;
+}
+
+/** Initial sync of accounts and contacts from the sample organization (its own process) into PostgreSQL. */
+export async function benchInitialSync(root: string, earlier: BenchFigure[]): Promise<BenchFigure[]> {
+  const server = await startEmbeddedPostgres({ dataDir: join(root, '.local', 'bench', 'pg-sync'), fresh: true });
+  const org = spawn(
+    process.execPath,
+    [script('sample-org-process.js'), JSON.stringify({ account: ACCOUNTS, contact: CONTACTS })],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  try {
+    const sample = JSON.parse(await firstLine(org)) as { url: string; organizationId: string };
+    const run = spawn(
+      process.execPath,
+      [
+        script('initial-sync-process.js'),
+        JSON.stringify({
+          pgUrl: server.url,
+          sampleUrl: sample.url,
+          organizationId: sample.organizationId,
+          entities: ['account', 'contact'],
+        }),
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const result = JSON.parse(await output(run)) as { rows: number; seconds: number; peakRssMb: number };
+    const rate = result.rows / result.seconds;
+    const copy = earlier.find((f) => f.key === 'copyRowsPerSec')?.value;
+    return [
+      {
+        key: 'initialSyncRowsPerSec',
+        label: `initial sync, ${result.rows.toLocaleString('en-US')} accounts + contacts (Web API → PostgreSQL)`,
+        value: rate,
+        unit: 'rows/s',
+        target: `≥ 50,000/s and ≥ 50 % of COPY${copy ? ` (${Math.round((rate / copy) * 100)} %)` : ''}`,
+        met: rate >= 50_000 && (copy === undefined || rate >= 0.5 * copy),
+      },
+      {
+        key: 'initialSyncPeakRssMb',
+        label: `initial sync peak RSS, ${result.rows.toLocaleString('en-US')} rows`,
+        value: result.peakRssMb,
+        unit: 'MB',
+        target: '≤ 512 MB',
+        met: result.peakRssMb <= 512,
+      },
+    ];
+  } finally {
+    org.kill('SIGTERM');
+    await server.stop();
+  }
 }

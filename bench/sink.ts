@@ -64,14 +64,14 @@ function copyLine(change: ChangeEvent): string {
 }
 
 // Baseline SQL for the ceiling and floor the sink is compared with; the product's own SQL is in lib/sink/dialects.
-const COPY_TABLE = `CREATE UNLOGGED TABLE IF NOT EXISTS copy_account (id uuid, name text, accountnumber text,
+const COPY_TABLE = `CREATE TABLE IF NOT EXISTS copy_account (id uuid, name text, accountnumber text,
   revenue numeric(38,10), numberofemployees integer, statecode integer, industrycode integer, primarycontactid uuid,
   primarycontactid_entitytype text, createdon timestamptz, versionnumber bigint, sinkcreatedon timestamptz,
   sinkmodifiedon timestamptz)`;
 const COPY_COLUMNS =
   'id, name, accountnumber, revenue, numberofemployees, statecode, industrycode, primarycontactid, primarycontactid_entitytype, createdon, versionnumber, sinkcreatedon, sinkmodifiedon';
 const ROW_TABLE = COPY_TABLE.replace(
-  'UNLOGGED TABLE IF NOT EXISTS copy_account (id uuid,',
+  'TABLE IF NOT EXISTS copy_account (id uuid,',
   'TABLE IF NOT EXISTS row_account (id uuid PRIMARY KEY,',
 );
 const ROW_UPSERT = `INSERT INTO row_account (${COPY_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,now(),now())

@@ -1,0 +1,162 @@
+/**
+ * Reconcile heals what webhooks missed: for every entity whose copy is complete it follows the stored
+ * delta link, applies the upserts and deletes it returns through the same version guard, and stores the
+ * new delta link. A delta token Dataverse has forgotten sends the entity back to a full copy.
+ */
+import { AppError, type ErrorCode, toAppError } from '../errors.js';
+import type { ExportProfile } from '../profiles/schema.js';
+import { applyChanges } from './apply-changes.js';
+import { activeProfile, copyTargets, isRelationship } from './initial-sync.js';
+import type { SyncDeps } from './ports.js';
+import { toAssociations } from './relationship-rows.js';
+
+export interface ReconcileDeps extends SyncDeps {
+  /**
+   * Starts (or joins) the initial-sync orchestration of the profile for its Queued entities. Must be
+   * idempotent: reconcile calls it on every run while an entity waits for its copy.
+   */
+  startInitialSync(profile: ExportProfile): Promise<void>;
+}
+
+export interface EntityReconcile {
+  entity: string;
+  outcome: 'reconciled' | 'recopy' | 'skipped' | 'failed';
+  applied: number;
+  stale: number;
+  failed: number;
+  pages: number;
+  error?: string;
+  code?: ErrorCode;
+}
+
+export interface ProfileReconcile {
+  profileId: string;
+  entities: EntityReconcile[];
+  /** The initial sync was (re)started for entities waiting for a copy. */
+  copyStarted: boolean;
+}
+
+export async function reconcileProfile(deps: ReconcileDeps, profileId: string): Promise<ProfileReconcile> {
+  const profile = await activeProfile(deps, profileId);
+  const result: ProfileReconcile = { profileId, entities: [], copyStarted: false };
+  if (profile.state !== 'Active') return result;
+  const statuses = new Map((await deps.store.entityStatuses(profileId)).map((s) => [s.entity, s]));
+  let needsCopy = false;
+  for (const entity of copyTargets(profile)) {
+    const state = statuses.get(entity)?.syncState ?? 'NotStarted';
+    if (state === 'Queued') needsCopy = true;
+    // Until its copy completes, the entity's checkpoint belongs to the copy.
+    if (state !== 'Completed') {
+      result.entities.push(tallyOf(entity, 'skipped'));
+      continue;
+    }
+    const entry = await reconcileEntity(deps, profile, entity);
+    if (entry.outcome === 'recopy') needsCopy = true;
+    result.entities.push(entry);
+  }
+  if (needsCopy) {
+    await deps.startInitialSync(profile);
+    result.copyStarted = true;
+  }
+  return result;
+}
+
+async function reconcileEntity(deps: ReconcileDeps, profile: ExportProfile, entity: string): Promise<EntityReconcile> {
+  const log = deps.logger.child({ profileId: profile.id, entity });
+  const entry = tallyOf(entity, 'reconciled');
+  const checkpoint = await deps.store.getCheckpoint(profile.id, entity);
+  if (!checkpoint?.deltaLink) return { ...entry, outcome: 'skipped' };
+  const source = deps.dataverseFor(profile);
+  const sink = await deps.sinkFor(profile);
+  const relationship = isRelationship(profile, entity) ? await source.relationshipMetadata(entity) : undefined;
+  const now = deps.now ?? (() => new Date());
+  let deltaLink = checkpoint.deltaLink;
+  try {
+    const pages = source.readDelta(checkpoint.deltaLink)[Symbol.asyncIterator]();
+    for (;;) {
+      const requestedAt = now().toISOString();
+      const next = await pages.next();
+      if (next.done) break;
+      const page = next.value;
+      // An intersect row's delete names no pair; the Disassociate webhook is what removes a pair.
+      const changes = relationship ? toAssociations(page.rows, relationship, requestedAt).changes : page.rows;
+      const tally = await applyChanges(deps, profile, sink, changes);
+      entry.applied += tally.applied;
+      entry.stale += tally.stale;
+      entry.failed += tally.failed;
+      entry.pages++;
+      if (changes.length) {
+        await deps.store.recordMetrics(profile.id, entity, {
+          received: changes.length,
+          applied: tally.applied,
+          stale: tally.stale,
+          failed: tally.failed,
+          ...(tally.applied ? { lastAppliedAt: now() } : {}),
+        });
+      }
+      // Only a final page's delta link is a new starting point; a crash mid-way repeats the delta (idempotent).
+      if (page.deltaLink) deltaLink = page.deltaLink;
+    }
+  } catch (err) {
+    const error = toAppError(err);
+    if (error.code !== 'DELTA_TOKEN_EXPIRED') {
+      log.warn('reconcile of entity failed', { error });
+      return { ...entry, outcome: 'failed', error: error.message, code: error.code };
+    }
+    log.warn('delta token expired: the entity is copied again', { error });
+    await deps.store.clearCheckpoints(profile.id, entity);
+    await deps.store.updateSyncState(profile.id, entity, {
+      syncState: 'Queued',
+      rowsCopied: 0,
+      syncStartedAt: null,
+      syncCompletedAt: null,
+      lastError: error.message,
+    });
+    return { ...entry, outcome: 'recopy', error: error.message };
+  }
+  await deps.store.saveCheckpoint({
+    profileId: profile.id,
+    entity,
+    nextLink: null,
+    deltaLink,
+    pagesDone: checkpoint.pagesDone,
+  });
+  if (entry.applied || entry.failed) log.info('reconcile applied missed changes', { ...entry });
+  return entry;
+}
+
+function tallyOf(entity: string, outcome: EntityReconcile['outcome']): EntityReconcile {
+  return { entity, outcome, applied: 0, stale: 0, failed: 0, pages: 0 };
+}
+
+/**
+ * Reconciles every active profile, one after another. A profile that fails does not stop the others;
+ * the run then throws one error naming each failed profile, so the timer's invocation shows it.
+ */
+export async function reconcileActiveProfiles(deps: ReconcileDeps): Promise<ProfileReconcile[]> {
+  const results: ProfileReconcile[] = [];
+  const failures: { profileId: string; message: string; code: ErrorCode }[] = [];
+  for (const profile of await deps.store.listProfiles()) {
+    if (profile.state !== 'Active') continue;
+    try {
+      const result = await reconcileProfile(deps, profile.id);
+      results.push(result);
+      for (const e of result.entities) {
+        if (e.outcome === 'failed')
+          failures.push({ profileId: profile.id, message: `${e.entity}: ${e.error}`, code: e.code ?? 'INTERNAL' });
+      }
+    } catch (err) {
+      const error = toAppError(err);
+      deps.logger.error('reconcile of profile failed', { profileId: profile.id, error });
+      failures.push({ profileId: profile.id, message: error.message, code: error.code });
+    }
+  }
+  if (failures.length) {
+    throw new AppError(
+      failures[0].code,
+      `Reconcile failed for ${failures.length} profile entit${failures.length === 1 ? 'y' : 'ies'}: ${failures.map((f) => `${f.profileId} (${f.message})`).join('; ')}. The next run tries again.`,
+      { details: failures.map((f) => ({ field: 'profileId', message: f.message, value: f.profileId })) },
+    );
+  }
+  return results;
+}

@@ -1,0 +1,116 @@
+/**
+ * Resync (`POST /api/profiles/{id}/failures/resync`): every record in the profile's failure log is read
+ * again from Dataverse and applied as it is now. A record that applies (or is already current in the
+ * target) leaves the failure log; one that Dataverse no longer has is deleted from the target, as its
+ * delete would have been, and leaves it too. Failures logged after the resync began are never removed.
+ */
+import pLimit from 'p-limit';
+import type { ChangeEvent } from '../change/change-event.js';
+import { isGuid } from '../sink/table-model.js';
+import type { FailureEntry } from '../storage/failure-log.js';
+import { applyChanges, recordKey } from './apply-changes.js';
+import { activeProfile } from './initial-sync.js';
+import type { SyncDeps } from './ports.js';
+
+export interface ResyncResult {
+  /** Distinct records tried. */
+  attempted: number;
+  succeeded: number;
+  stillFailing: number;
+  /** Records Dataverse no longer has (deleted in the target). */
+  gone: number;
+  /** Failure-log entries removed. */
+  resolvedEntries: number;
+}
+
+const READ_CONCURRENCY = 8;
+const APPLY_BATCH = 500;
+
+export async function resyncFailures(deps: SyncDeps, profileId: string): Promise<ResyncResult> {
+  const now = deps.now ?? (() => new Date());
+  const startedAt = now();
+  const profile = await activeProfile(deps, profileId);
+  const entries = await deps.failureLog.listFailures(profileId, { to: startedAt });
+  const result: ResyncResult = { attempted: 0, succeeded: 0, stillFailing: 0, gone: 0, resolvedEntries: 0 };
+
+  // One attempt per record, however often it failed.
+  const records = new Map<string, FailureEntry>();
+  const unresyncable = new Set<string>();
+  const exported = new Set(profile.entities);
+  for (const entry of entries) {
+    const key = recordKey(entry.entity, entry.recordId);
+    // An unreadable message, a relationship pair or a table no longer exported is not re-read: it stays listed.
+    if (
+      !exported.has(entry.entity) ||
+      !isGuid(entry.recordId) ||
+      entry.changeType === 'associate' ||
+      entry.changeType === 'disassociate'
+    ) {
+      unresyncable.add(key);
+    } else {
+      records.set(key, entry);
+    }
+  }
+  result.stillFailing = unresyncable.size;
+  result.attempted = records.size + unresyncable.size;
+  if (records.size === 0) return result;
+
+  const source = deps.dataverseFor(profile);
+  const sink = await deps.sinkFor(profile);
+  const limit = pLimit(READ_CONCURRENCY);
+  const goneKeys = new Set<string>();
+  const changes = await Promise.all(
+    [...records.values()].map((entry) =>
+      limit(async (): Promise<ChangeEvent> => {
+        const current = await source.retrieve(entry.entity, entry.recordId);
+        if (current) return { ...current, source: 'resync' };
+        goneKeys.add(recordKey(entry.entity, entry.recordId));
+        // Dataverse dates no delete it has forgotten; the moment it answered "not found" is after it.
+        const readTime = now().toISOString();
+        return {
+          organizationId: profile.organizationId,
+          entity: entry.entity,
+          recordId: entry.recordId.toLowerCase(),
+          operation: 'delete',
+          version: { modifiedOn: readTime },
+          operationTime: readTime,
+          correlationId: entry.correlationId ?? `resync-${profileId}`,
+          source: 'resync',
+          messageName: 'Delete',
+        };
+      }),
+    ),
+  );
+
+  const settled = new Set<string>();
+  for (let i = 0; i < changes.length; i += APPLY_BATCH) {
+    const tally = await applyChanges(
+      { ...deps, failureLog: noFailureLog },
+      profile,
+      sink,
+      changes.slice(i, i + APPLY_BATCH),
+    );
+    for (const key of tally.settled) settled.add(key);
+  }
+  for (const key of records.keys()) {
+    if (!settled.has(key)) result.stillFailing++;
+    else if (goneKeys.has(key)) result.gone++;
+    else result.succeeded++;
+  }
+  if (settled.size) {
+    result.resolvedEntries = await deps.failureLog.deleteFailureEntries(
+      profileId,
+      (e) => settled.has(recordKey(e.entity, e.recordId)),
+      { to: startedAt },
+    );
+  }
+  deps.logger.info('failures resynced', { profileId, ...result });
+  return result;
+}
+
+/** A record that still fails keeps its existing entries; a resync does not log it a second time. */
+const noFailureLog = {
+  writeFailures: async () => undefined,
+  listFailures: async () => [],
+  deleteFailureEntries: async () => 0,
+};

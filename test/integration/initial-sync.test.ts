@@ -1,0 +1,484 @@
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, describe, it } from 'node:test';
+import { type SampleOrg, startSampleOrg } from '../../dev/sample-org/index.js';
+import type { AttributeValue, ChangeEvent } from '../../lib/change/change-event.js';
+import { createDataverseClient, type DataverseClient } from '../../lib/dataverse/webapi/client.js';
+import { parseWebhook } from '../../lib/dataverse/webhook/parse.js';
+import { AppError } from '../../lib/errors.js';
+import { silentLogger } from '../../lib/log.js';
+import type { ControlStore } from '../../lib/profiles/control-store.js';
+import { openPostgresControlStore } from '../../lib/profiles/postgres-control-store.js';
+import { type ExportProfile, withDefaults } from '../../lib/profiles/schema.js';
+import { openSink, type Sink } from '../../lib/sink/index.js';
+import { FailureLog } from '../../lib/storage/failure-log.js';
+import { completeEntity, copyEntityPages, planInitialSync } from '../../lib/sync/initial-sync.js';
+import type { DataverseSource, SyncDeps, SyncSink } from '../../lib/sync/ports.js';
+import { createTestStorage, stopOwnAzurite, type TestStorage } from '../support/azurite.js';
+import { createTestDatabase, stopOwnServer, type TestDatabase } from '../support/postgres.js';
+
+const PAGE_SIZE = 200;
+const FAST_RETRY = { maxAttempts: 6, baseDelayMs: 10, maxDelayMs: 2_000 };
+
+/** Sample org → initial sync → real PostgreSQL target, with a PostgreSQL control store and an Azurite failure log. */
+interface SyncStack extends AsyncDisposable {
+  org: SampleOrg;
+  db: TestDatabase;
+  store: ControlStore;
+  sink: Sink;
+  client: DataverseClient;
+  profile: ExportProfile;
+  deps: SyncDeps;
+  /** Pages the copy has read from the source so far. */
+  pagesRead: { count: number };
+}
+
+async function startSyncStack(): Promise<SyncStack> {
+  const org = await startSampleOrg();
+  const db = await createTestDatabase();
+  const storage: TestStorage = await createTestStorage();
+  const store = await openPostgresControlStore(db.url);
+  await store.migrate();
+  const sink = await openSink({
+    kind: 'postgres',
+    connectionString: db.url,
+    schema: 'public',
+    tablePrefix: '',
+    writeDeleteLog: true,
+  });
+  const client = createDataverseClient({ url: org.url, logger: silentLogger, retry: FAST_RETRY });
+  const created = await store.createProfile(
+    withDefaults({
+      name: 'initial sync test',
+      organizationId: org.organizationId,
+      source: { url: org.url },
+      target: { kind: 'postgres', connectionSecret: 'target' },
+      entities: ['account', 'contact'],
+      relationships: ['new_accountcontact'],
+    }),
+  );
+  const profile = (await store.setProfileState(created.id, 'Active'))!;
+  const pagesRead = { count: 0 };
+  const countingSource: DataverseSource = {
+    ...client,
+    readPages: (entity, options) => countPages(client.readPages(entity, options), pagesRead),
+  };
+  const deps: SyncDeps = {
+    store,
+    dataverseFor: () => countingSource,
+    sinkFor: async () => sink,
+    failureLog: new FailureLog({ blobs: storage.blobs, container: storage.container('failurelog') }),
+    logger: silentLogger,
+    pageSize: PAGE_SIZE,
+  };
+  return {
+    org,
+    db,
+    store,
+    sink,
+    client,
+    profile,
+    deps,
+    pagesRead,
+    async [Symbol.asyncDispose]() {
+      await org.stop();
+      await sink.close();
+      await store.close();
+      await storage[Symbol.asyncDispose]();
+      await db[Symbol.asyncDispose]();
+    },
+  };
+}
+
+async function* countPages<T>(pages: AsyncIterable<T>, counter: { count: number }): AsyncGenerator<T> {
+  for await (const page of pages) {
+    counter.count++;
+    yield page;
+  }
+}
+
+/** Runs the copy of one entity to its end the way the lane orchestration does, a few pages per call. */
+async function copyToEnd(deps: SyncDeps, profileId: string, entity: string, pagesPerCall = 3): Promise<number> {
+  let rows = 0;
+  for (;;) {
+    const result = await copyEntityPages(deps, profileId, entity, pagesPerCall);
+    rows += result.rows;
+    if (result.done) {
+      await completeEntity(deps, profileId, entity);
+      return rows;
+    }
+  }
+}
+
+/** Every source row, read fresh from the sample org after the fact. */
+async function sourceRows(client: DataverseClient, entity: string): Promise<ChangeEvent[]> {
+  const rows: ChangeEvent[] = [];
+  for await (const page of client.readPages(entity, { pageSize: 5000 })) rows.push(...page.rows);
+  return rows;
+}
+
+function canonicalDecimal(text: string): string {
+  if (!text.includes('.')) return text;
+  return text.replace(/0+$/, '').replace(/\.$/, '');
+}
+
+function sourceCell(value: AttributeValue): string {
+  switch (value.type) {
+    case 'null':
+      return '∅';
+    case 'decimal':
+    case 'money':
+      return canonicalDecimal(value.value);
+    case 'datetime':
+      return new Date(value.value).toISOString();
+    case 'guid':
+      return value.value.toLowerCase();
+    case 'lookup':
+      return `${value.value.toLowerCase()}@${value.entityType}`;
+    case 'multiselect':
+      return value.value.join(',');
+    case 'partylist':
+      return JSON.stringify(value.value);
+    default:
+      return String(value.value);
+  }
+}
+
+function targetCell(type: AttributeValue['type'], raw: unknown, entityType: unknown): string {
+  if (raw === null || raw === undefined) return '∅';
+  switch (type) {
+    case 'decimal':
+    case 'money':
+      return canonicalDecimal(String(raw));
+    case 'datetime':
+      return (raw as Date).toISOString();
+    case 'int':
+    case 'optionset':
+    case 'float':
+      return String(Number(raw));
+    case 'lookup':
+      return `${String(raw)}@${String(entityType)}`;
+    default:
+      return String(raw);
+  }
+}
+
+/**
+ * Compares every column of every row of the target table with the source, value by value (types
+ * normalized: decimals without trailing zeros, times as ISO). Returns the ids that differ or are missing.
+ */
+async function differences(stack: SyncStack, entity: string): Promise<string[]> {
+  const source = await sourceRows(stack.client, entity);
+  const { rows } = await stack.db.pool.query(`SELECT * FROM public.${entity}`);
+  const target = new Map(rows.map((r) => [String(r.id), r as Record<string, unknown>]));
+  const differing: string[] = [];
+  for (const change of source) {
+    const row = target.get(change.recordId);
+    target.delete(change.recordId);
+    if (!row) {
+      differing.push(`${change.recordId} missing`);
+      continue;
+    }
+    const cells = Object.entries(change.attributes ?? {}).filter(([name]) => name !== 'modifiedon');
+    const expected = cells.map(([name, v]) => `${name}=${sourceCell(v)}`);
+    const actual = cells.map(([name, v]) => `${name}=${targetCell(v.type, row[name], row[`${name}_entitytype`])}`);
+    expected.push(
+      `versionnumber=${change.version.rowVersion}`,
+      `modifiedon=${new Date(change.version.modifiedOn ?? 0).toISOString()}`,
+    );
+    actual.push(
+      `versionnumber=${String(row.versionnumber)}`,
+      `modifiedon=${(row.modifiedon as Date | null)?.toISOString()}`,
+    );
+    if (expected.join('|') !== actual.join('|')) {
+      differing.push(`${change.recordId}: expected ${expected.join('|')} got ${actual.join('|')}`);
+    }
+  }
+  for (const id of target.keys()) differing.push(`${id} not in the source`);
+  // A few examples and the count are enough to see what went wrong.
+  return differing.length > 3 ? [...differing.slice(0, 3), `… ${differing.length} rows differ`] : differing;
+}
+
+/** Account–contact pairs of the N:N relationship, in the source's intersect table and in the target. */
+async function sourcePairs(client: DataverseClient): Promise<string[]> {
+  const pairs: string[] = [];
+  for (const row of await sourceRows(client, 'new_accountcontact')) {
+    const a = row.attributes?.accountid;
+    const c = row.attributes?.contactid;
+    if (a?.type === 'guid' && c?.type === 'guid') pairs.push(`${a.value}:${c.value}`);
+  }
+  return pairs.sort();
+}
+
+async function targetPairs(db: TestDatabase): Promise<string[]> {
+  const { rows } = await db.pool.query('SELECT accountid, contactid FROM public.new_accountcontact');
+  return rows.map((r) => `${r.accountid}:${r.contactid}`).sort();
+}
+
+async function countRows(db: TestDatabase, table: string): Promise<number> {
+  const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM public.${table}`);
+  return rows[0].n as number;
+}
+
+/**
+ * Live changes as the webhook path delivers them: the sample org POSTs its RemoteExecutionContext here, it is
+ * parsed and applied to the same sink before the org hears 200 (so `org.drain()` means "applied").
+ */
+async function deliverWebhooksTo(org: SampleOrg, sink: SyncSink): Promise<{ close(): void }> {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', async () => {
+      const parsed = parseWebhook(Buffer.concat(chunks).toString('utf8'), {});
+      const outcomes = await sink.applyBatch(parsed.changes);
+      res.writeHead(outcomes.every((o) => o.status !== 'failed') ? 200 : 500).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  org.setWebhook(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/webhooks/dataverse`);
+  return { close: () => server.close() };
+}
+
+/** A write through the sample org's Web API, as any Dataverse client makes it. */
+async function writeToOrg(org: SampleOrg, method: string, path: string, body?: unknown): Promise<void> {
+  const res = await fetch(`${org.url}/api/data/v9.2/${path}`, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  assert.ok(res.ok, `${method} ${path}: ${res.status} ${await res.text()}`);
+}
+
+/** A sink that fails like a crashed worker on its nth call (1-based), then works again. */
+function crashingSink(sink: SyncSink, crashOnCall: number): SyncSink & { calls: number } {
+  const wrapped = {
+    calls: 0,
+    writeMetadata: (m: Parameters<SyncSink['writeMetadata']>[0]) => sink.writeMetadata(m),
+    async applyBatch(changes: ChangeEvent[], options?: Parameters<SyncSink['applyBatch']>[1]) {
+      wrapped.calls++;
+      if (wrapped.calls === crashOnCall) throw new Error('worker crashed while applying the page');
+      return sink.applyBatch(changes, options);
+    },
+  };
+  return wrapped;
+}
+
+// Run on its own, a file starts private servers; stopping them lets the process end.
+after(async () => {
+  await stopOwnServer();
+  await stopOwnAzurite();
+});
+
+describe('initial sync', () => {
+  it('copies every row of every entity with exact counts and column values equal to the source', async () => {
+    await using stack = await startSyncStack();
+    const { deps, profile, org } = stack;
+    const entities = await planInitialSync(deps, profile.id);
+    assert.deepEqual(entities, ['account', 'contact', 'new_accountcontact']);
+    const planned = await stack.store.entityStatuses(profile.id);
+    assert.deepEqual(
+      planned.map((s) => [s.entity, s.syncState, s.rowsEstimated, s.rowsCopied]),
+      [
+        ['account', 'InProgress', org.counts.account, 0],
+        ['contact', 'InProgress', org.counts.contact, 0],
+        ['new_accountcontact', 'InProgress', org.counts.new_accountcontact, 0],
+      ],
+    );
+
+    for (const entity of entities) await copyToEnd(deps, profile.id, entity);
+
+    assert.equal(await countRows(stack.db, 'account'), org.counts.account);
+    assert.equal(await countRows(stack.db, 'contact'), org.counts.contact);
+    assert.deepEqual(await differences(stack, 'account'), []);
+    assert.deepEqual(await differences(stack, 'contact'), []);
+    assert.deepEqual(await targetPairs(stack.db), await sourcePairs(stack.client));
+    const done = await stack.store.entityStatuses(profile.id);
+    assert.deepEqual(
+      done.map((s) => [s.entity, s.syncState, s.rowsCopied]),
+      [
+        ['account', 'Completed', org.counts.account],
+        ['contact', 'Completed', org.counts.contact],
+        ['new_accountcontact', 'Completed', org.counts.new_accountcontact],
+      ],
+    );
+    const checkpoint = await stack.store.getCheckpoint(profile.id, 'contact');
+    assert.equal(checkpoint?.nextLink, null);
+    assert.match(checkpoint?.deltaLink ?? '', /\$deltatoken=/);
+    assert.equal(checkpoint?.pagesDone, Math.ceil(org.counts.contact / PAGE_SIZE));
+    const { rows: metadata } = await stack.db.pool.query(
+      `SELECT (SELECT count(*)::int FROM public.attributemetadata WHERE entityname = 'account') AS attributes,
+              (SELECT count(*)::int FROM public.optionsetmetadata WHERE entityname = 'account') AS options,
+              (SELECT count(*)::int FROM public.statemetadata WHERE entityname = 'contact') AS states`,
+    );
+    assert.ok(
+      metadata[0].attributes > 10 && metadata[0].options > 0 && metadata[0].states > 0,
+      JSON.stringify(metadata),
+    );
+    // A second plan finds nothing left to copy; a full one starts over.
+    assert.deepEqual(await planInitialSync(deps, profile.id), []);
+    assert.deepEqual(await planInitialSync(deps, profile.id, { full: true }), [
+      'account',
+      'contact',
+      'new_accountcontact',
+    ]);
+    assert.equal(await stack.store.getCheckpoint(profile.id, 'account'), undefined);
+  });
+
+  it('resumes after a crash while applying a page, re-reading only that page', async () => {
+    await using stack = await startSyncStack();
+    const { profile, org } = stack;
+    const pages = Math.ceil(org.counts.contact / PAGE_SIZE);
+    const crashing = crashingSink(stack.sink, 4);
+    await planInitialSync(stack.deps, profile.id);
+    await assert.rejects(
+      copyToEnd({ ...stack.deps, sinkFor: async () => crashing }, profile.id, 'contact', 100),
+      /worker crashed/,
+    );
+    assert.equal(stack.pagesRead.count, 4);
+    assert.equal((await stack.store.getCheckpoint(profile.id, 'contact'))?.pagesDone, 3);
+
+    await copyToEnd(stack.deps, profile.id, 'contact', 100);
+    assert.equal(stack.pagesRead.count, pages + 1, 'exactly the page in flight was read twice');
+    assert.equal(await countRows(stack.db, 'contact'), org.counts.contact);
+    assert.deepEqual(await differences(stack, 'contact'), []);
+    const [, contact] = await stack.store.entityStatuses(profile.id);
+    assert.equal(contact.rowsCopied, org.counts.contact);
+  });
+
+  it('resumes after a crash between applying a page and saving its checkpoint, re-reading one page', async () => {
+    await using stack = await startSyncStack();
+    const { profile, org } = stack;
+    const pages = Math.ceil(org.counts.contact / PAGE_SIZE);
+    let saves = 0;
+    const crashingStore = {
+      ...stack.store,
+      saveCheckpoint: async (checkpoint: Parameters<ControlStore['saveCheckpoint']>[0]) => {
+        if (++saves === 3) throw new Error('worker crashed before the checkpoint was saved');
+        return stack.store.saveCheckpoint(checkpoint);
+      },
+    };
+    await planInitialSync(stack.deps, profile.id);
+    await assert.rejects(
+      copyToEnd({ ...stack.deps, store: crashingStore }, profile.id, 'contact', 100),
+      /before the checkpoint/,
+    );
+    await copyToEnd(stack.deps, profile.id, 'contact', 100);
+    assert.equal(stack.pagesRead.count, pages + 1);
+    assert.equal(await countRows(stack.db, 'contact'), org.counts.contact);
+    assert.deepEqual(await differences(stack, 'contact'), []);
+  });
+
+  it('ends correct when live changes race the copy: no deleted row comes back, no stale row wins', async () => {
+    await using stack = await startSyncStack();
+    const { profile, org, sink } = stack;
+    const webhooks = await deliverWebhooksTo(org, sink);
+    const order = (await sourceRows(stack.client, 'contact')).map((c) => c.recordId);
+    const laterDeleted = order[order.length - 10];
+    const laterUpdated = order[order.length - 20];
+    const write = (method: string, path: string, body?: unknown) => writeToOrg(org, method, path, body);
+
+    let call = 0;
+    let raced: { deleted: string; updated: string } | undefined;
+    const racingSink: SyncSink = {
+      writeMetadata: (m) => sink.writeMetadata(m),
+      async applyBatch(changes, options) {
+        if (++call === 2) {
+          // The page was read before these writes; their webhooks land before the page is applied.
+          raced = { deleted: changes[0].recordId, updated: changes[1].recordId };
+          await write('DELETE', `contacts(${raced.deleted})`);
+          await write('PATCH', `contacts(${raced.updated})`, { firstname: 'Racing' });
+          await write('DELETE', `contacts(${laterDeleted})`);
+          await write('PATCH', `contacts(${laterUpdated})`, { lastname: 'Later' });
+          await write('POST', 'contacts', { firstname: 'Born', lastname: 'During Copy' });
+          await org.drain();
+        }
+        return sink.applyBatch(changes, options);
+      },
+    };
+    try {
+      await planInitialSync(stack.deps, profile.id);
+      await copyToEnd({ ...stack.deps, sinkFor: async () => racingSink }, profile.id, 'contact');
+      await org.drain();
+    } finally {
+      webhooks.close();
+    }
+    assert.ok(raced);
+    assert.equal(org.webhookDeliveries().length, 5);
+    assert.equal(await countRows(stack.db, 'contact'), org.counts.contact - 2 + 1);
+    assert.deepEqual(await differences(stack, 'contact'), []);
+    const { rows } = await stack.db.pool.query('SELECT count(*)::int AS n FROM public.contact WHERE id = ANY($1)', [
+      [raced.deleted, laterDeleted],
+    ]);
+    assert.equal(rows[0].n, 0, 'the deleted rows stay deleted');
+    const { rows: updated } = await stack.db.pool.query('SELECT firstname FROM public.contact WHERE id = $1', [
+      raced.updated,
+    ]);
+    assert.equal(updated[0].firstname, 'Racing');
+  });
+
+  it('keeps a pair disassociated while the relationship is copied removed, and copies the rest', async () => {
+    await using stack = await startSyncStack();
+    const { profile, org, sink } = stack;
+    const webhooks = await deliverWebhooksTo(org, sink);
+    let call = 0;
+    let removed = '';
+    const racingSink: SyncSink = {
+      writeMetadata: (m) => sink.writeMetadata(m),
+      async applyBatch(changes, options) {
+        if (++call === 1) {
+          // The page holds this pair; it is disassociated (and the webhook applied) before the page lands.
+          const pair = changes[0].relationship!;
+          removed = `${pair.entity1.id}:${pair.entity2.id}`;
+          await writeToOrg(org, 'DELETE', `accounts(${pair.entity1.id})/new_accountcontact(${pair.entity2.id})/$ref`);
+          await org.drain();
+        }
+        return sink.applyBatch(changes, options);
+      },
+    };
+    try {
+      await planInitialSync(stack.deps, profile.id);
+      await copyToEnd({ ...stack.deps, sinkFor: async () => racingSink }, profile.id, 'new_accountcontact');
+    } finally {
+      webhooks.close();
+    }
+    const source = await sourcePairs(stack.client);
+    assert.equal(source.length, org.counts.new_accountcontact - 1);
+    assert.ok(removed && !source.includes(removed));
+    assert.deepEqual(await targetPairs(stack.db), source);
+  });
+
+  it('rides out a storm of 429s and completes with the exact result', async () => {
+    await using stack = await startSyncStack();
+    const { profile, org, sink } = stack;
+    let call = 0;
+    const stormySink: SyncSink = {
+      writeMetadata: (m) => sink.writeMetadata(m),
+      async applyBatch(changes, options) {
+        // More consecutive 429s than one request's retry budget: the activity fails and is retried.
+        if (++call === 2) org.faults.throttleNext(FAST_RETRY.maxAttempts + 4, 0.05);
+        return sink.applyBatch(changes, options);
+      },
+    };
+    const deps = { ...stack.deps, sinkFor: async () => stormySink };
+    await planInitialSync(deps, profile.id);
+    const throttled: AppError[] = [];
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await copyToEnd(deps, profile.id, 'account', 100);
+        break;
+      } catch (err) {
+        // What Durable's retry policy does with a failed activity: call it again.
+        if (!(err instanceof AppError) || !err.transient || attempt > 5) throw err;
+        throttled.push(err);
+      }
+    }
+    assert.deepEqual(
+      throttled.map((e) => e.code),
+      ['DATAVERSE_THROTTLED'],
+    );
+    assert.equal(await countRows(stack.db, 'account'), org.counts.account);
+    assert.deepEqual(await differences(stack, 'account'), []);
+    assert.equal(stack.pagesRead.count, Math.ceil(org.counts.account / PAGE_SIZE));
+  });
+});
