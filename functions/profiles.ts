@@ -6,6 +6,8 @@ import { loggerFor } from '../lib/log.js';
 import type { ExportProfile } from '../lib/profiles/schema.js';
 import { getRuntime } from '../lib/runtime.js';
 import { probeTarget } from '../lib/sink/index.js';
+import { syncDepsFromRuntime } from '../lib/sync/ports.js';
+import { resyncFailures } from '../lib/sync/resync.js';
 
 /** One initial-sync instance per profile, so a second activation finds the running one instead of racing it. */
 export const initialSyncInstanceId = (profileId: string) => `initialSync-${profileId}`;
@@ -39,6 +41,9 @@ async function apiFor(context: InvocationContext): Promise<ProfilesApi> {
     failures: {
       list: (profileId, range) => runtime.failureLog.listFailures(profileId, range),
       purge: (profileId) => runtime.failureLog.deleteFailures(profileId),
+      resync: async (profile) => ({
+        ...(await resyncFailures(syncDepsFromRuntime(runtime, { logger: loggerFor(context) }), profile.id)),
+      }),
     },
     logger: loggerFor(context, { function: context.functionName }),
   });
@@ -110,4 +115,12 @@ app.http('profileFailures', {
   authLevel: 'function',
   extraInputs: [durableClient],
   handler: route({ GET: 'failures' }),
+});
+
+app.http('profileFailuresResync', {
+  route: 'profiles/{id}/failures/resync',
+  methods: ['POST'],
+  authLevel: 'function',
+  extraInputs: [durableClient],
+  handler: route({ POST: 'resyncFailures' }),
 });

@@ -32,6 +32,11 @@ export interface ProfilesApiDeps {
   dropTables?(profile: ExportProfile): Promise<void>;
   failures?: {
     list(profileId: string, range: { from?: Date; to?: Date; limit?: number }): Promise<FailureEntry[]>;
+    /**
+     * Re-reads the failed records from Dataverse and applies them again; entries that now succeed leave
+     * the failure log. Answers how many were attempted, succeeded, still fail, or no longer exist.
+     */
+    resync?(profile: ExportProfile): Promise<Record<string, unknown>>;
     /** Removes every failure entry of the profile; called when the profile is deleted. */
     purge?(profileId: string): Promise<unknown>;
   };
@@ -51,6 +56,7 @@ export interface ProfilesApi {
   deactivate: ApiHandler;
   status: ApiHandler;
   failures: ApiHandler;
+  resyncFailures: ApiHandler;
 }
 
 /** What activation (and adding entities to an active profile) started, returned beside the profile. */
@@ -226,6 +232,18 @@ export function createProfilesApi(deps: ProfilesApiDeps): ProfilesApi {
         };
       }
       return json(200, entries);
+    }),
+
+    resyncFailures: handle(async (request) => {
+      const profile = await existing(profileIdOf(request));
+      if (profile.state !== 'Active') {
+        throw new AppError(
+          'CONFLICT',
+          `Profile '${profile.id}' is Inactive; activate it before resyncing its failed records.`,
+        );
+      }
+      if (!deps.failures?.resync) throw new AppError('CONFIG_INVALID', 'Resync is not configured on this host.');
+      return json(200, await deps.failures.resync(profile));
     }),
   };
 

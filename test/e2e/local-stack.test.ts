@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
+import { buildRemoteExecutionContext, serializeRemoteExecutionContext } from '../../dev/dataverse-payloads.js';
 import { eventually, type StackProcess, startStackProcess } from './support/stack-process.js';
 
 /**
@@ -198,6 +199,77 @@ describe('the local stack, driven over HTTP', { timeout: 240_000 }, () => {
         entities: { entity: string; applied: number }[];
       };
       assert.ok(status.entities[0].applied >= 3, JSON.stringify(status));
+    } finally {
+      await db.end();
+    }
+  });
+
+  it('logs a change the target refuses, lists it, and heals it by resync from the Web API', async () => {
+    const created = await api('/profiles', {
+      method: 'POST',
+      json: profileBody({
+        entities: ['account'],
+        target: { kind: 'postgres', connectionSecret: 'local-postgres', tablePrefix: 'rs' },
+      }),
+    });
+    const { id } = (await created.json()) as { id: string };
+    assert.equal((await api(`/profiles/${id}/activate`, { method: 'POST' })).status, 200);
+    const webApi = `${stack.info.sampleOrg.url}/api/data/v9.2`;
+    const first = (await (await fetch(`${webApi}/accounts?$top=1&$select=accountid,name`)).json()) as {
+      value: { accountid: string; name: string }[];
+    };
+    const accountId = first.value[0].accountid;
+    const deliver = (version: number, revenue: { type: 'money'; value: string } | { type: 'string'; value: string }) =>
+      fetch(`${stack.info.apiBaseUrl}/webhooks/dataverse?code=${encodeURIComponent(stack.info.functionKey)}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: serializeRemoteExecutionContext(
+          buildRemoteExecutionContext({
+            organizationId: stack.info.sampleOrg.organizationId,
+            messageName: 'Update',
+            entity: 'account',
+            id: accountId,
+            versionNumber: String(version),
+            attributes: { name: { type: 'string', value: 'before' }, revenue },
+          }),
+        ),
+      });
+    assert.equal((await deliver(1, { type: 'money', value: '10.00' })).status, 202);
+    const db = new pg.Client({ connectionString: stack.info.postgresUrl });
+    await db.connect();
+    try {
+      await eventually(
+        async () =>
+          (await db.query('SELECT 1 FROM rs_account WHERE id = $1', [accountId])).rowCount ? true : undefined,
+        30_000,
+        'the first change',
+      );
+      // A value the numeric column cannot hold: a permanent failure, logged once.
+      assert.equal((await deliver(2, { type: 'string', value: 'not a number' })).status, 202);
+      const failures = await eventually(
+        async () => {
+          const list = (await (await api(`/profiles/${id}/failures`)).json()) as { recordId: string; code: string }[];
+          return list.length ? list : undefined;
+        },
+        30_000,
+        'the failure-log line',
+      );
+      assert.deepEqual(
+        failures.map((f) => [f.recordId, f.code]),
+        [[accountId, 'TARGET_PERMANENT']],
+      );
+      const csv = await api(`/profiles/${id}/failures`, { headers: { accept: 'text/csv' } });
+      assert.match(csv.headers.get('content-type') ?? '', /text\/csv/);
+      assert.match(await csv.text(), new RegExp(accountId));
+
+      const resync = await api(`/profiles/${id}/failures/resync`, { method: 'POST' });
+      assert.equal(resync.status, 200, await resync.clone().text());
+      const result = (await resync.json()) as { attempted: number; succeeded: number };
+      assert.equal(result.attempted, 1);
+      assert.equal(result.succeeded, 1);
+      assert.deepEqual(await (await api(`/profiles/${id}/failures`)).json(), []);
+      const healed = await db.query('SELECT name FROM rs_account WHERE id = $1', [accountId]);
+      assert.equal(healed.rows[0].name, first.value[0].name, 'the row now holds what Dataverse holds');
     } finally {
       await db.end();
     }
