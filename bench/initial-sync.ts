@@ -38,9 +38,12 @@ export async function benchInitialSync(root: string, earlier: BenchFigure[]): Pr
   );
   try {
     const sample = JSON.parse(await firstLine(org)) as { url: string; organizationId: string };
+    // BENCH_CPU_PROF=<dir> writes a CPU profile of the sync process, to see where its time goes.
+    const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
     const run = spawn(
       process.execPath,
       [
+        ...profile,
         script('initial-sync-process.js'),
         JSON.stringify({
           pgUrl: server.url,
