@@ -78,7 +78,12 @@ export class FailureLog {
     }
     const names: string[] = [];
     for (const [hour, group] of byHour) {
-      const latest = new Date(group.map((e) => e.time).sort().at(-1) ?? group[0].time);
+      const latest = new Date(
+        group
+          .map((e) => e.time)
+          .sort()
+          .at(-1) ?? group[0].time,
+      );
       const name = `${profileId}/${hour}${compactTime(latest)}-${randomUUID()}.json`;
       await this.#blobs.upload(this.container, name, Buffer.from(JSON.stringify(group)), {
         contentType: 'application/json',
