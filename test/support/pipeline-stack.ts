@@ -14,6 +14,8 @@ export interface PipelineStack extends AsyncDisposable {
   db: TestDatabase;
   standIn: Awaited<ReturnType<typeof startServiceBusStandIn>>;
   organizationId: string;
+  /** The settings the runtime was built from (a test may copy them into process.env for `getRuntime()`). */
+  settings: Record<string, string>;
   createProfile(overrides?: Partial<Parameters<typeof withDefaults>[0]>): Promise<ExportProfile>;
   /** Runs the apply trigger's loop (receive a batch, apply, complete; abandon on throw) until the queue is idle. */
   drain(options?: { timeoutMs?: number; batchSize?: number }): Promise<{ batches: number; abandoned: number }>;
@@ -30,7 +32,7 @@ export async function startPipelineStack(
   const db = await createTestDatabase();
   const standIn = await startServiceBusStandIn({ lockDurationMs: 5_000 });
   const storage = await testAzuriteConnectionString();
-  const runtime = await createRuntime({
+  const settings: Record<string, string> = {
     ControlStoreKind: 'postgres',
     ControlStoreConnection: db.url,
     ServiceBusConnection: standIn.connectionString,
@@ -44,7 +46,8 @@ export async function startPipelineStack(
     TargetOutageBackoffSeconds: '1',
     LogLevel: 'error',
     ...options.settings,
-  });
+  };
+  const runtime = await createRuntime(settings);
   const organizationId = crypto.randomUUID();
   let receiver: ServiceBusReceiver | undefined;
 
@@ -53,6 +56,7 @@ export async function startPipelineStack(
     db,
     standIn,
     organizationId,
+    settings,
     async createProfile(overrides = {}) {
       const profile = await runtime.store.createProfile(
         withDefaults({

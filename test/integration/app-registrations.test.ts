@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { DevHost, type FunctionRegistry, loadFunctionApp } from '../../dev/host/index.js';
+
+const functionsDir = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'functions');
+const SETTINGS = { CleanupSchedule: '0 */15 * * * *', ReconcileSchedule: '0 */5 * * * *' };
+const KEY = 'registration-test-key';
+
+/**
+ * The app's own registrations (dist/functions/*.js), read through the @azure/functions-core stand-in: what the
+ * Functions host would read from them is what the dev host serves, and it is the contract of ARCHITECTURE §1–§3.
+ */
+describe('the app as the Functions host would read it', () => {
+  let registry: FunctionRegistry;
+  let host: DevHost;
+
+  before(async () => {
+    const files = readdirSync(functionsDir)
+      .filter((f) => f.endsWith('.js'))
+      .map((f) => join(functionsDir, f));
+    registry = await loadFunctionApp(files, { env: SETTINGS });
+    host = new DevHost(registry, { functionKey: KEY, env: SETTINGS, serviceBus: false, timers: false });
+    await host.listen(0);
+  });
+
+  after(async () => {
+    await host?.stop();
+  });
+
+  it('registers the four triggers of the design and the profile API, with their routes, keys, queue and schedules', () => {
+    const byName = new Map(host.describe().map((d) => [d.name, d]));
+    const http = [...byName.values()]
+      .filter((d) => d.triggerType === 'httpTrigger')
+      .map((d) => `${d.methods?.join(',')} /api/${d.route} ${d.authLevel}`)
+      .sort();
+    assert.deepEqual(http, [
+      'GET /api/health anonymous',
+      'GET /api/openapi.json function',
+      'GET /api/profiles/{id}/failures function',
+      'GET /api/profiles/{id}/status function',
+      'GET,POST /api/profiles function',
+      'GET,PUT,DELETE /api/profiles/{id} function',
+      'POST /api/profiles/{id}/activate function',
+      'POST /api/profiles/{id}/deactivate function',
+      'POST /api/profiles/{id}/failures/resync function',
+      'POST /api/webhooks/dataverse function',
+    ]);
+    assert.deepEqual(byName.get('applyChanges'), {
+      name: 'applyChanges',
+      triggerType: 'serviceBusTrigger',
+      queueName: 'changes',
+      connection: 'ServiceBusConnection',
+      cardinality: 'many',
+    });
+    assert.deepEqual(byName.get('cleanup'), {
+      name: 'cleanup',
+      triggerType: 'timerTrigger',
+      schedule: SETTINGS.CleanupSchedule,
+    });
+    assert.equal(byName.get('reconcile')?.schedule, SETTINGS.ReconcileSchedule);
+    assert.equal(byName.get('initialSync')?.triggerType, 'orchestrationTrigger');
+  });
+
+  it('describes every registration exactly as its binding metadata says', () => {
+    const described = host.describe();
+    assert.deepEqual(
+      described.map((d) => d.name),
+      registry.functions.map((f) => f.metadata.name),
+    );
+    for (const d of described) {
+      const fn = registry.functions.find((f) => f.name === d.name)!;
+      const trigger = Object.values(fn.metadata.bindings).find((b) => String(b.type).endsWith('Trigger'))!;
+      assert.equal(d.triggerType, trigger.type, d.name);
+      for (const key of ['route', 'authLevel', 'connection', 'cardinality', 'queueName'] as const) {
+        if (trigger[key] !== undefined) assert.equal(d[key], trigger[key], `${d.name}.${key}`);
+      }
+      if (trigger.methods) assert.deepEqual(d.methods, trigger.methods, `${d.name}.methods`);
+      if (trigger.schedule) {
+        const resolved = String(trigger.schedule).replace(/%(\w+)%/g, (_m, s: keyof typeof SETTINGS) => SETTINGS[s]);
+        assert.equal(d.schedule, resolved, `${d.name}.schedule`);
+      }
+    }
+  });
+
+  it('serves each HTTP route: health without a key, every other route only with one', async () => {
+    const base = host.url!;
+    assert.equal((await fetch(`${base}/api/health`)).status, 200);
+    for (const d of host.describe().filter((x) => x.triggerType === 'httpTrigger' && x.authLevel !== 'anonymous')) {
+      const path = `/api/${d.route!.replace('{id}', '00000000-0000-4000-8000-000000000000')}`;
+      const method = d.methods![0];
+      const anonymous = await fetch(`${base}${path}`, { method });
+      assert.equal(anonymous.status, 401, `${method} ${path} without a key`);
+      const wrongMethod = await fetch(`${base}${path}?code=${KEY}`, { method: 'PATCH' });
+      assert.equal(wrongMethod.status, 405, `PATCH ${path}`);
+    }
+  });
+});
