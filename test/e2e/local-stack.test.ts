@@ -50,6 +50,11 @@ describe('the local stack, driven over HTTP', { timeout: 240_000 }, () => {
     assert.equal(anonymous.status, 401);
     const wrongKey = await fetch(`${stack.info.apiBaseUrl}/profiles`, { headers: { 'x-functions-key': 'nope' } });
     assert.equal(wrongKey.status, 401);
+    const webhookWrongKey = await fetch(`${stack.info.apiBaseUrl}/webhooks/dataverse?code=wrong`, {
+      method: 'POST',
+      body: '{}',
+    });
+    assert.equal(webhookWrongKey.status, 401, 'a webhook with the wrong WebhookKey is refused');
     const byQuery = await fetch(`${stack.info.apiBaseUrl}/profiles?code=${encodeURIComponent(stack.info.functionKey)}`);
     assert.equal(byQuery.status, 200);
 
@@ -270,6 +275,25 @@ describe('the local stack, driven over HTTP', { timeout: 240_000 }, () => {
       assert.deepEqual(await (await api(`/profiles/${id}/failures`)).json(), []);
       const healed = await db.query('SELECT name FROM rs_account WHERE id = $1', [accountId]);
       assert.equal(healed.rows[0].name, first.value[0].name, 'the row now holds what Dataverse holds');
+    } finally {
+      await db.end();
+    }
+  });
+
+  it("deletes an active profile with dropTables: its tables go, another profile's stay", async () => {
+    const list = (await (await api('/profiles')).json()) as { id: string; target: { tablePrefix: string } }[];
+    const live = list.find((p) => p.target.tablePrefix === 'live');
+    assert.ok(live, 'the live profile from the earlier test');
+    const deleted = await api(`/profiles/${live.id}?dropTables=true`, { method: 'DELETE' });
+    assert.ok([200, 204].includes(deleted.status), await deleted.text());
+    assert.equal((await api(`/profiles/${live.id}`)).status, 404);
+    const db = new pg.Client({ connectionString: stack.info.postgresUrl });
+    await db.connect();
+    try {
+      const tables = await db.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1");
+      const names = tables.rows.map((r) => r.tablename as string);
+      assert.ok(!names.includes('live_account'), `live_account dropped: ${names.join(', ')}`);
+      assert.ok(names.includes('rs_account'), 'the other profile keeps its table');
     } finally {
       await db.end();
     }
