@@ -270,6 +270,9 @@ async function applyForProfile(
   outcomes.forEach((outcome, i) => {
     const item = ready[i];
     const entity = item.change.entity;
+    // Dataverse's correlation id ties this line to the ingest line of the same change.
+    const trace = { entity, recordId: item.change.recordId, correlationId: item.message.correlationId };
+    log.debug('change applied', { ...trace, outcome: outcome.status });
     if (outcome.status === 'applied') {
       summary.applied++;
       bump(entity, {
@@ -283,6 +286,7 @@ async function applyForProfile(
     } else if (outcome.error.transient) {
       retryLater(item, outcome.error);
     } else {
+      log.warn('change failed; written to the failure log', { ...trace, error: outcome.error });
       fail(profile.id, failureOf(item.message, outcome.error, item.message.attempt + 1));
       bump(entity, { failed: 1 });
     }

@@ -178,6 +178,46 @@ describe('the webhook and apply functions, through @azure/functions request and 
     assert.equal(rowsAfter.rows[0].n, rowsBefore.rows[0].n, 'no row changed');
   });
 
+  it("carries Dataverse's correlation id in the log lines of ingest and of apply", async () => {
+    const lines: string[] = [];
+    const capture = (functionName: string) =>
+      new InvocationContext({
+        functionName,
+        invocationId: crypto.randomUUID(),
+        logHandler: (_level, ...args) => lines.push(args.map(String).join(' ')),
+      });
+    const raw = fixture('update-contact-partial.json');
+    const body = raw.replaceAll((JSON.parse(raw) as { OrganizationId: string }).OrganizationId, create.OrganizationId);
+    const correlationId = (JSON.parse(body) as { CorrelationId: string }).CorrelationId;
+    const level = process.env.LogLevel;
+    process.env.LogLevel = 'debug';
+    try {
+      const answer = await dataverseWebhook(post(body), capture('dataverseWebhook'));
+      assert.equal(answer.status, 202, JSON.stringify(answer.jsonBody));
+      const receiver = stack.runtime.serviceBus.createReceiver(CHANGES_QUEUE);
+      const messages = await receiver.receiveMessages(10, { maxWaitTimeInMs: 1000 });
+      await applyChanges(
+        messages.map((m) => m.body),
+        capture('applyChanges'),
+      );
+      await Promise.all(messages.map((m) => receiver.completeMessage(m)));
+      await receiver.close();
+    } finally {
+      process.env.LogLevel = level;
+    }
+    const tagged = lines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.correlationId === correlationId);
+    assert.ok(
+      tagged.some((l) => l.functionName === 'dataverseWebhook' && l.message === 'webhook accepted'),
+      lines.join('\n'),
+    );
+    assert.ok(
+      tagged.some((l) => l.functionName === 'applyChanges' && l.message === 'change applied'),
+      lines.join('\n'),
+    );
+  });
+
   it('skips a stale duplicate and keeps a deleted record deleted', async () => {
     const id = '0f9a4b2c-3d4e-4f50-8a6b-7c8d9e0f1a2b';
     const del = fixture('delete-account.json');
