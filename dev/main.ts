@@ -1,4 +1,5 @@
 /** `npm start`: the local stack in one process. `npm start -- --fresh` starts from empty data; Ctrl-C stops it. */
+import { startProgress } from './progress.js';
 import { startStack } from './stack.js';
 
 const fresh = process.argv.includes('--fresh');
@@ -30,10 +31,12 @@ try {
       ' Ctrl-C stops everything.',
     ].join('\n'),
   );
+  const stopProgress = startProgress({ apiBaseUrl: info.apiBaseUrl, functionKey: info.functionKey });
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
+    stopProgress();
     console.log(`\n[dev] ${signal}: stopping…`);
     await stack.stop();
     console.log('[dev] stopped cleanly');

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { createLogger, type Logger } from '../lib/log.js';
+import { closeRuntime } from '../lib/runtime.js';
 import { startAzurite } from './embedded/azurite.js';
 import { freePort, startEmbeddedPostgres } from './embedded/postgres.js';
 import { DevHost, loadFunctionApp } from './host/index.js';
@@ -122,6 +123,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       stateDir: join(dataDir, 'durable'),
       hostJson: join(repoRoot, 'host.json'),
     });
+    // Stopped in reverse: the host first (no new invocations), then the app's connections, then the parts.
+    stops.push(() => closeRuntime());
     await host.listen(httpPort);
     stops.push(() => host.stop());
 
