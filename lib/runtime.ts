@@ -21,6 +21,7 @@ import type {
 } from './pipeline/ports.js';
 import type { ControlStore } from './profiles/control-store.js';
 import { openControlStore } from './profiles/open-control-store.js';
+import { RoutingCache } from './profiles/routing-cache.js';
 import { ServiceBusChangeQueue } from './queue/change-queue.js';
 import { CHANGES_QUEUE } from './queue/envelope.js';
 import { createSecretProvider } from './secrets/create-secret-provider.js';
@@ -35,7 +36,9 @@ import { startTelemetry, withTelemetry } from './telemetry.js';
 export interface Runtime {
   config: AppConfig;
   logger: Logger;
+  /** The control store; its profile writes also refresh this instance's ingest routing. */
   store: ControlStore;
+  routing: RoutingCache;
   secrets: SecretProvider;
   blobs: BlobStore;
   claimChecks: ClaimCheckStore;
@@ -82,10 +85,12 @@ export async function createRuntime(env: Record<string, string | undefined>): Pr
   };
 
   const secrets = createSecretProvider(config, config.keyVaultUri ? azureCredential() : undefined);
-  const store = await openControlStore(config.controlStore.kind, config.controlStore.connectionString, {
+  const rawStore = await openControlStore(config.controlStore.kind, config.controlStore.connectionString, {
     logger: logger.child({ component: 'control-store' }),
   });
-  await store.migrate();
+  await rawStore.migrate();
+  const routing = new RoutingCache((organizationId) => rawStore.activeProfilesFor(organizationId));
+  const store = invalidatingRouting(rawStore, () => routing.invalidate());
 
   const blobs = BlobStore.connect(
     config.payloadStorage.connectionString
@@ -144,6 +149,7 @@ export async function createRuntime(env: Record<string, string | undefined>): Pr
     config,
     logger,
     store,
+    routing,
     secrets,
     blobs,
     claimChecks,
@@ -154,7 +160,10 @@ export async function createRuntime(env: Record<string, string | undefined>): Pr
     dataverseFor,
     ingestDeps: (log = logger) => ({
       parse: parseWebhook,
-      profiles: store,
+      profiles: {
+        activeProfilesFor: (org) => routing.activeProfilesFor(org),
+        getProfile: (id) => store.getProfile(id),
+      },
       queue,
       claimChecks: claimCheckPort,
       claimCheckThresholdBytes: config.claimCheckThresholdBytes,
@@ -229,4 +238,23 @@ export class SinkCache implements SinkFactory {
     this.#sinks.clear();
     await Promise.allSettled(sinks.map(async (s) => (await s).close()));
   }
+}
+
+/** The store, with every profile write also dropping the routing cache (so activation routes at once). */
+function invalidatingRouting(store: ControlStore, invalidate: () => void): ControlStore {
+  const after =
+    <A extends unknown[], R>(write: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      try {
+        return await write(...args);
+      } finally {
+        invalidate();
+      }
+    };
+  return Object.assign(Object.create(store) as ControlStore, {
+    createProfile: after(store.createProfile.bind(store)),
+    replaceProfile: after(store.replaceProfile.bind(store)),
+    deleteProfile: after(store.deleteProfile.bind(store)),
+    setProfileState: after(store.setProfileState.bind(store)),
+  });
 }
