@@ -42,6 +42,8 @@ export interface ApplyOptions {
 
 const APPLIED: ApplyOutcome = { status: 'applied' };
 const STALE: ApplyOutcome = { status: 'stale' };
+/** Below this many rows per slice a second statement costs more than it saves. */
+const MIN_SLICE_ROWS = 1_000;
 
 type Columns = Map<string, ColumnType>;
 
@@ -62,10 +64,11 @@ export class Applier {
     const outcomes: ApplyOutcome[] = new Array(changes.length);
     const specs = this.validSpecs(options.attributeSpecs ?? {});
     const records: RecordChange[] = [];
+    const fitting = new Set<string>();
     changes.forEach((change, index) => {
       try {
         const record = toRecordChange(change, index);
-        this.assertFits(record, specs);
+        this.assertFits(record, specs, fitting);
         records.push(record);
       } catch (err) {
         outcomes[index] = { status: 'failed', error: toAppError(err) };
@@ -187,11 +190,22 @@ export class Applier {
     return out;
   }
 
-  /** Names that the target would truncate are refused before any DDL, like illegal ones. */
-  private assertFits(record: RecordChange, specs: Map<string, unknown>): void {
-    this.assertIdentifierLength(prefixedName(this.prefix, record.entity));
-    for (const [name, value] of Object.entries(record.attributes)) {
-      this.assertIdentifierLength(value.type === 'lookup' ? entityTypeColumn(name) : name);
+  /**
+   * Names that the target would truncate are refused before any DDL, like illegal ones. `fitting` holds
+   * the identifiers this batch already found short enough, so each is folded and measured once per batch.
+   */
+  private assertFits(record: RecordChange, specs: Map<string, unknown>, fitting: Set<string>): void {
+    const table = prefixedName(this.prefix, record.entity);
+    if (!fitting.has(table)) {
+      this.assertIdentifierLength(table);
+      fitting.add(table);
+    }
+    const attributes = record.attributes;
+    for (const name of Object.keys(attributes)) {
+      const column = attributes[name].type === 'lookup' ? entityTypeColumn(name) : name;
+      if (fitting.has(column)) continue;
+      this.assertIdentifierLength(column);
+      fitting.add(column);
     }
     if (specs.get(record.entity) instanceof AppError) throw specs.get(record.entity);
   }
@@ -251,12 +265,14 @@ export class Applier {
     // order, so two appliers writing overlapping sets lock rows in the same order (fewer deadlocks).
     for (const group of this.upsertGroups(entity, upserts, columns, outcomes).values()) {
       group.rows.sort(byId);
-      await this.writeIsolating(
-        table,
-        entity,
-        group.rows,
-        (rows) => this.dialect.upsert({ table, entity, columns: group.columns, rows: rows.map((r) => r.row) }),
-        outcomes,
+      await this.writeSlices(group.rows, (slice) =>
+        this.writeIsolating(
+          table,
+          entity,
+          slice,
+          (rows) => this.dialect.upsert({ table, entity, columns: group.columns, rows: rows.map((r) => r.row) }),
+          outcomes,
+        ),
       );
     }
     if (deletes.length) {
@@ -284,24 +300,44 @@ export class Applier {
     }
   }
 
-  /** Renders each upsert's cells and groups rows that write the same columns (one statement per group). */
+  /**
+   * Renders each upsert's cells and groups rows that write the same columns (one statement per group).
+   * Records of one shape (the same attribute names in the same order, the same ones lookups or null) write
+   * the same cells, so the column lookups and the sort are done once per shape, not once per row.
+   */
   private upsertGroups(entity: string, upserts: RecordChange[], columns: Columns, outcomes: ApplyOutcome[]) {
-    const groups = new Map<string, { columns: Column[]; rows: Array<{ record: RecordChange; row: UpsertRow }> }>();
+    const groups = new Map<string, UpsertGroup>();
+    const plans = new Map<string, CellPlan>();
+    let plan: CellPlan | undefined;
     for (const record of upserts) {
-      try {
-        const cells = new Map<string, string | null>();
-        for (const [name, value] of Object.entries(record.attributes)) {
-          for (const [column, cellValue] of cellsForAttribute(name, value, columns)) {
-            const type = columns.get(this.dialect.fold(column));
-            if (type) cells.set(column, renderCell(column, type, cellValue));
-          }
+      const attributes = record.attributes;
+      const names = Object.keys(attributes);
+      // Most records have the shape of the one before: compare with it before building a key.
+      if (!plan || !hasShape(plan, names, attributes)) {
+        let shape = '';
+        for (const name of names) shape += `${name}${shapeTag(attributes[name])},`;
+        plan = plans.get(shape);
+        if (!plan) {
+          plan = this.cellPlan(names, attributes, columns);
+          plans.set(shape, plan);
         }
-        const names = [...cells.keys()].sort();
-        const signature = names.join(',');
-        let group = groups.get(signature);
+      }
+      try {
+        const cells: (string | null)[] = new Array(plan.columns.length).fill(null);
+        for (const step of plan.steps) {
+          const value = attributes[step.attribute];
+          const cellValue: AttributeValue =
+            step.companion && value.type === 'lookup' ? { type: 'string', value: value.entityType } : value;
+          cells[step.slot] = renderCell(step.column, step.type, cellValue);
+        }
+        let group = plan.group;
         if (!group) {
-          group = { columns: names.map((n) => ({ name: n, type: columns.get(this.dialect.fold(n))! })), rows: [] };
-          groups.set(signature, group);
+          group = groups.get(plan.signature);
+          if (!group) {
+            group = { columns: plan.columns, rows: [] };
+            groups.set(plan.signature, group);
+          }
+          plan.group = group;
         }
         group.rows.push({
           record,
@@ -309,7 +345,7 @@ export class Applier {
             id: record.id,
             rowVersion: record.version.rowVersion ?? null,
             modifiedOn: timeCell(record.version.modifiedOn),
-            cells: names.map((n) => cells.get(n) ?? null),
+            cells,
           },
         });
       } catch (err) {
@@ -318,6 +354,48 @@ export class Applier {
       }
     }
     return groups;
+  }
+
+  /**
+   * The cells a record of this shape writes, in the order they are rendered (a later cell for the same
+   * column wins), and the sorted columns of its statement. Columns the table lacks are left out.
+   */
+  private cellPlan(names: string[], attributes: Record<string, AttributeValue>, columns: Columns): CellPlan {
+    const steps: Array<Omit<CellStep, 'slot'>> = [];
+    const written = new Set<string>();
+    for (const name of names) {
+      for (const [column, companion] of cellsForAttribute(name, attributes[name], columns)) {
+        const type = columns.get(this.dialect.fold(column));
+        if (!type) continue;
+        steps.push({ attribute: name, column, type, companion });
+        written.add(column);
+      }
+    }
+    const sorted = [...written].sort();
+    const slots = new Map(sorted.map((name, slot) => [name, slot]));
+    return {
+      names,
+      tags: names.map((name) => shapeTag(attributes[name])),
+      signature: sorted.join(','),
+      columns: sorted.map((n) => ({ name: n, type: columns.get(this.dialect.fold(n))! })),
+      steps: steps.map((step) => ({ ...step, slot: slots.get(step.column)! })),
+    };
+  }
+
+  /**
+   * Cuts a large id-ordered set into contiguous slices written at the same time on separate connections,
+   * as far as the dialect allows, so the target works on one slice while we send or read another. Each
+   * slice is a statement of its own, as each isolating half already is: rows still lock in id order, and
+   * outcomes do not depend on the cut. Every slice is awaited before an error is passed on.
+   */
+  private async writeSlices<R>(rows: R[], write: (slice: R[]) => Promise<void>): Promise<void> {
+    const parallel = Math.min(this.dialect.parallelWrites ?? 1, Math.floor(rows.length / MIN_SLICE_ROWS));
+    if (parallel <= 1) return write(rows);
+    const size = Math.ceil(rows.length / parallel);
+    const slices: R[][] = [];
+    for (let at = 0; at < rows.length; at += size) slices.push(rows.slice(at, at + size));
+    const settled = await Promise.allSettled(slices.map(write));
+    for (const result of settled) if (result.status === 'rejected') throw result.reason;
   }
 
   /**
@@ -367,6 +445,7 @@ export class Applier {
     for (const spec of specs?.values() ?? []) want(spec.name, columnTypeForSpec(spec), spec.kind === 'lookup');
     for (const record of upserts) {
       for (const [name, value] of Object.entries(record.attributes)) {
+        if (wanted.has(name)) continue;
         const type = columnTypeForValue(value);
         if (type) want(name, type, value.type === 'lookup');
       }
@@ -418,20 +497,61 @@ export class Applier {
   }
 }
 
-/** The column/value pairs one attribute writes: a lookup also writes its entity type, a null clears both. */
-function cellsForAttribute(name: string, value: AttributeValue, columns: Columns): Array<[string, AttributeValue]> {
+/**
+ * The columns one attribute writes, each flagged when it is the lookup's companion: a lookup also writes
+ * its entity type, a null clears both.
+ */
+function cellsForAttribute(name: string, value: AttributeValue, columns: Columns): Array<[string, boolean]> {
   const typeColumn = entityTypeColumn(name);
   if (value.type === 'lookup')
     return [
-      [name, value],
-      [typeColumn, { type: 'string', value: value.entityType }],
+      [name, false],
+      [typeColumn, true],
     ];
   if (value.type === 'null' && columns.has(typeColumn))
     return [
-      [name, value],
-      [typeColumn, value],
+      [name, false],
+      [typeColumn, true],
     ];
-  return [[name, value]];
+  return [[name, false]];
+}
+
+/** What sets a record's shape apart besides its attribute names (see cellsForAttribute). */
+function shapeTag(value: AttributeValue): string {
+  return value.type === 'lookup' ? ':l' : value.type === 'null' ? ':n' : '';
+}
+
+function hasShape(plan: CellPlan, names: string[], attributes: Record<string, AttributeValue>): boolean {
+  if (names.length !== plan.names.length) return false;
+  for (let i = 0; i < names.length; i++) {
+    if (names[i] !== plan.names[i] || shapeTag(attributes[names[i]]) !== plan.tags[i]) return false;
+  }
+  return true;
+}
+
+interface UpsertGroup {
+  columns: Column[];
+  rows: Array<{ record: RecordChange; row: UpsertRow }>;
+}
+
+/** One cell of a shape: which attribute it comes from, the column it fills and its slot in the row. */
+interface CellStep {
+  attribute: string;
+  column: string;
+  type: ColumnType;
+  /** The lookup's `_entitytype` cell (the entity type of a lookup, null for a null). */
+  companion: boolean;
+  slot: number;
+}
+
+interface CellPlan {
+  /** The shape: attribute names in order, and the shapeTag of each. */
+  names: string[];
+  tags: string[];
+  signature: string;
+  columns: Column[];
+  steps: CellStep[];
+  group?: UpsertGroup;
 }
 
 function byId(a: { row: { id: string } }, b: { row: { id: string } }): number {

@@ -74,6 +74,8 @@ export interface TargetDialect {
   readonly kind: 'postgres' | 'mssql';
   /** Longest identifier the target keeps without truncating. */
   readonly maxIdentifierLength: number;
+  /** How many slices of one large upsert may run at once, each on its own connection; absent = 1. */
+  readonly parallelWrites?: number;
   /** The identifier as the target stores it (PostgreSQL: lower case). */
   fold(name: string): string;
   ensureSchema(): Promise<void>;

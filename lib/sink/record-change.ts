@@ -35,18 +35,27 @@ export function toRecordChange(change: ChangeEvent, index: number): RecordChange
     );
   }
   if (change.operation === 'associate' || change.operation === 'disassociate') return relationshipRow(change, index);
-  assertLogicalName(change.entity, 'entity');
+  if (!knownNames.has(change.entity)) {
+    assertLogicalName(change.entity, 'entity');
+    rememberName(change.entity);
+  }
   const id = assertRecordId(change.recordId, change.entity);
   const attributes: Record<string, AttributeValue> = {};
   let versionFromAttributes: ChangeVersion = {};
-  for (const [name, value] of Object.entries(change.attributes ?? {})) {
-    assertLogicalName(name, `attribute of ${change.entity}`);
+  const given = change.attributes ?? {};
+  for (const name of Object.keys(given)) {
+    const value = given[name];
+    let reserved = knownNames.get(name);
+    if (reserved === undefined) {
+      assertLogicalName(name, `attribute of ${change.entity}`);
+      reserved = rememberName(name);
+    }
     if (name === 'versionnumber' && (value.type === 'bigint' || value.type === 'int')) {
       versionFromAttributes = { ...versionFromAttributes, rowVersion: String(value.value) };
     } else if (name === 'modifiedon' && value.type === 'datetime') {
       versionFromAttributes = { ...versionFromAttributes, modifiedOn: value.value };
     }
-    if (!isReservedAttribute(name)) attributes[name] = value;
+    if (!reserved) attributes[name] = value;
   }
   const version = checkedVersion(
     {
@@ -72,12 +81,28 @@ export function toRecordChange(change: ChangeEvent, index: number): RecordChange
   return { index, entity: change.entity, id, kind: 'upsert', version, attributes, logsDelete: false };
 }
 
+/**
+ * Entity and attribute names already found legal, each with whether it is a reserved attribute name: a batch repeats the same few
+ * names thousands of times. Bounded, so a stream of ever new names cannot grow it without end.
+ */
+const knownNames = new Map<string, boolean>();
+const KNOWN_NAMES_MAX = 10_000;
+
+/** Remembers a legal name; returns whether it is reserved. */
+function rememberName(name: string): boolean {
+  if (knownNames.size >= KNOWN_NAMES_MAX) knownNames.clear();
+  const reserved = isReservedAttribute(name);
+  knownNames.set(name, reserved);
+  return reserved;
+}
+
 /** A row version must be a 64-bit unsigned decimal and a time must parse: the guard compares them in SQL. */
 function checkedVersion(version: ChangeVersion, change: ChangeEvent): ChangeVersion {
   const out: ChangeVersion = {};
   if (version.rowVersion !== undefined) {
     const text = String(version.rowVersion);
-    if (!/^\d{1,19}$/.test(text) || BigInt(text) > 9223372036854775807n) {
+    // Only a 19-digit number can pass the largest bigint; shorter ones skip the BigInt.
+    if (!/^\d{1,19}$/.test(text) || (text.length === 19 && BigInt(text) > 9223372036854775807n)) {
       throw new AppError(
         'VALIDATION_FAILED',
         `row version ${JSON.stringify(version.rowVersion)} of ${change.entity} ${change.recordId} is not a 64-bit version number`,

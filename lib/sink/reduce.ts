@@ -24,6 +24,12 @@ export function reduceBatch(changes: RecordChange[]): ReducedBatch {
   const rounds: RecordChange[][] = [];
   const superseded: RecordChange[] = [];
   for (const list of byKey.values()) {
+    if (list.length === 1) {
+      // The common case: nothing in the batch competes with this change.
+      if (!rounds[0]) rounds[0] = [];
+      rounds[0].push(list[0]);
+      continue;
+    }
     const kept: RecordChange[] = [];
     // Newest first; a change survives only if no kept (newer) change covers it.
     for (const change of sortOldestFirst(list).reverse()) {

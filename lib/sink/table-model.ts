@@ -162,20 +162,18 @@ export class CellError extends Error {
  */
 export function renderCell(columnName: string, column: ColumnType, value: AttributeValue): string | null {
   if (value.type === 'null') return null;
-  const refuse = (): never => {
-    throw new CellError(
-      columnName,
-      `column ${columnName} is ${describeType(column)} and cannot hold the ${value.type} value ${JSON.stringify(value.value)}`,
-    );
-  };
   switch (column.kind) {
     case 'text': {
       const text = renderAsText(value);
-      if (column.maxLength !== undefined && [...text].length > column.maxLength) {
-        throw new CellError(
-          columnName,
-          `value for ${columnName} has ${[...text].length} characters; the column holds at most ${column.maxLength}`,
-        );
+      // Code points never outnumber UTF-16 units: only a long string needs counting.
+      if (column.maxLength !== undefined && text.length > column.maxLength) {
+        const length = [...text].length;
+        if (length > column.maxLength) {
+          throw new CellError(
+            columnName,
+            `value for ${columnName} has ${length} characters; the column holds at most ${column.maxLength}`,
+          );
+        }
       }
       return text;
     }
@@ -184,13 +182,16 @@ export function renderCell(columnName: string, column: ColumnType, value: Attrib
     case 'decimal':
     case 'double': {
       if (value.type === 'boolean') return value.value ? '1' : '0';
-      if (!isNumeric(value)) return refuse();
-      const text = plainNumber(String(value.value));
-      if (text === undefined) return refuse();
+      if (!NUMERIC_TYPES.has(value.type)) return refuse(columnName, column, value);
+      const raw = (value as Extract<AttributeValue, { value: number | string }>).value;
+      // A safe integer prints as plain digits, which is what plainNumber would make of it.
+      if (typeof raw === 'number' && Number.isSafeInteger(raw)) return String(raw);
+      const text = plainNumber(String(raw));
+      if (text === undefined) return refuse(columnName, column, value);
       if (column.kind === 'integer' || column.kind === 'bigint') {
         // A whole value written as a decimal (`5.000`) still fits an integer column.
         const whole = /^(-?\d+)(?:\.0*)?$/.exec(text);
-        return whole ? whole[1] : refuse();
+        return whole ? whole[1] : refuse(columnName, column, value);
       }
       return text;
     }
@@ -199,22 +200,48 @@ export function renderCell(columnName: string, column: ColumnType, value: Attrib
       if ((value.type === 'int' || value.type === 'optionset') && (value.value === 0 || value.value === 1)) {
         return value.value === 1 ? 'true' : 'false';
       }
-      return refuse();
+      return refuse(columnName, column, value);
     case 'timestamp': {
       const iso = value.type === 'datetime' ? toUtcIso(value.value) : undefined;
-      return iso ?? refuse();
+      return iso ?? refuse(columnName, column, value);
     }
     case 'uuid':
       if ((value.type === 'guid' || value.type === 'lookup') && GUID.test(value.value))
         return value.value.toLowerCase();
-      return refuse();
+      return refuse(columnName, column, value);
   }
+}
+
+function refuse(columnName: string, column: ColumnType, value: Exclude<AttributeValue, { type: 'null' }>): never {
+  throw new CellError(
+    columnName,
+    `column ${columnName} is ${describeType(column)} and cannot hold the ${value.type} value ${JSON.stringify(value.value)}`,
+  );
 }
 
 /** An ISO-8601 time as `YYYY-MM-DDTHH:mm:ss.sssZ` (UTC), the one shape both targets parse; undefined if invalid. */
 export function toUtcIso(text: string): string | undefined {
+  if (isCanonicalUtc(text)) return text;
   const ms = Date.parse(text);
   return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
+}
+
+const CANONICAL_UTC = /^(\d{4})-(\d{2})-(\d{2})T([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z$/;
+const DAYS_IN_MONTH = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
+ * Whether `text` is already what toUtcIso makes of it, so most times skip a parse and a format. The
+ * calendar is checked here because Date.parse rolls `02-30` over into March instead of refusing it.
+ */
+function isCanonicalUtc(text: string): boolean {
+  const m = CANONICAL_UTC.exec(text);
+  if (!m) return false;
+  const year = Number(m[1]);
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  if (month < 1 || month > 12 || day < 1) return false;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  return day <= (month === 2 && leap ? 29 : DAYS_IN_MONTH[month]);
 }
 
 /**
@@ -222,6 +249,7 @@ export function toUtcIso(text: string): string | undefined {
  * the text is not a finite number.
  */
 export function plainNumber(text: string): string | undefined {
+  if (PLAIN_DECIMAL.test(text)) return text;
   const m = /^([+-]?)(\d+)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(text.trim());
   if (!m) return undefined;
   const [, sign, whole, fraction = '', exp] = m;
@@ -245,15 +273,16 @@ export function plainNumber(text: string): string | undefined {
   return `${sign === '-' ? '-' : ''}${int}${frac ? `.${frac}` : ''}`;
 }
 
+/** Already plain: the general path below would return it unchanged. */
+const PLAIN_DECIMAL = /^-?\d+(?:\.\d+)?$/;
+
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function isGuid(text: string): boolean {
   return GUID.test(text);
 }
 
-function isNumeric(value: AttributeValue): value is Extract<AttributeValue, { value: number | string }> {
-  return ['int', 'bigint', 'decimal', 'money', 'float', 'optionset'].includes(value.type);
-}
+const NUMERIC_TYPES: ReadonlySet<AttributeType> = new Set(['int', 'bigint', 'decimal', 'money', 'float', 'optionset']);
 
 function renderAsText(value: Exclude<AttributeValue, { type: 'null' }>): string {
   switch (value.type) {

@@ -1,7 +1,7 @@
 /**
  * PostgreSQL statement text. Identifiers arrive validated (logical-name pattern) and are folded to lower
- * case, then double-quoted; every value is a parameter. Rows travel as parallel text arrays through
- * `unnest` and are cast to the column's type in the statement, so one statement writes a whole batch.
+ * case, then double-quoted; every value is a parameter. Rows travel as parallel arrays through `unnest`
+ * (cells as text, cast to the column's type in the statement), so one statement writes a whole batch.
  */
 import type { SideTableNames, TableDef } from '../dialect.js';
 import type { Column, ColumnKind, ColumnType } from '../table-model.js';
@@ -87,18 +87,25 @@ function tombstoneCovers(v: { version: string; time: string }): string {
 }
 
 /**
- * Params: $1 entity, $2 ids, $3 row versions, $4 modified-on times, $5… one text array per column.
- * Inserts or updates each row only if it is newer than the stored row and not covered by a tombstone;
- * RETURNING lists the ids that applied. A partial update sets only the columns it carries.
+ * Params: $1 entity, $2 ids (uuid[]), $3 row versions (bigint[]), $4 modified-on times, $5… one text
+ * array per column. Inserts or updates each row only if it is newer than the stored row and not covered
+ * by a tombstone; RETURNING lists the ids that applied. A partial update sets only the columns it carries.
+ * Ids and row versions are validated before they get here, so they arrive typed and are parsed once;
+ * every other cell stays text and is cast in the select list, so a cell that cannot be cast still fails
+ * only a row that no tombstone covers.
  */
 export function upsertSql(schema: string, table: string, sides: SideTableNames, columns: Column[]): string {
   const target = qualified(schema, table);
   const aliases = columns.map((_, i) => `c${i}`);
-  const arrays = ['$2', '$3', '$4', ...columns.map((_, i) => `$${i + 5}`)].map((p) => `${p}::text[]`).join(', ');
+  const arrays = [
+    '$2::uuid[]',
+    '$3::bigint[]',
+    ...['$4', ...columns.map((_, i) => `$${i + 5}`)].map((p) => `${p}::text[]`),
+  ].join(', ');
   const names = ['id', 'versionnumber', 'modifiedon', ...columns.map((c) => c.name), 'sinkcreatedon', 'sinkmodifiedon'];
   const values = [
-    's.id::uuid',
-    's.vn::bigint',
+    's.id',
+    's.vn',
     's.mo::timestamptz',
     ...columns.map((c, i) => `s.${aliases[i]}${CAST[c.type.kind]}`),
     'now()',
@@ -111,15 +118,16 @@ export function upsertSql(schema: string, table: string, sides: SideTableNames, 
     `"modifiedon" = COALESCE(EXCLUDED."modifiedon", t."modifiedon")`,
     `"sinkmodifiedon" = EXCLUDED."sinkmodifiedon"`,
   ];
-  const incoming = { version: 's.vn::bigint', time: 's.mo::timestamptz' };
+  const incoming = { version: 's.vn', time: 's.mo::timestamptz' };
   return [
     `INSERT INTO ${target} AS t (${names.map(quote).join(', ')})`,
     `SELECT ${values.join(', ')}`,
     `FROM unnest(${arrays}) AS s(id, vn, mo${aliases.map((a) => `, ${a}`).join('')})`,
-    `WHERE NOT EXISTS (SELECT 1 FROM ${qualified(schema, sides.tombstone)} AS tb WHERE tb."entityname" = $1 AND tb."recordid" = s.id::uuid AND ${tombstoneCovers(incoming)})`,
+    `WHERE NOT EXISTS (SELECT 1 FROM ${qualified(schema, sides.tombstone)} AS tb WHERE tb."entityname" = $1 AND tb."recordid" = s.id AND ${tombstoneCovers(incoming)})`,
     `ON CONFLICT ("id") DO UPDATE SET ${sets.join(', ')}`,
     `WHERE ${newer({ version: 'EXCLUDED."versionnumber"', time: 'EXCLUDED."modifiedon"' }, { version: 't."versionnumber"', time: 't."modifiedon"' })}`,
-    `RETURNING t."id"::text AS id`,
+    // A uuid reaches node-postgres as its text: no cast needed.
+    `RETURNING t."id" AS id`,
   ].join('\n');
 }
 

@@ -9,6 +9,7 @@ import {
   type UpsertBatch,
 } from '../dialect.js';
 import type { Column, ColumnType } from '../table-model.js';
+import { arrayLiteral } from './postgres-arrays.js';
 import { classifyPostgresError } from './postgres-errors.js';
 import * as sql from './postgres-sql.js';
 
@@ -56,6 +57,7 @@ export async function probePostgres(connectionString: string): Promise<void> {
 export class PostgresDialect implements TargetDialect {
   readonly kind = 'postgres';
   readonly maxIdentifierLength = 63;
+  readonly parallelWrites = 2;
   private readonly pool: pg.Pool;
 
   constructor(
@@ -108,19 +110,23 @@ export class PostgresDialect implements TargetDialect {
   }
 
   async upsert(batch: UpsertBatch): Promise<Set<string>> {
+    const rows = batch.rows;
+    const ids = arrayLiteral(rows, (r) => r.id);
     const params: unknown[] = [
       batch.entity,
-      batch.rows.map((r) => r.id),
-      batch.rows.map((r) => r.rowVersion),
-      batch.rows.map((r) => r.modifiedOn),
-      ...batch.columns.map((_, i) => batch.rows.map((r) => r.cells[i])),
+      ids,
+      arrayLiteral(rows, (r) => r.rowVersion),
+      arrayLiteral(rows, (r) => r.modifiedOn),
+      ...batch.columns.map((_, i) => arrayLiteral(rows, (r) => r.cells[i])),
     ];
     const res = await this.run(sql.upsertSql(this.schema, batch.table, this.sides, batch.columns), params);
     const applied = new Set<string>(res.rows.map((r) => r.id));
     if (applied.size) {
+      // Usually every row applied and the ids already sent serve again.
+      const appliedIds = applied.size === rows.length ? ids : arrayLiteral([...applied], (id) => id);
       const undone = await this.run(sql.upsertRecheckSql(this.schema, batch.table, this.sides), [
         batch.entity,
-        [...applied],
+        appliedIds,
       ]);
       for (const row of undone.rows) applied.delete(row.id);
     }
