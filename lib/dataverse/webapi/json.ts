@@ -8,50 +8,99 @@
 /** Significant digits a double always represents exactly in decimal. */
 const SAFE_DIGITS = 15;
 
-/** Quick pre-check: some run of 16+ digits/dots exists (else nothing can lose precision). */
+/** Some run of 16+ digits/dots exists (else nothing can lose precision). */
 const MAYBE_LONG_NUMBER = /[0-9][0-9.]{15}/;
 
+/**
+ * Characters of the mantissa (before `e`/`E`, without a leading `-` or the first `.`) after its leading
+ * zeros: the significant digits of a well-formed literal.
+ */
 function significantDigits(literal: string): number {
-  const mantissa = literal.replace(/^-/, '').split(/[eE]/)[0].replace('.', '');
-  return mantissa.replace(/^0+/, '').length;
+  let count = 0;
+  let leading = true;
+  let pointSeen = false;
+  for (let i = literal.charCodeAt(0) === 0x2d /* - */ ? 1 : 0; i < literal.length; i++) {
+    const c = literal.charCodeAt(i);
+    if (c === 0x65 || c === 0x45 /* e E */) break;
+    if (c === 0x2e /* . */ && !pointSeen) {
+      pointSeen = true;
+    } else if (!(leading && c === 0x30) /* 0 */) {
+      leading = false;
+      count++;
+    }
+  }
+  return count;
+}
+
+/** True for the characters a number literal is read as: digits, `.`, `e`, `E`, `+`, `-`. */
+function isNumberChar(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x65 || c === 0x45 || c === 0x2b || c === 0x2d;
+}
+
+/** Index of the `"` that closes the string whose content starts at `from`, or -1 when it is not closed. */
+function closingQuote(text: string, from: number): number {
+  let q = text.indexOf('"', from);
+  while (q !== -1) {
+    let slashes = 0;
+    while (text.charCodeAt(q - 1 - slashes) === 0x5c /* \ */) slashes++;
+    if (slashes % 2 === 0) return q;
+    q = text.indexOf('"', q + 1);
+  }
+  return -1;
 }
 
 /** JSON.parse, except that long number literals arrive as their exact text. */
 export function parseJsonLossless(text: string): unknown {
-  if (!MAYBE_LONG_NUMBER.test(text)) return JSON.parse(text);
+  // One pass that jumps from quote to quote (indexOf is native): a literal of 16+ significant digits needs
+  // 16+ characters, so only a stretch of that length between two strings can hold one.
   let out = '';
   let last = 0;
-  let i = 0;
+  let checked = false;
   const n = text.length;
+  let i = 0;
   while (i < n) {
-    const c = text.charCodeAt(i);
-    if (c === 0x22 /* " */) {
-      i++;
-      while (i < n) {
-        const d = text.charCodeAt(i);
-        if (d === 0x5c /* \ */) i += 2;
-        else if (d === 0x22) break;
-        else i++;
-      }
-      i++;
-    } else if (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39)) {
-      const start = i;
-      i++;
-      while (i < n) {
-        const d = text.charCodeAt(i);
-        if ((d >= 0x30 && d <= 0x39) || d === 0x2e || d === 0x65 || d === 0x45 || d === 0x2b || d === 0x2d) i++;
-        else break;
-      }
-      const literal = text.slice(start, i);
-      if (significantDigits(literal) > SAFE_DIGITS) {
+    const open = text.indexOf('"', i);
+    const end = open < 0 ? n : open;
+    if (end - i > SAFE_DIGITS) {
+      while (i < end) {
+        const c = text.charCodeAt(i);
+        if (c !== 0x2d /* - */ && (c < 0x30 || c > 0x39)) {
+          i++;
+          continue;
+        }
+        const start = i;
+        i++;
+        while (i < end && isNumberChar(text.charCodeAt(i))) i++;
+        if (i - start <= SAFE_DIGITS) continue;
+        const literal = text.slice(start, i);
+        if (significantDigits(literal) <= SAFE_DIGITS) continue;
+        // Only text with a run of 16 digits/dots somewhere was ever rewritten; keep that for malformed input.
+        checked ||= MAYBE_LONG_NUMBER.test(literal) || MAYBE_LONG_NUMBER.test(text);
+        if (!checked) return JSON.parse(text);
         out += `${text.slice(last, start)}"${literal}"`;
         last = i;
       }
-    } else {
-      i++;
     }
+    if (open < 0) break;
+    const close = closingQuote(text, open + 1);
+    if (close < 0) break;
+    i = close + 1;
   }
   return JSON.parse(last === 0 ? text : out + text.slice(last));
+}
+
+/** True for `-?digits(.digits)?`: text that is plain decimal already (a long literal, as a rule). */
+function isPlainDecimal(text: string): boolean {
+  let i = text.charCodeAt(0) === 0x2d /* - */ ? 1 : 0;
+  let digits = 0;
+  let point = -1;
+  for (; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x30 && c <= 0x39) digits++;
+    else if (c === 0x2e /* . */ && point < 0 && digits > 0) point = i;
+    else return false;
+  }
+  return digits > 0 && point !== text.length - 1;
 }
 
 /**
@@ -59,6 +108,13 @@ export function parseJsonLossless(text: string): unknown {
  * 1e-7 → "0.0000001", "1.5E+3" → "1500".
  */
 export function decimalText(value: number | string): string {
+  if (typeof value === 'number') {
+    const printed = String(value);
+    // A finite number prints in plain decimal unless it is tiny or huge (then with an exponent).
+    if (Number.isFinite(value) && !printed.includes('e')) return printed;
+  } else if (isPlainDecimal(value)) {
+    return value;
+  }
   const text = typeof value === 'number' ? String(value) : value.trim();
   const m = /^(-?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(text);
   if (!m) throw new TypeError(`not a decimal number: ${JSON.stringify(value)}`);

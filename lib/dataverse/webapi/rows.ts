@@ -33,6 +33,20 @@ export function isDeletedEntity(row: WebApiRow): boolean {
   return (typeof context === 'string' && context.endsWith('/$deletedEntity')) || row.reason === 'deleted';
 }
 
+/** Lookup property → its annotation's property: built once per column name instead of per row. */
+const annotationKeys = new Map<string, string>();
+const MAX_ANNOTATION_KEYS = 10_000;
+
+function annotationKeyOf(webApiName: string): string {
+  let key = annotationKeys.get(webApiName);
+  if (key === undefined) {
+    if (annotationKeys.size >= MAX_ANNOTATION_KEYS) annotationKeys.clear();
+    key = `${webApiName}@${LOOKUP_LOGICAL_NAME}`;
+    annotationKeys.set(webApiName, key);
+  }
+  return key;
+}
+
 /** One row of a page or delta → its ChangeEvent. */
 export function toChangeEvent(row: WebApiRow, ctx: RowContext): ChangeEvent {
   const { metadata } = ctx;
@@ -51,24 +65,29 @@ export function toChangeEvent(row: WebApiRow, ctx: RowContext): ChangeEvent {
       messageName: 'Delete',
     };
   }
-  const recordId = guidOf(row[metadata.primaryIdAttribute], `${metadata.entitySetName}.${metadata.primaryIdAttribute}`);
+  const id = row[metadata.primaryIdAttribute];
+  const recordId =
+    (typeof id === 'string' ? plainGuid(id) : undefined) ??
+    guidOf(id, `${metadata.entitySetName}.${metadata.primaryIdAttribute}`);
   const attributes: Record<string, AttributeValue> = {};
   for (const attribute of ctx.attributes) {
-    if (!(attribute.webApiName in row)) continue;
-    attributes[attribute.logicalName] = toAttributeValue(attribute, row, metadata);
+    const raw = row[attribute.webApiName];
+    // JSON holds no undefined: undefined means absent, unless the name is one every object inherits.
+    if (raw === undefined && !(attribute.webApiName in row)) continue;
+    attributes[attribute.logicalName] = readValue(attribute, raw, row, metadata);
   }
   const rowVersion = versionOf(row);
   const modified = attributes.modifiedon;
   const modifiedOn = modified?.type === 'datetime' ? modified.value : undefined;
+  const version: ChangeEvent['version'] = {};
+  if (rowVersion !== undefined) version.rowVersion = rowVersion;
+  if (modifiedOn !== undefined) version.modifiedOn = modifiedOn;
   return {
     organizationId: ctx.organizationId,
     entity: metadata.logicalName,
     recordId,
     operation: 'upsert',
-    version: {
-      ...(rowVersion !== undefined ? { rowVersion } : {}),
-      ...(modifiedOn !== undefined ? { modifiedOn } : {}),
-    },
+    version,
     operationTime: modifiedOn ?? ctx.readTime,
     attributes,
     correlationId: ctx.correlationId,
@@ -87,6 +106,26 @@ function versionOf(row: WebApiRow): string | undefined {
 
 const GUID = /^\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}?$/;
 
+/**
+ * A bare 36-character GUID in lower case, checked without a regex (the shape nearly every id arrives in);
+ * undefined for anything else, which the regex then judges.
+ */
+function plainGuid(value: string): string | undefined {
+  if (value.length !== 36) return undefined;
+  let upper = false;
+  for (let i = 0; i < 36; i++) {
+    const c = value.charCodeAt(i);
+    if (i === 8 || i === 13 || i === 18 || i === 23) {
+      if (c !== 0x2d /* - */) return undefined;
+    } else if (c >= 0x41 && c <= 0x46) {
+      upper = true;
+    } else if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) {
+      return undefined;
+    }
+  }
+  return upper ? value.toLowerCase() : value;
+}
+
 function guidOf(value: unknown, field: string): string {
   const m = typeof value === 'string' ? GUID.exec(value) : null;
   if (!m) throw unexpected(field, value, 'a GUID');
@@ -101,47 +140,106 @@ function unexpected(field: string, value: unknown, expected: string): AppError {
   );
 }
 
+/** Digits at `text[from, from + count)` as a number, or -1 when one of them is not a digit. */
+function digitsAt(text: string, from: number, count: number): number {
+  let n = 0;
+  for (let i = from; i < from + count; i++) {
+    const d = text.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/**
+ * What `new Date(Date.parse(raw)).toISOString()` answers, worked out from the text for the shapes Dataverse
+ * prints (`yyyy-MM-dd`, `…THH:mm:ssZ`, `…THH:mm:ss.fffZ`) when every field is in range; undefined otherwise.
+ * Days past the 28th are left to Date, which rolls Feb 30 over into March.
+ */
+function canonicalDateTime(raw: string): string | undefined {
+  const length = raw.length;
+  if (length !== 10 && length !== 20 && length !== 24) return undefined;
+  if (raw.charCodeAt(4) !== 0x2d || raw.charCodeAt(7) !== 0x2d) return undefined;
+  const month = digitsAt(raw, 5, 2);
+  const day = digitsAt(raw, 8, 2);
+  if (digitsAt(raw, 0, 4) < 0 || month < 1 || month > 12 || day < 1 || day > 28) return undefined;
+  if (length === 10) return `${raw}T00:00:00.000Z`;
+  if (raw.charCodeAt(10) !== 0x54 /* T */ || raw.charCodeAt(13) !== 0x3a || raw.charCodeAt(16) !== 0x3a) {
+    return undefined;
+  }
+  const hour = digitsAt(raw, 11, 2);
+  const minute = digitsAt(raw, 14, 2);
+  const second = digitsAt(raw, 17, 2);
+  if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59) return undefined;
+  if (raw.charCodeAt(length - 1) !== 0x5a /* Z */) return undefined;
+  if (length === 20) return `${raw.slice(0, 19)}.000Z`;
+  return raw.charCodeAt(19) === 0x2e /* . */ && digitsAt(raw, 20, 3) >= 0 ? raw : undefined;
+}
+
 /** One attribute of a row, typed by its metadata. */
 export function toAttributeValue(
   attribute: AttributeMetadata,
   row: WebApiRow,
   metadata: EntityMetadata,
 ): AttributeValue {
-  const raw = row[attribute.webApiName];
+  return readValue(attribute, row[attribute.webApiName], row, metadata);
+}
+
+/** `entity.attribute`, for errors: built only when one is thrown, not per value. */
+function fieldName(metadata: EntityMetadata, attribute: AttributeMetadata): string {
+  return `${metadata.logicalName}.${attribute.logicalName}`;
+}
+
+function mismatch(metadata: EntityMetadata, attribute: AttributeMetadata, raw: unknown, expected: string): AppError {
+  return unexpected(fieldName(metadata, attribute), raw, expected);
+}
+
+/** `raw`, the row's value of `attribute`, typed. */
+function readValue(
+  attribute: AttributeMetadata,
+  raw: unknown,
+  row: WebApiRow,
+  metadata: EntityMetadata,
+): AttributeValue {
   if (raw === null || raw === undefined) return { type: 'null' };
-  const field = `${metadata.logicalName}.${attribute.logicalName}`;
-  const fail = (expected: string) => unexpected(field, raw, expected);
   switch (attribute.valueType) {
     case 'string':
-      if (typeof raw !== 'string') throw fail('text');
+      if (typeof raw !== 'string') throw mismatch(metadata, attribute, raw, 'text');
       return { type: 'string', value: raw };
     case 'int':
-      if (typeof raw !== 'number' || !Number.isInteger(raw)) throw fail('an integer');
+      if (typeof raw !== 'number' || !Number.isInteger(raw)) throw mismatch(metadata, attribute, raw, 'an integer');
       return { type: 'int', value: raw };
     case 'bigint':
     case 'decimal':
     case 'money':
-      if (typeof raw !== 'number' && typeof raw !== 'string') throw fail('a number');
+      if (typeof raw !== 'number' && typeof raw !== 'string') throw mismatch(metadata, attribute, raw, 'a number');
       return { type: attribute.valueType, value: decimalText(raw) };
     case 'float': {
       const n = typeof raw === 'string' ? Number(raw) : raw;
-      if (typeof n !== 'number' || !Number.isFinite(n)) throw fail('a number');
+      if (typeof n !== 'number' || !Number.isFinite(n)) throw mismatch(metadata, attribute, raw, 'a number');
       return { type: 'float', value: n };
     }
     case 'boolean':
-      if (typeof raw !== 'boolean') throw fail('true or false');
+      if (typeof raw !== 'boolean') throw mismatch(metadata, attribute, raw, 'true or false');
       return { type: 'boolean', value: raw };
     case 'datetime': {
+      if (typeof raw === 'string') {
+        const canonical = canonicalDateTime(raw);
+        if (canonical !== undefined) return { type: 'datetime', value: canonical };
+      }
       // Date-only columns arrive as `yyyy-MM-dd`, which parses as midnight UTC.
       const ms = typeof raw === 'string' ? Date.parse(raw) : Number.NaN;
-      if (Number.isNaN(ms)) throw fail('an ISO-8601 date-time');
+      if (Number.isNaN(ms)) throw mismatch(metadata, attribute, raw, 'an ISO-8601 date-time');
       return { type: 'datetime', value: new Date(ms).toISOString() };
     }
     case 'guid':
-      return { type: 'guid', value: guidOf(raw, field) };
+      return {
+        type: 'guid',
+        value: (typeof raw === 'string' ? plainGuid(raw) : undefined) ?? guidOf(raw, fieldName(metadata, attribute)),
+      };
     case 'lookup': {
-      const id = guidOf(raw, field);
-      const annotated = row[`${attribute.webApiName}@${LOOKUP_LOGICAL_NAME}`];
+      const id = (typeof raw === 'string' ? plainGuid(raw) : undefined) ?? guidOf(raw, fieldName(metadata, attribute));
+      const annotated = row[annotationKeyOf(attribute.webApiName)];
       const entityType =
         typeof annotated === 'string' && annotated
           ? annotated
@@ -149,6 +247,7 @@ export function toAttributeValue(
             ? attribute.targets[0]
             : undefined;
       if (!entityType) {
+        const field = fieldName(metadata, attribute);
         throw new AppError(
           'DATAVERSE_REQUEST_FAILED',
           `Lookup ${field} = ${id} came without its @${LOOKUP_LOGICAL_NAME} annotation and can point to ${attribute.targets?.join(', ') || 'several tables'}; request the annotation with Prefer: ${INCLUDE_ANNOTATIONS}.`,
@@ -158,7 +257,8 @@ export function toAttributeValue(
       return { type: 'lookup', value: id, entityType };
     }
     case 'optionset':
-      if (typeof raw !== 'number' || !Number.isInteger(raw)) throw fail('an option value');
+      if (typeof raw !== 'number' || !Number.isInteger(raw))
+        throw mismatch(metadata, attribute, raw, 'an option value');
       return { type: 'optionset', value: raw };
     case 'multiselect': {
       // The Web API prints a multi-select as "1,2".
@@ -166,11 +266,12 @@ export function toAttributeValue(
         .split(',')
         .filter((part) => part.trim() !== '')
         .map(Number);
-      if (values.some((v) => !Number.isInteger(v))) throw fail('comma-separated option values');
+      if (values.some((v) => !Number.isInteger(v)))
+        throw mismatch(metadata, attribute, raw, 'comma-separated option values');
       return values.length ? { type: 'multiselect', value: values } : { type: 'null' };
     }
     default:
-      throw fail(`an exportable attribute (type ${attribute.attributeType})`);
+      throw mismatch(metadata, attribute, raw, `an exportable attribute (type ${attribute.attributeType})`);
   }
 }
 
