@@ -557,3 +557,37 @@ describe('profiles API', () => {
     assert.equal(errorOf(badLimit).details?.[0].field, 'limit');
   });
 });
+
+describe('profile API: activating again after a deactivation', () => {
+  it('resumes from the stored delta link instead of copying a completed entity again, unless ?full=true', async () => {
+    await using ctx = await apiContext();
+    const profile = await created(ctx.api);
+    assert.equal((await ctx.api.activate(withId(profile.id))).status, 200);
+    // The first copy finished for account (its delta link stored for reconcile) but not for contact.
+    await ctx.store.updateSyncState(profile.id, 'account', { syncState: 'Completed', rowsCopied: 500 });
+    await ctx.store.saveCheckpoint({
+      profileId: profile.id,
+      entity: 'account',
+      nextLink: null,
+      deltaLink: 'https://contoso.crm.dynamics.com/api/data/v9.2/accounts?$deltatoken=919042%2108%2f22%2f2017',
+      pagesDone: 1,
+    });
+    assert.equal((await ctx.api.deactivate(withId(profile.id))).status, 200);
+
+    const again = await ctx.api.activate(withId(profile.id));
+    assert.equal(again.status, 200);
+    assert.deepEqual((again.jsonBody as { initialSync?: { entities: string[] } }).initialSync?.entities, ['contact']);
+    const account = (await ctx.store.entityStatuses(profile.id)).find((s) => s.entity === 'account');
+    assert.equal(account?.syncState, 'Completed');
+    assert.match((await ctx.store.getCheckpoint(profile.id, 'account'))?.deltaLink ?? '', /deltatoken/);
+
+    assert.equal((await ctx.api.deactivate(withId(profile.id))).status, 200);
+    const full = await ctx.api.activate(withId(profile.id, { query: { full: 'true' } }));
+    assert.deepEqual((full.jsonBody as { initialSync?: { entities: string[] } }).initialSync?.entities, [
+      'account',
+      'contact',
+    ]);
+    assert.equal(ctx.started.at(-1)?.full, true);
+    assert.equal(await ctx.store.getCheckpoint(profile.id, 'account'), undefined, 'a full copy starts from scratch');
+  });
+});
