@@ -4,6 +4,7 @@
  */
 import mssql from 'mssql';
 import type { Logger } from '../log.js';
+import { mssqlConfig } from '../mssql-config.js';
 import type { MssqlParamType, MssqlStatement } from './sql/mssql.js';
 
 export type MssqlRows = Array<Record<string, unknown>>;
@@ -42,9 +43,7 @@ async function execute(request: mssql.Request, statement: MssqlStatement): Promi
 
 /** Connects a pool from an ADO-style connection string; TLS is always on, whatever the string says. */
 export async function connectMssqlControl(connectionString: string, log: Logger): Promise<MssqlControlConnection> {
-  const config = mssql.ConnectionPool.parseConnectionString(connectionString);
-  config.options = { ...config.options, encrypt: true };
-  const pool = new mssql.ConnectionPool(config);
+  const pool = new mssql.ConnectionPool(mssqlConfig(connectionString));
   pool.on('error', (err) => log.warn('control store connection lost', { error: err }));
   await pool.connect();
   let closed = false;

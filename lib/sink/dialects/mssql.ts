@@ -5,6 +5,7 @@
  * type has to exist in the target, and one round trip carries the batch.
  */
 import mssql from 'mssql';
+import { mssqlConfig } from '../../mssql-config.js';
 import {
   type DeleteBatch,
   type SideTableNames,
@@ -67,7 +68,7 @@ export function openMssqlPool(connectionString: string): MssqlConnector {
   let closed = false;
   const connect = (): Promise<mssql.ConnectionPool> => {
     own.connecting ??= (async () => {
-      const pool = new mssql.ConnectionPool(connectionString);
+      const pool = new mssql.ConnectionPool(mssqlConfig(connectionString));
       pool.on('error', () => {});
       return pool.connect();
     })().catch((err) => {
@@ -104,7 +105,7 @@ export function openMssqlPool(connectionString: string): MssqlConnector {
 }
 
 export async function probeMssql(connectionString: string): Promise<void> {
-  const pool = new mssql.ConnectionPool(connectionString);
+  const pool = new mssql.ConnectionPool(mssqlConfig(connectionString));
   pool.on('error', () => {});
   try {
     await pool.connect();
