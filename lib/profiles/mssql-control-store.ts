@@ -1,28 +1,18 @@
 /**
- * The control store on Azure SQL / SQL Server. Statements come from `sql/mssql.ts`; this file runs them
- * through a {@link MssqlControlConnection} and maps rows. Migrations run in one transaction that first
- * takes an application lock (sp_getapplock), so instances starting together apply each step once.
+ * The control store on Azure SQL / SQL Server: statements from `sql/mssql.ts`, run through a
+ * {@link MssqlControlConnection}, rows mapped by the shared `sql-control-store.ts`. Migrations run in one
+ * transaction that first takes an application lock (sp_getapplock), so instances starting together apply
+ * each step once.
  */
-import { randomUUID } from 'node:crypto';
 import { AppError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
-import type { MetricsDelta } from '../pipeline/ports.js';
-import {
-  checkpointFromRow,
-  controlSchemaName,
-  profileFromRow,
-  profileKey,
-  profileTables,
-  statusFromRow,
-  storedDefinition,
-} from './control-rows.js';
-import type { ControlStore, SyncCheckpoint, SyncStatePatch } from './control-store.js';
-import { metricsIncrement } from './metrics-increment.js';
+import { controlSchemaName } from './control-rows.js';
+import type { ControlStore } from './control-store.js';
 import { pendingMigrations } from './migrations/migration.js';
 import { mssqlMigrations } from './migrations/mssql.js';
 import { connectMssqlControl, type MssqlControlConnection } from './mssql-connection.js';
-import type { ExportProfile, ProfileDefinition, ProfileState } from './schema.js';
 import { MIGRATION_LOCK_TIMEOUT_MS, type MssqlStatement, mssqlControlSql } from './sql/mssql.js';
+import { sqlControlStore } from './sql-control-store.js';
 
 export interface MssqlControlStoreOptions {
   /** Schema of the control tables; default `dvexport`. */
@@ -54,23 +44,23 @@ export function createMssqlControlStore(
   const now = options.now ?? (() => new Date());
   const sql = mssqlControlSql(schema);
 
-  const rows = (statement: MssqlStatement) => connection.query(statement);
-  /** Runs an upsert batch that answers `[written]`; 0 when the profile no longer exists. */
-  const written = async (statement: MssqlStatement): Promise<number> => {
-    try {
-      const [row] = await connection.query(statement);
-      return Number(row?.written ?? 0);
-    } catch (err) {
-      if ((err as { number?: unknown })?.number === CONSTRAINT_CONFLICT) return 0;
-      throw err;
-    }
-  };
-  const profileGone = (profileId: string, what: string) =>
-    new AppError('PROFILE_NOT_FOUND', `export profile ${profileId} does not exist; its ${what} was not saved`, {
-      details: [{ field: 'profileId', message: 'no export profile has this id', value: profileId }],
-    });
-
-  return {
+  return sqlControlStore<MssqlStatement>({
+    sql,
+    log,
+    now,
+    rows: (statement) => connection.query(statement),
+    /** Upsert batches answer `[written]`. */
+    async written(statement) {
+      try {
+        const [row] = await connection.query(statement);
+        return Number(row?.written ?? 0);
+      } catch (err) {
+        if ((err as { number?: unknown })?.number === CONSTRAINT_CONFLICT) return 0;
+        throw err;
+      }
+    },
+    /** Deletes answer the removed rows (OUTPUT). */
+    deleted: async (statement) => (await connection.query(statement)).length,
     async migrate() {
       await connection.transaction(async (session) => {
         const [lock] = await session.query(sql.migrationLock());
@@ -94,90 +84,6 @@ export function createMssqlControlStore(
       });
     },
 
-    async createProfile(definition: ProfileDefinition): Promise<ExportProfile> {
-      const [row] = await rows(sql.insertProfile(randomUUID(), storedDefinition(definition), 'Inactive', now()));
-      return profileFromRow(row);
-    },
-
-    async listProfiles() {
-      return (await rows(sql.selectProfiles())).map(profileFromRow);
-    },
-
-    async getProfile(id: string) {
-      const key = profileKey(id);
-      if (!key) return undefined;
-      const [row] = await rows(sql.selectProfile(key));
-      return row ? profileFromRow(row) : undefined;
-    },
-
-    async replaceProfile(id: string, definition: ProfileDefinition) {
-      const key = profileKey(id);
-      if (!key) return undefined;
-      const stored = storedDefinition(definition);
-      const [row] = await rows(sql.replaceProfile(key, stored, profileTables(stored), now()));
-      return row ? profileFromRow(row) : undefined;
-    },
-
-    async deleteProfile(id: string) {
-      const key = profileKey(id);
-      if (!key) return false;
-      return (await rows(sql.deleteProfile(key))).length > 0;
-    },
-
-    async setProfileState(id: string, state: ProfileState) {
-      const key = profileKey(id);
-      if (!key) return undefined;
-      const [row] = await rows(sql.updateProfileState(key, state, now()));
-      return row ? profileFromRow(row) : undefined;
-    },
-
-    async activeProfilesFor(organizationId: string) {
-      return (await rows(sql.selectActiveProfiles(organizationId))).map(profileFromRow);
-    },
-
-    async entityStatuses(profileId: string) {
-      const key = profileKey(profileId);
-      if (!key) return [];
-      return (await rows(sql.selectEntityStatuses(key))).map(statusFromRow);
-    },
-
-    async updateSyncState(profileId: string, entity: string, patch: SyncStatePatch) {
-      const key = profileKey(profileId);
-      const count = key ? await written(sql.upsertSyncState(key, entity, patch, now())) : 0;
-      if (count === 0) throw profileGone(profileId, `sync state of ${entity}`);
-    },
-
-    async recordMetrics(profileId: string, entity: string, delta: MetricsDelta) {
-      const key = profileKey(profileId);
-      const increment = metricsIncrement(delta);
-      if (!increment) return;
-      const count = key ? await written(sql.upsertMetrics(key, entity, increment, now())) : 0;
-      // Counters of a deleted profile have nowhere to go; that is not the caller's failure.
-      if (count === 0) log.debug('metrics for an unknown profile dropped', { profileId, entity });
-    },
-
-    async getCheckpoint(profileId: string, entity: string) {
-      const key = profileKey(profileId);
-      if (!key) return undefined;
-      const [row] = await rows(sql.selectCheckpoint(key, entity));
-      return row ? checkpointFromRow(row) : undefined;
-    },
-
-    async saveCheckpoint(checkpoint: Omit<SyncCheckpoint, 'updatedAt'>) {
-      const key = profileKey(checkpoint.profileId);
-      const count = key ? await written(sql.upsertCheckpoint({ ...checkpoint, profileId: key }, now())) : 0;
-      if (count === 0) throw profileGone(checkpoint.profileId, `checkpoint of ${checkpoint.entity}`);
-    },
-
-    async clearCheckpoints(profileId: string, entity?: string) {
-      const key = profileKey(profileId);
-      if (key) await rows(sql.deleteCheckpoints(key, entity ?? null));
-    },
-
-    async listDeltaCheckpoints() {
-      return (await rows(sql.selectDeltaCheckpoints())).map(checkpointFromRow);
-    },
-
     close: () => connection.close(),
-  };
+  });
 }
