@@ -24,7 +24,13 @@ import {
   runHooks,
   writeLog,
 } from './invoke.js';
-import { type FunctionRegistration, type FunctionRegistry, resolveTrigger, type Settings } from './registry.js';
+import {
+  type FunctionRegistration,
+  type FunctionRegistry,
+  resolveTrigger,
+  type Settings,
+  type TriggerInfo,
+} from './registry.js';
 import { ServiceBusTriggerFeed } from './servicebus-trigger.js';
 import { parseSchedule, type TimerFire, TimerScheduler, timerInfo } from './timer-trigger.js';
 
@@ -55,21 +61,24 @@ export interface DevHostOptions {
   serviceBus?: boolean;
 }
 
+/** The trigger options `describe()` reports, named as the host reads them. */
+const DESCRIBED_OPTIONS = [
+  'route',
+  'methods',
+  'authLevel',
+  'queueName',
+  'topicName',
+  'subscriptionName',
+  'connection',
+  'cardinality',
+  'schedule',
+  'runOnStartup',
+] as const;
+
 /** One function as the host reads its trigger. */
-export interface FunctionDescription {
-  name: string;
-  triggerType: string;
-  route?: string;
-  methods?: string[];
-  authLevel?: string;
-  queueName?: string;
-  topicName?: string;
-  subscriptionName?: string;
-  connection?: string;
-  cardinality?: string;
-  schedule?: string;
-  runOnStartup?: boolean;
-}
+export type FunctionDescription = { name: string; triggerType: string } & Partial<
+  Pick<TriggerInfo, (typeof DESCRIBED_OPTIONS)[number]>
+>;
 
 export class DevHost {
   readonly #functions: FunctionRegistration[];
@@ -122,19 +131,8 @@ export class DevHost {
   describe(): FunctionDescription[] {
     return this.#functions.map(({ name, trigger }) => {
       const d: FunctionDescription = { name, triggerType: trigger.type };
-      for (const key of [
-        'route',
-        'methods',
-        'authLevel',
-        'queueName',
-        'topicName',
-        'subscriptionName',
-        'connection',
-        'cardinality',
-        'schedule',
-        'runOnStartup',
-      ] as const) {
-        if (trigger[key] !== undefined) (d as unknown as Record<string, unknown>)[key] = trigger[key];
+      for (const key of DESCRIBED_OPTIONS) {
+        if (trigger[key] !== undefined) (d as Record<string, unknown>)[key] = trigger[key];
       }
       return d;
     });
