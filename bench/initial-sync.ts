@@ -29,17 +29,17 @@ async function output(child: ChildProcess): Promise<string> {
 /** Initial sync of accounts and contacts from the sample organization (its own process) into PostgreSQL. */
 export async function benchInitialSync(root: string, earlier: BenchFigure[]): Promise<BenchFigure[]> {
   const server = await startEmbeddedPostgres({ dataDir: join(root, '.local', 'bench', 'pg-sync'), fresh: true });
+  // BENCH_CPU_PROF=<dir> writes CPU profiles of the sample org and the sync process, to see where time goes.
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   const org = spawn(
     process.execPath,
-    [script('sample-org-process.js'), JSON.stringify({ account: ACCOUNTS, contact: CONTACTS })],
+    [...profile, script('sample-org-process.js'), JSON.stringify({ account: ACCOUNTS, contact: CONTACTS })],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   );
   try {
     const sample = JSON.parse(await firstLine(org)) as { url: string; organizationId: string };
-    // BENCH_CPU_PROF=<dir> writes a CPU profile of the sync process, to see where its time goes.
-    const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
     const run = spawn(
       process.execPath,
       [

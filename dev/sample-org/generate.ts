@@ -74,9 +74,29 @@ export function generatedIndex(prefix: string, id: string, count: number): numbe
   return Number.isInteger(index) && index >= 0 && index < count ? index : undefined;
 }
 
+const DAY_SECONDS = 86_400;
+/** Day number (since 1970) → `yyyy-MM-ddT`; generated rows fall on a few hundred days. */
+const dayPrefixes = new Map<number, string>();
+const TWO_DIGITS = Array.from({ length: 60 }, (_, n) => String(n).padStart(2, '0'));
+
 /** ISO-8601 UTC without milliseconds, as the Web API prints date-times. */
 export function isoSeconds(ms: number): string {
-  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+  const seconds = Math.floor(ms / 1000);
+  const day = Math.floor(seconds / DAY_SECONDS);
+  let prefix = dayPrefixes.get(day);
+  if (prefix === undefined) {
+    const iso = new Date(day * DAY_SECONDS * 1000).toISOString();
+    // Years outside 0000–9999 print with a sign and six digits: no shortcut for those.
+    if (iso.length !== 24) return new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
+    prefix = iso.slice(0, 11);
+    if (dayPrefixes.size >= 100_000) dayPrefixes.clear();
+    dayPrefixes.set(day, prefix);
+  }
+  let rest = seconds - day * DAY_SECONDS;
+  const hours = Math.floor(rest / 3600);
+  rest -= hours * 3600;
+  const minutes = Math.floor(rest / 60);
+  return `${prefix}${TWO_DIGITS[hours]}:${TWO_DIGITS[minutes]}:${TWO_DIGITS[rest - minutes * 60]}Z`;
 }
 
 export class RowGenerator {

@@ -7,14 +7,14 @@ import type { AttributeValue } from '../../lib/change/change-event.js';
 import type { TypedRow } from './generate.js';
 import type { SampleAttribute, SampleEntity } from './schema.js';
 
-/** A JSON number written exactly as its text (JSON.stringify cannot hold more than a double). */
-export class RawNumber {
+/** JSON text written as it is: a number with more digits than a double holds, or rows rendered already. */
+export class RawJson {
   constructor(readonly text: string) {}
 }
 
-/** JSON.stringify that writes {@link RawNumber}s as bare numbers. */
+/** JSON.stringify that writes {@link RawJson} as its text. */
 export function stringifyJson(value: unknown): string {
-  if (value instanceof RawNumber) return value.text;
+  if (value instanceof RawJson) return value.text;
   if (Array.isArray(value)) return `[${value.map(stringifyJson).join(',')}]`;
   if (value !== null && typeof value === 'object') {
     const parts: string[] = [];
@@ -25,6 +25,12 @@ export function stringifyJson(value: unknown): string {
   }
   return JSON.stringify(value) ?? 'null';
 }
+
+/** A rendered row with `@odata.context` as its first property (a single-row answer). */
+export function withContext(context: string, row: RawJson): RawJson {
+  return new RawJson(`{"@odata.context":${JSON.stringify(context)},${row.text.slice(1)}`);
+}
+
 
 export const LOOKUP_LOGICAL_NAME = 'Microsoft.Dynamics.CRM.lookuplogicalname';
 export const ASSOCIATED_NAVIGATION_PROPERTY = 'Microsoft.Dynamics.CRM.associatednavigationproperty';
@@ -76,93 +82,150 @@ function optionLabel(attribute: SampleAttribute, value: number): string | undefi
   return attribute.optionSet?.options.find((o) => o.value === value)?.label;
 }
 
-/** One attribute's properties (value plus annotations) in Web API form. */
+/** An attribute's property names as JSON text (`"name":`), worked out once per attribute. */
+interface AttributeKeys {
+  attribute: SampleAttribute;
+  webApiName: string;
+  value: string;
+  formatted: string;
+  navigation: string;
+  lookupName: string;
+}
+
+const keysOf = new WeakMap<SampleAttribute, AttributeKeys>();
+
+function attributeKeys(attribute: SampleAttribute): AttributeKeys {
+  let keys = keysOf.get(attribute);
+  if (!keys) {
+    const name = webApiName(attribute);
+    const prop = (k: string) => `${JSON.stringify(k)}:`;
+    keys = {
+      attribute,
+      webApiName: name,
+      value: prop(name),
+      formatted: prop(`${name}@${FORMATTED_VALUE}`),
+      navigation: prop(`${name}@${ASSOCIATED_NAVIGATION_PROPERTY}`),
+      lookupName: prop(`${name}@${LOOKUP_LOGICAL_NAME}`),
+    };
+    keysOf.set(attribute, keys);
+  }
+  return keys;
+}
+
+/** The annotations one request asked for, decided once for all its rows. */
+interface Wanted {
+  formatted: boolean;
+  navigation: boolean;
+  lookupName: boolean;
+}
+
+const wantedOf = new WeakMap<RenderContext, Wanted>();
+
+function wanted(ctx: RenderContext): Wanted {
+  let want = wantedOf.get(ctx);
+  if (!want) {
+    want = {
+      formatted: ctx.wants(FORMATTED_VALUE),
+      navigation: ctx.wants(ASSOCIATED_NAVIGATION_PROPERTY),
+      lookupName: ctx.wants(LOOKUP_LOGICAL_NAME),
+    };
+    wantedOf.set(ctx, want);
+  }
+  return want;
+}
+
+/** One attribute's properties (annotations, then the value) in Web API form, appended to `out` as JSON text. */
 function renderAttribute(
-  out: Record<string, unknown>,
-  attribute: SampleAttribute,
+  out: string[],
+  keys: AttributeKeys,
   value: AttributeValue | undefined,
   ctx: RenderContext,
+  want: Wanted,
 ): void {
-  const key = webApiName(attribute);
-  const formatted = (text: string | undefined) => {
-    if (text !== undefined && ctx.wants(FORMATTED_VALUE)) out[`${key}@${FORMATTED_VALUE}`] = text;
+  const { attribute } = keys;
+  // Formatted values are worked out only when asked for: they cost more than the value itself.
+  const formatted = (text: () => string | undefined) => {
+    if (!want.formatted) return;
+    const t = text();
+    if (t !== undefined) out.push(keys.formatted + JSON.stringify(t));
   };
   if (!value || value.type === 'null') {
-    out[key] = null;
+    out.push(`${keys.value}null`);
     return;
   }
   switch (value.type) {
     case 'lookup': {
-      formatted(ctx.nameOf(value.entityType, value.value));
-      if (ctx.wants(ASSOCIATED_NAVIGATION_PROPERTY)) {
-        out[`${key}@${ASSOCIATED_NAVIGATION_PROPERTY}`] =
+      formatted(() => ctx.nameOf(value.entityType, value.value));
+      if (want.navigation) {
+        const property =
           attribute.kind === 'customer' ? `${attribute.logicalName}_${value.entityType}` : attribute.logicalName;
+        out.push(keys.navigation + JSON.stringify(property));
       }
-      if (ctx.wants(LOOKUP_LOGICAL_NAME)) out[`${key}@${LOOKUP_LOGICAL_NAME}`] = value.entityType;
-      out[key] = value.value;
+      if (want.lookupName) out.push(keys.lookupName + JSON.stringify(value.entityType));
+      out.push(keys.value + JSON.stringify(value.value));
       return;
     }
     case 'money':
-      formatted(`$${formatDecimalText(value.value, attribute.precision ?? 2)}`);
-      out[key] = new RawNumber(value.value);
+      formatted(() => `$${formatDecimalText(value.value, attribute.precision ?? 2)}`);
+      out.push(keys.value + value.value);
       return;
     case 'decimal':
-      formatted(formatDecimalText(value.value, attribute.precision ?? 2));
-      out[key] = new RawNumber(value.value);
+      formatted(() => formatDecimalText(value.value, attribute.precision ?? 2));
+      out.push(keys.value + value.value);
       return;
     case 'bigint':
-      out[key] = new RawNumber(value.value);
+      out.push(keys.value + value.value);
       return;
     case 'int':
-      formatted(groupDigits(String(value.value)));
-      out[key] = value.value;
+      formatted(() => groupDigits(String(value.value)));
+      out.push(keys.value + value.value);
       return;
     case 'optionset':
-      formatted(optionLabel(attribute, value.value));
-      out[key] = value.value;
+      formatted(() => optionLabel(attribute, value.value));
+      out.push(keys.value + value.value);
       return;
     case 'multiselect':
-      formatted(value.value.map((v) => optionLabel(attribute, v) ?? String(v)).join('; '));
-      out[key] = value.value.join(',');
+      formatted(() => value.value.map((v) => optionLabel(attribute, v) ?? String(v)).join('; '));
+      out.push(`${keys.value}"${value.value.join(',')}"`);
       return;
     case 'boolean': {
       const [no, yes] = attribute.booleanLabels ?? ['No', 'Yes'];
-      formatted(value.value ? yes : no);
-      out[key] = value.value;
+      formatted(() => (value.value ? yes : no));
+      out.push(keys.value + (value.value ? 'true' : 'false'));
       return;
     }
     case 'datetime':
       if (attribute.kind === 'dateonly') {
-        formatted(formatDateTime(value.value).split(' ')[0]);
-        out[key] = value.value.slice(0, 10);
+        formatted(() => formatDateTime(value.value).split(' ')[0]);
+        out.push(`${keys.value}"${value.value.slice(0, 10)}"`);
       } else {
-        formatted(formatDateTime(value.value));
-        out[key] = value.value;
+        formatted(() => formatDateTime(value.value));
+        out.push(keys.value + JSON.stringify(value.value));
       }
       return;
     default:
-      out[key] = (value as { value: unknown }).value;
+      out.push(keys.value + JSON.stringify((value as { value: unknown }).value));
   }
 }
 
 /**
- * A row as the Web API prints it. `select` holds Web API property names; the primary id and the etag are
- * always present, as in Dataverse.
+ * A row as the Web API prints it, as JSON text. `select` holds Web API property names; the primary id and
+ * the etag are always present, as in Dataverse.
  */
 export function renderRow(
   entity: SampleEntity,
   row: TypedRow,
   select: ReadonlySet<string> | undefined,
   ctx: RenderContext,
-): Record<string, unknown> {
+): RawJson {
   const version = row.versionnumber;
-  const out: Record<string, unknown> = {
-    '@odata.etag': `W/"${version && version.type === 'bigint' ? version.value : '0'}"`,
-  };
+  const etag = `W/"${version && version.type === 'bigint' ? version.value : '0'}"`;
+  const out = [`"@odata.etag":${JSON.stringify(etag)}`];
+  const want = wanted(ctx);
   for (const attribute of entity.attributes) {
-    const key = webApiName(attribute);
-    if (select && !select.has(key) && attribute.logicalName !== entity.primaryIdAttribute) continue;
-    renderAttribute(out, attribute, row[attribute.logicalName], ctx);
+    const keys = attributeKeys(attribute);
+    if (select && !select.has(keys.webApiName) && attribute.logicalName !== entity.primaryIdAttribute) continue;
+    renderAttribute(out, keys, row[attribute.logicalName], ctx, want);
   }
-  return out;
+  return new RawJson(`{${out.join(',')}}`);
 }

@@ -15,7 +15,15 @@ import {
   relationshipJson,
 } from './metadata.js';
 import { errorBody, keyValue, type Preferences, parseExpand, parsePrefer, parseSelect } from './odata.js';
-import { annotationFilter, type RenderContext, renderRow, stringifyJson, webApiName } from './render.js';
+import {
+  annotationFilter,
+  type RawJson,
+  type RenderContext,
+  renderRow,
+  stringifyJson,
+  webApiName,
+  withContext,
+} from './render.js';
 import {
   accountContactRelationship,
   entities,
@@ -396,7 +404,7 @@ export class SampleOrgHandler {
     let position = cookie ? (table.positionOf(cookie.lastId) ?? -1) + 1 : 0;
     const pageNumber = cookie ? cookie.pageNumber : 1;
 
-    const rows: Record<string, unknown>[] = [];
+    const rows: RawJson[] = [];
     let firstId: string | undefined;
     let lastId: string | undefined;
     const end = table.positions;
@@ -480,10 +488,12 @@ export class SampleOrgHandler {
     const select = this.selection(entity, url);
     const row = this.store.table(entity.logicalName)?.get(id);
     if (!row) throw notFound(entity, id);
-    return json({
-      '@odata.context': `${this.apiBase}$metadata#${entity.entitySetName}${select ? `(${select.join(',')})` : ''}/$entity`,
-      ...renderRow(entity, row, select ? new Set(select) : undefined, this.renderContext(prefs)),
-    });
+    return json(
+      withContext(
+        `${this.apiBase}$metadata#${entity.entitySetName}${select ? `(${select.join(',')})` : ''}/$entity`,
+        renderRow(entity, row, select ? new Set(select) : undefined, this.renderContext(prefs)),
+      ),
+    );
   }
 
   // ---------------------------------------------------------------- writes
@@ -504,10 +514,10 @@ export class SampleOrgHandler {
     this.emitUpsert('Create', entity, id, row, row);
     if (prefs.returnRepresentation) {
       return json(
-        {
-          '@odata.context': `${this.apiBase}$metadata#${entity.entitySetName}/$entity`,
-          ...renderRow(entity, row, undefined, this.renderContext(prefs)),
-        },
+        withContext(
+          `${this.apiBase}$metadata#${entity.entitySetName}/$entity`,
+          renderRow(entity, row, undefined, this.renderContext(prefs)),
+        ),
         this.entityIdHeader(entity, id),
         201,
       );
