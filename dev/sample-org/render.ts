@@ -31,7 +31,6 @@ export function withContext(context: string, row: RawJson): RawJson {
   return new RawJson(`{"@odata.context":${JSON.stringify(context)},${row.text.slice(1)}`);
 }
 
-
 export const LOOKUP_LOGICAL_NAME = 'Microsoft.Dynamics.CRM.lookuplogicalname';
 export const ASSOCIATED_NAVIGATION_PROPERTY = 'Microsoft.Dynamics.CRM.associatednavigationproperty';
 export const FORMATTED_VALUE = 'OData.Community.Display.V1.FormattedValue';
