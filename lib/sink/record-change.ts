@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { AttributeValue, ChangeEvent, ChangeVersion } from '../change/change-event.js';
 import { assertLogicalName } from '../change/identifiers.js';
 import { AppError } from '../errors.js';
-import { isGuid, isReservedAttribute } from './table-model.js';
+import { isCanonicalUtc, isGuid, isReservedAttribute } from './table-model.js';
 
 export interface RecordChange {
   /** Position in the caller's batch: outcomes come back in this order. */
@@ -112,7 +112,7 @@ function checkedVersion(version: ChangeVersion, change: ChangeEvent): ChangeVers
     out.rowVersion = text;
   }
   if (version.modifiedOn !== undefined) {
-    if (Number.isNaN(Date.parse(version.modifiedOn))) {
+    if (!isCanonicalUtc(version.modifiedOn) && Number.isNaN(Date.parse(version.modifiedOn))) {
       throw new AppError(
         'VALIDATION_FAILED',
         `time ${JSON.stringify(version.modifiedOn)} of ${change.entity} ${change.recordId} is not an ISO-8601 time`,
