@@ -2,112 +2,45 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
-import { type SampleOrg, startSampleOrg } from '../../dev/sample-org/index.js';
+import type { SampleOrg } from '../../dev/sample-org/index.js';
 import type { AttributeValue, ChangeEvent } from '../../lib/change/change-event.js';
-import { createDataverseClient, type DataverseClient } from '../../lib/dataverse/webapi/client.js';
+import type { DataverseClient } from '../../lib/dataverse/webapi/client.js';
 import { parseWebhook } from '../../lib/dataverse/webhook/parse.js';
 import { AppError } from '../../lib/errors.js';
-import { silentLogger } from '../../lib/log.js';
 import type { ControlStore } from '../../lib/profiles/control-store.js';
-import { openPostgresControlStore } from '../../lib/profiles/postgres-control-store.js';
-import { type ExportProfile, withDefaults } from '../../lib/profiles/schema.js';
-import { openSink, type Sink } from '../../lib/sink/index.js';
-import { FailureLog } from '../../lib/storage/failure-log.js';
-import { completeEntity, copyEntityPages, planInitialSync } from '../../lib/sync/initial-sync.js';
-import type { DataverseSource, SyncDeps, SyncSink } from '../../lib/sync/ports.js';
-import { createTestStorage, stopOwnAzurite, type TestStorage } from '../support/azurite.js';
-import { createTestDatabase, stopOwnServer, type TestDatabase } from '../support/postgres.js';
+import { planInitialSync } from '../../lib/sync/initial-sync.js';
+import type { SyncSink } from '../../lib/sync/ports.js';
+import { stopOwnAzurite } from '../support/azurite.js';
+import { stopOwnServer, type TestDatabase } from '../support/postgres.js';
+import { copyToEnd, FAST_RETRY, type SyncStack, startSyncStack, writeToOrg } from '../support/sync-stack.js';
 
 const PAGE_SIZE = 200;
-const FAST_RETRY = { maxAttempts: 6, baseDelayMs: 10, maxDelayMs: 2_000 };
 
-/** Sample org → initial sync → real PostgreSQL target, with a PostgreSQL control store and an Azurite failure log. */
-interface SyncStack extends AsyncDisposable {
-  org: SampleOrg;
-  db: TestDatabase;
-  store: ControlStore;
-  sink: Sink;
-  client: DataverseClient;
-  profile: ExportProfile;
-  deps: SyncDeps;
+/** The sync stack, counting the pages the copy reads from the source. */
+interface CountingStack extends SyncStack {
   /** Pages the copy has read from the source so far. */
   pagesRead: { count: number };
 }
 
-async function startSyncStack(): Promise<SyncStack> {
-  const org = await startSampleOrg();
-  const db = await createTestDatabase();
-  const storage: TestStorage = await createTestStorage();
-  const store = await openPostgresControlStore(db.url);
-  await store.migrate();
-  const sink = await openSink({
-    kind: 'postgres',
-    connectionString: db.url,
-    schema: 'public',
-    tablePrefix: '',
-    writeDeleteLog: true,
-  });
-  const client = createDataverseClient({ url: org.url, logger: silentLogger, retry: FAST_RETRY });
-  const created = await store.createProfile(
-    withDefaults({
-      name: 'initial sync test',
-      organizationId: org.organizationId,
-      source: { url: org.url },
-      target: { kind: 'postgres', connectionSecret: 'target' },
-      entities: ['account', 'contact'],
-      relationships: ['new_accountcontact'],
-    }),
-  );
-  const profile = (await store.setProfileState(created.id, 'Active'))!;
+async function startCountingStack(): Promise<CountingStack> {
   const pagesRead = { count: 0 };
-  const countingSource: DataverseSource = {
-    ...client,
-    readPages: (entity, options) => countPages(client.readPages(entity, options), pagesRead),
-  };
-  const deps: SyncDeps = {
-    store,
-    dataverseFor: () => countingSource,
-    sinkFor: async () => sink,
-    failureLog: new FailureLog({ blobs: storage.blobs, container: storage.container('failurelog') }),
-    logger: silentLogger,
+  const stack = await startSyncStack({
+    name: 'initial sync test',
+    entities: ['account', 'contact'],
+    relationships: ['new_accountcontact'],
     pageSize: PAGE_SIZE,
-  };
-  return {
-    org,
-    db,
-    store,
-    sink,
-    client,
-    profile,
-    deps,
-    pagesRead,
-    async [Symbol.asyncDispose]() {
-      await org.stop();
-      await sink.close();
-      await store.close();
-      await storage[Symbol.asyncDispose]();
-      await db[Symbol.asyncDispose]();
-    },
-  };
+    source: (client) => ({
+      ...client,
+      readPages: (entity, options) => countPages(client.readPages(entity, options), pagesRead),
+    }),
+  });
+  return Object.assign(stack, { pagesRead });
 }
 
 async function* countPages<T>(pages: AsyncIterable<T>, counter: { count: number }): AsyncGenerator<T> {
   for await (const page of pages) {
     counter.count++;
     yield page;
-  }
-}
-
-/** Runs the copy of one entity to its end the way the lane orchestration does, a few pages per call. */
-async function copyToEnd(deps: SyncDeps, profileId: string, entity: string, pagesPerCall = 3): Promise<number> {
-  let rows = 0;
-  for (;;) {
-    const result = await copyEntityPages(deps, profileId, entity, pagesPerCall);
-    rows += result.rows;
-    if (result.done) {
-      await completeEntity(deps, profileId, entity);
-      return rows;
-    }
   }
 }
 
@@ -240,16 +173,6 @@ async function deliverWebhooksTo(org: SampleOrg, sink: SyncSink): Promise<{ clos
   return { close: () => server.close() };
 }
 
-/** A write through the sample org's Web API, as any Dataverse client makes it. */
-async function writeToOrg(org: SampleOrg, method: string, path: string, body?: unknown): Promise<void> {
-  const res = await fetch(`${org.url}/api/data/v9.2/${path}`, {
-    method,
-    headers: { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  assert.ok(res.ok, `${method} ${path}: ${res.status} ${await res.text()}`);
-}
-
 /** A sink that fails like a crashed worker on its nth call (1-based), then works again. */
 function crashingSink(sink: SyncSink, crashOnCall: number): SyncSink & { calls: number } {
   const wrapped = {
@@ -272,7 +195,7 @@ after(async () => {
 
 describe('initial sync', () => {
   it('copies every row of every entity with exact counts and column values equal to the source', async () => {
-    await using stack = await startSyncStack();
+    await using stack = await startCountingStack();
     const { deps, profile, org } = stack;
     const entities = await planInitialSync(deps, profile.id);
     assert.deepEqual(entities, ['account', 'contact', 'new_accountcontact']);
@@ -326,7 +249,7 @@ describe('initial sync', () => {
   });
 
   it('resumes after a crash while applying a page, re-reading only that page', async () => {
-    await using stack = await startSyncStack();
+    await using stack = await startCountingStack();
     const { profile, org } = stack;
     const pages = Math.ceil(org.counts.contact / PAGE_SIZE);
     const crashing = crashingSink(stack.sink, 4);
@@ -347,7 +270,7 @@ describe('initial sync', () => {
   });
 
   it('resumes after a crash between applying a page and saving its checkpoint, re-reading one page', async () => {
-    await using stack = await startSyncStack();
+    await using stack = await startCountingStack();
     const { profile, org } = stack;
     const pages = Math.ceil(org.counts.contact / PAGE_SIZE);
     let saves = 0;
@@ -370,7 +293,7 @@ describe('initial sync', () => {
   });
 
   it('ends correct when live changes race the copy: no deleted row comes back, no stale row wins', async () => {
-    await using stack = await startSyncStack();
+    await using stack = await startCountingStack();
     const { profile, org, sink } = stack;
     const webhooks = await deliverWebhooksTo(org, sink);
     const order = (await sourceRows(stack.client, 'contact')).map((c) => c.recordId);
@@ -418,7 +341,7 @@ describe('initial sync', () => {
   });
 
   it('keeps a pair disassociated while the relationship is copied removed, and copies the rest', async () => {
-    await using stack = await startSyncStack();
+    await using stack = await startCountingStack();
     const { profile, org, sink } = stack;
     const webhooks = await deliverWebhooksTo(org, sink);
     let call = 0;
@@ -449,7 +372,7 @@ describe('initial sync', () => {
   });
 
   it('rides out a storm of 429s and completes with the exact result', async () => {
-    await using stack = await startSyncStack();
+    await using stack = await startCountingStack();
     const { profile, org, sink } = stack;
     let call = 0;
     const stormySink: SyncSink = {

@@ -1,104 +1,34 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { type SampleOrg, startSampleOrg } from '../../dev/sample-org/index.js';
-import { createDataverseClient, type DataverseClient } from '../../lib/dataverse/webapi/client.js';
-import { silentLogger } from '../../lib/log.js';
-import type { ControlStore } from '../../lib/profiles/control-store.js';
-import { openPostgresControlStore } from '../../lib/profiles/postgres-control-store.js';
-import { type ExportProfile, withDefaults } from '../../lib/profiles/schema.js';
-import { openSink, type Sink } from '../../lib/sink/index.js';
-import { FailureLog } from '../../lib/storage/failure-log.js';
-import { completeEntity, copyEntityPages, planInitialSync } from '../../lib/sync/initial-sync.js';
-import type { SyncDeps } from '../../lib/sync/ports.js';
+import { withDefaults } from '../../lib/profiles/schema.js';
 import { type ReconcileDeps, reconcileActiveProfiles, reconcileProfile } from '../../lib/sync/reconcile.js';
-import { createTestStorage, stopOwnAzurite } from '../support/azurite.js';
-import { createTestDatabase, stopOwnServer, type TestDatabase } from '../support/postgres.js';
+import { stopOwnAzurite } from '../support/azurite.js';
+import { stopOwnServer } from '../support/postgres.js';
+import { copyAll, type SyncStack, startSyncStack, writeToOrg } from '../support/sync-stack.js';
 
-interface Stack extends AsyncDisposable {
-  org: SampleOrg;
-  db: TestDatabase;
-  store: ControlStore;
-  client: DataverseClient;
-  profile: ExportProfile;
+interface Stack extends SyncStack {
   deps: ReconcileDeps;
   copiesStarted: string[];
 }
 
 /** Sample org → PostgreSQL target (and control store), the account table already copied. */
 async function startCopiedStack(): Promise<Stack> {
-  const org = await startSampleOrg({ counts: { account: 400, contact: 10 } });
-  const db = await createTestDatabase();
-  const storage = await createTestStorage();
-  const store = await openPostgresControlStore(db.url);
-  await store.migrate();
-  const sink: Sink = await openSink({
-    kind: 'postgres',
-    connectionString: db.url,
-    schema: 'public',
-    tablePrefix: '',
-    writeDeleteLog: true,
-  });
-  const client = createDataverseClient({
-    url: org.url,
-    logger: silentLogger,
+  const stack = await startSyncStack({
+    name: 'reconcile test',
+    entities: ['account'],
+    counts: { account: 400, contact: 10 },
+    pageSize: 150,
     retry: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 500 },
   });
-  const created = await store.createProfile(
-    withDefaults({
-      name: 'reconcile test',
-      organizationId: org.organizationId,
-      source: { url: org.url },
-      target: { kind: 'postgres', connectionSecret: 'target' },
-      entities: ['account'],
-    }),
-  );
-  const profile = (await store.setProfileState(created.id, 'Active'))!;
   const copiesStarted: string[] = [];
   const deps: ReconcileDeps = {
-    store,
-    dataverseFor: () => client,
-    sinkFor: async () => sink,
-    failureLog: new FailureLog({ blobs: storage.blobs, container: storage.container('failurelog') }),
-    logger: silentLogger,
-    pageSize: 150,
+    ...stack.deps,
     startInitialSync: async (p) => {
       copiesStarted.push(p.id);
     },
   };
-  await copyAll(deps, profile.id);
-  return {
-    org,
-    db,
-    store,
-    client,
-    profile,
-    deps,
-    copiesStarted,
-    async [Symbol.asyncDispose]() {
-      await org.stop();
-      await sink.close();
-      await store.close();
-      await storage[Symbol.asyncDispose]();
-      await db[Symbol.asyncDispose]();
-    },
-  };
-}
-
-/** What the initialSync orchestration does for a profile, run inline. */
-async function copyAll(deps: SyncDeps, profileId: string): Promise<void> {
-  for (const entity of await planInitialSync(deps, profileId)) {
-    while (!(await copyEntityPages(deps, profileId, entity, 2)).done);
-    await completeEntity(deps, profileId, entity);
-  }
-}
-
-async function write(org: SampleOrg, method: string, path: string, body?: unknown): Promise<void> {
-  const res = await fetch(`${org.url}/api/data/v9.2/${path}`, {
-    method,
-    headers: { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  assert.ok(res.ok, `${method} ${path}: ${res.status} ${await res.text()}`);
+  await copyAll(deps, stack.profile.id);
+  return Object.assign(stack, { deps, copiesStarted });
 }
 
 /** id → versionnumber of every account, in the source and in the target. */
@@ -128,9 +58,9 @@ describe('reconcile', () => {
     const { org, profile } = stack;
     const [updated, deleted] = await accountIds(stack, 2);
     const before = await stack.store.getCheckpoint(profile.id, 'account');
-    await write(org, 'PATCH', `accounts(${updated})`, { name: 'Renamed without a webhook' });
-    await write(org, 'DELETE', `accounts(${deleted})`);
-    await write(org, 'POST', 'accounts', { name: 'Created without a webhook' });
+    await writeToOrg(org, 'PATCH', `accounts(${updated})`, { name: 'Renamed without a webhook' });
+    await writeToOrg(org, 'DELETE', `accounts(${deleted})`);
+    await writeToOrg(org, 'POST', 'accounts', { name: 'Created without a webhook' });
 
     const result = await reconcileProfile(stack.deps, profile.id);
     assert.deepEqual(
@@ -162,7 +92,7 @@ describe('reconcile', () => {
     const { org, profile } = stack;
     const [updated] = await accountIds(stack, 1);
     org.faults.expireDeltaTokens();
-    await write(org, 'PATCH', `accounts(${updated})`, { name: 'Changed while the token expired' });
+    await writeToOrg(org, 'PATCH', `accounts(${updated})`, { name: 'Changed while the token expired' });
 
     const result = await reconcileProfile(stack.deps, profile.id);
     assert.deepEqual(
@@ -194,7 +124,7 @@ describe('reconcile', () => {
     await using stack = await startCopiedStack();
     const { org, profile } = stack;
     const [updated] = await accountIds(stack, 1);
-    await write(org, 'PATCH', `accounts(${updated})`, { name: 'Healed by the timer' });
+    await writeToOrg(org, 'PATCH', `accounts(${updated})`, { name: 'Healed by the timer' });
     const inactive = await stack.store.createProfile(
       withDefaults({
         name: 'inactive',

@@ -1,18 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { startSampleOrg } from '../../dev/sample-org/index.js';
-import { createDataverseClient } from '../../lib/dataverse/webapi/client.js';
 import { AppError } from '../../lib/errors.js';
-import { silentLogger } from '../../lib/log.js';
-import { openPostgresControlStore } from '../../lib/profiles/postgres-control-store.js';
-import { withDefaults } from '../../lib/profiles/schema.js';
-import { openSink } from '../../lib/sink/index.js';
-import { type FailureEntry, FailureLog } from '../../lib/storage/failure-log.js';
-import { completeEntity, copyEntityPages, planInitialSync } from '../../lib/sync/initial-sync.js';
+import type { FailureEntry } from '../../lib/storage/failure-log.js';
 import type { SyncDeps, SyncSink } from '../../lib/sync/ports.js';
 import { resyncFailures } from '../../lib/sync/resync.js';
-import { createTestStorage, stopOwnAzurite } from '../support/azurite.js';
-import { createTestDatabase, stopOwnServer } from '../support/postgres.js';
+import { stopOwnAzurite } from '../support/azurite.js';
+import { stopOwnServer } from '../support/postgres.js';
+import { copyAll, startSyncStack, writeToOrg } from '../support/sync-stack.js';
 
 // Run on its own, a file starts private servers; stopping them lets the process end.
 after(async () => {
@@ -22,118 +16,82 @@ after(async () => {
 
 describe('resync of failed records', () => {
   it('re-reads each failed record, applies it as it is now and drops it from the failure log', async () => {
-    await using org = await startSampleOrg({ counts: { account: 120, contact: 10 } });
-    await using db = await createTestDatabase();
-    await using storage = await createTestStorage();
-    const store = await openPostgresControlStore(db.url);
-    await store.migrate();
-    const sink = await openSink({
-      kind: 'postgres',
-      connectionString: db.url,
-      schema: 'public',
-      tablePrefix: '',
-      writeDeleteLog: true,
+    await using stack = await startSyncStack({
+      name: 'resync test',
+      entities: ['account'],
+      counts: { account: 120, contact: 10 },
     });
-    try {
-      const client = createDataverseClient({ url: org.url, logger: silentLogger });
-      const failureLog = new FailureLog({ blobs: storage.blobs, container: storage.container('failurelog') });
-      const profile = await store.createProfile(
-        withDefaults({
-          name: 'resync test',
-          organizationId: org.organizationId,
-          source: { url: org.url },
-          target: { kind: 'postgres', connectionSecret: 'target' },
-          entities: ['account'],
-        }),
-      );
-      await store.setProfileState(profile.id, 'Active');
-      // One record the target keeps refusing, as a column too narrow would.
-      let refused = '';
-      const refusingSink: SyncSink = {
-        writeMetadata: (m) => sink.writeMetadata(m),
-        async applyBatch(changes, options) {
-          const outcomes = await sink.applyBatch(
-            changes.filter((c) => c.recordId !== refused),
-            options,
-          );
-          return changes.map((c) =>
-            c.recordId === refused
-              ? { status: 'failed' as const, error: new AppError('TARGET_PERMANENT', 'value too long for name') }
-              : outcomes.shift()!,
-          );
-        },
-      };
-      const deps: SyncDeps = {
-        store,
-        dataverseFor: () => client,
-        sinkFor: async () => refusingSink,
-        failureLog,
-        logger: silentLogger,
-      };
-      await planInitialSync(deps, profile.id);
-      while (!(await copyEntityPages(deps, profile.id, 'account', 5)).done);
-      await completeEntity(deps, profile.id, 'account');
+    const { org, db, sink, failureLog, profile } = stack;
+    // One record the target keeps refusing, as a column too narrow would.
+    let refused = '';
+    const refusingSink: SyncSink = {
+      writeMetadata: (m) => sink.writeMetadata(m),
+      async applyBatch(changes, options) {
+        const outcomes = await sink.applyBatch(
+          changes.filter((c) => c.recordId !== refused),
+          options,
+        );
+        return changes.map((c) =>
+          c.recordId === refused
+            ? { status: 'failed' as const, error: new AppError('TARGET_PERMANENT', 'value too long for name') }
+            : outcomes.shift()!,
+        );
+      },
+    };
+    const deps: SyncDeps = { ...stack.deps, sinkFor: async () => refusingSink };
+    await copyAll(deps, profile.id, 5);
 
-      const { rows: ids } = await db.pool.query('SELECT id FROM public.account ORDER BY id LIMIT 4');
-      const [stale, missing, gone, stillRefused] = ids.map((r) => String(r.id));
-      // Failures as the apply path logged them: the target missed these changes.
-      const patch = await fetch(`${org.url}/api/data/v9.2/accounts(${stale})`, {
-        method: 'PATCH',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ name: 'Changed after the failure' }),
-      });
-      assert.equal(patch.status, 204);
-      await db.pool.query('DELETE FROM public.account WHERE id = $1', [missing]);
-      assert.equal((await fetch(`${org.url}/api/data/v9.2/accounts(${gone})`, { method: 'DELETE' })).status, 204);
-      refused = stillRefused;
-      const time = new Date(Date.now() - 60_000).toISOString();
-      const entry = (
-        recordId: string,
-        changeType: FailureEntry['changeType'] = 'upsert',
-        entity = 'account',
-      ): FailureEntry => ({
-        profileId: profile.id,
-        entity,
-        recordId,
-        changeType,
-        time,
-        reason: 'the target database refused the write',
-        code: 'TARGET_PERMANENT',
-      });
-      await failureLog.writeFailures(profile.id, [
-        entry(stale),
-        entry(stale),
-        entry(missing),
-        entry(gone),
-        entry(stillRefused),
-        entry('unknown', 'delete'),
-        // A table the profile no longer exports is left alone.
-        entry(stale, 'upsert', 'contact'),
-      ]);
+    const { rows: ids } = await db.pool.query('SELECT id FROM public.account ORDER BY id LIMIT 4');
+    const [stale, missing, gone, stillRefused] = ids.map((r) => String(r.id));
+    // Failures as the apply path logged them: the target missed these changes.
+    await writeToOrg(org, 'PATCH', `accounts(${stale})`, { name: 'Changed after the failure' });
+    await db.pool.query('DELETE FROM public.account WHERE id = $1', [missing]);
+    await writeToOrg(org, 'DELETE', `accounts(${gone})`);
+    refused = stillRefused;
+    const time = new Date(Date.now() - 60_000).toISOString();
+    const entry = (
+      recordId: string,
+      changeType: FailureEntry['changeType'] = 'upsert',
+      entity = 'account',
+    ): FailureEntry => ({
+      profileId: profile.id,
+      entity,
+      recordId,
+      changeType,
+      time,
+      reason: 'the target database refused the write',
+      code: 'TARGET_PERMANENT',
+    });
+    await failureLog.writeFailures(profile.id, [
+      entry(stale),
+      entry(stale),
+      entry(missing),
+      entry(gone),
+      entry(stillRefused),
+      entry('unknown', 'delete'),
+      // A table the profile no longer exports is left alone.
+      entry(stale, 'upsert', 'contact'),
+    ]);
 
-      const result = await resyncFailures(deps, profile.id);
-      assert.deepEqual(result, {
-        attempted: 6,
-        succeeded: 2,
-        gone: 1,
-        stillFailing: 3,
-        resolvedEntries: 4,
-      });
-      const left = await failureLog.listFailures(profile.id);
-      assert.deepEqual(
-        left.map((e) => `${e.entity}/${e.recordId}`).sort(),
-        [`account/${stillRefused}`, 'account/unknown', `contact/${stale}`].sort(),
-      );
-      const { rows } = await db.pool.query('SELECT id, name FROM public.account WHERE id = ANY($1)', [
-        [stale, missing, gone],
-      ]);
-      const names = new Map(rows.map((r) => [String(r.id), String(r.name)]));
-      assert.equal(names.get(stale), 'Changed after the failure');
-      assert.ok(names.has(missing), 'the missing row is back');
-      assert.equal(names.has(gone), false, 'the record Dataverse no longer has is deleted in the target');
-    } finally {
-      await sink.close();
-      await store.close();
-    }
+    const result = await resyncFailures(deps, profile.id);
+    assert.deepEqual(result, {
+      attempted: 6,
+      succeeded: 2,
+      gone: 1,
+      stillFailing: 3,
+      resolvedEntries: 4,
+    });
+    const left = await failureLog.listFailures(profile.id);
+    assert.deepEqual(
+      left.map((e) => `${e.entity}/${e.recordId}`).sort(),
+      [`account/${stillRefused}`, 'account/unknown', `contact/${stale}`].sort(),
+    );
+    const { rows } = await db.pool.query('SELECT id, name FROM public.account WHERE id = ANY($1)', [
+      [stale, missing, gone],
+    ]);
+    const names = new Map(rows.map((r) => [String(r.id), String(r.name)]));
+    assert.equal(names.get(stale), 'Changed after the failure');
+    assert.ok(names.has(missing), 'the missing row is back');
+    assert.equal(names.has(gone), false, 'the record Dataverse no longer has is deleted in the target');
   });
 });
