@@ -2,11 +2,15 @@
  * Reconcile heals what webhooks missed: for every entity whose copy is complete it follows the stored
  * delta link, applies the upserts and deletes it returns through the same version guard, and stores the
  * new delta link. A delta token Dataverse has forgotten sends the entity back to a full copy.
+ *
+ * A profile activated without an initial sync has no copy and so no delta link: its first reconcile takes
+ * one (a change-tracked read with nothing applied), and from then on it is healed like any other. Its expired token is replaced the same way rather than by a copy nobody asked for.
  */
+import type { RelationshipMetadata } from '../dataverse/webapi/metadata.js';
 import { AppError, type ErrorCode, toAppError } from '../errors.js';
 import type { ExportProfile } from '../profiles/schema.js';
 import { applyChanges } from './apply-changes.js';
-import { activeProfile, copyTargets, isRelationship } from './initial-sync.js';
+import { activeProfile, copyTargets, DEFAULT_PAGE_SIZE, isRelationship } from './initial-sync.js';
 import type { SyncDeps } from './ports.js';
 import { toAssociations } from './relationship-rows.js';
 
@@ -20,7 +24,8 @@ export interface ReconcileDeps extends SyncDeps {
 
 export interface EntityReconcile {
   entity: string;
-  outcome: 'reconciled' | 'recopy' | 'skipped' | 'failed';
+  /** `baselined`: a first delta link was taken for an entity that streams changes without a copy. */
+  outcome: 'reconciled' | 'recopy' | 'baselined' | 'skipped' | 'failed';
   applied: number;
   stale: number;
   failed: number;
@@ -45,12 +50,13 @@ export async function reconcileProfile(deps: ReconcileDeps, profileId: string): 
   for (const entity of copyTargets(profile)) {
     const state = statuses.get(entity)?.syncState ?? 'NotStarted';
     if (state === 'Queued') needsCopy = true;
-    // Until its copy completes, the entity's checkpoint belongs to the copy.
-    if (state !== 'Completed') {
+    // Until its copy completes, the entity's checkpoint belongs to the copy, unless no copy is wanted.
+    const withoutCopy = !profile.options.initialSync && state === 'NotStarted';
+    if (state !== 'Completed' && !withoutCopy) {
       result.entities.push(tallyOf(entity, 'skipped'));
       continue;
     }
-    const entry = await reconcileEntity(deps, profile, entity);
+    const entry = await reconcileEntity(deps, profile, entity, withoutCopy);
     if (entry.outcome === 'recopy') needsCopy = true;
     result.entities.push(entry);
   }
@@ -61,14 +67,21 @@ export async function reconcileProfile(deps: ReconcileDeps, profileId: string): 
   return result;
 }
 
-async function reconcileEntity(deps: ReconcileDeps, profile: ExportProfile, entity: string): Promise<EntityReconcile> {
+async function reconcileEntity(
+  deps: ReconcileDeps,
+  profile: ExportProfile,
+  entity: string,
+  withoutCopy: boolean,
+): Promise<EntityReconcile> {
   const log = deps.logger.child({ profileId: profile.id, entity });
   const entry = tallyOf(entity, 'reconciled');
-  const checkpoint = await deps.store.getCheckpoint(profile.id, entity);
-  if (!checkpoint?.deltaLink) return { ...entry, outcome: 'skipped' };
   const source = deps.dataverseFor(profile);
-  const sink = await deps.sinkFor(profile);
   const relationship = isRelationship(profile, entity) ? await source.relationshipMetadata(entity) : undefined;
+  const checkpoint = await deps.store.getCheckpoint(profile.id, entity);
+  if (!checkpoint?.deltaLink) {
+    return withoutCopy ? baseline(deps, profile, entity, relationship) : { ...entry, outcome: 'skipped' };
+  }
+  const sink = await deps.sinkFor(profile);
   const now = deps.now ?? (() => new Date());
   let deltaLink = checkpoint.deltaLink;
   try {
@@ -103,6 +116,13 @@ async function reconcileEntity(deps: ReconcileDeps, profile: ExportProfile, enti
       log.warn('reconcile of entity failed', { error });
       return { ...entry, outcome: 'failed', error: error.message, code: error.code };
     }
+    if (withoutCopy) {
+      log.warn('delta token expired: a new one is taken; changes a webhook missed before now stay missed', {
+        error,
+      });
+      await deps.store.clearCheckpoints(profile.id, entity);
+      return { ...(await baseline(deps, profile, entity, relationship)), error: error.message };
+    }
     log.warn('delta token expired: the entity is copied again', { error });
     await deps.store.clearCheckpoints(profile.id, entity);
     await deps.store.updateSyncState(profile.id, entity, {
@@ -122,6 +142,39 @@ async function reconcileEntity(deps: ReconcileDeps, profile: ExportProfile, enti
     pagesDone: checkpoint.pagesDone,
   });
   if (entry.applied || entry.failed) log.info('reconcile applied missed changes', { ...entry });
+  return entry;
+}
+
+/**
+ * Takes the entity's first delta link without copying anything: a change-tracked read whose rows are
+ * dropped. It reads every exported column because the delta link keeps the read's `$select`, and deltas
+ * must bring whole rows. Saved only at the end, so a crash part-way reads again from the start.
+ */
+async function baseline(
+  deps: ReconcileDeps,
+  profile: ExportProfile,
+  entity: string,
+  relationship: RelationshipMetadata | undefined,
+): Promise<EntityReconcile> {
+  const entry = tallyOf(entity, 'baselined');
+  let deltaLink: string | undefined;
+  const read = deps.dataverseFor(profile).readPages(relationship?.intersectEntityName ?? entity, {
+    pageSize: deps.pageSize ?? DEFAULT_PAGE_SIZE,
+    trackChanges: true,
+  });
+  for await (const page of read) {
+    entry.pages++;
+    deltaLink = page.deltaLink ?? deltaLink;
+  }
+  if (!deltaLink) {
+    throw new AppError(
+      'DATAVERSE_REQUEST_FAILED',
+      `Dataverse answered the change-tracked read of ${entity} without a delta link: enable change tracking for the table.`,
+      { details: [{ field: 'entity', message: 'change tracking is off', value: entity }] },
+    );
+  }
+  await deps.store.saveCheckpoint({ profileId: profile.id, entity, nextLink: null, deltaLink, pagesDone: 0 });
+  deps.logger.info('reconcile took a first delta link', { profileId: profile.id, entity, pages: entry.pages });
   return entry;
 }
 

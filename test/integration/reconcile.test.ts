@@ -120,6 +120,67 @@ describe('reconcile', () => {
     );
   });
 
+  it('heals a profile activated without an initial sync: a first delta link, then what webhooks missed', async () => {
+    await using stack = await startSyncStack({
+      name: 'changes only',
+      entities: ['account'],
+      options: { initialSync: false },
+      counts: { account: 400, contact: 10 },
+      pageSize: 150,
+    });
+    const { org, profile, db } = stack;
+    const copiesStarted: string[] = [];
+    const deps: ReconcileDeps = { ...stack.deps, startInitialSync: async (p) => void copiesStarted.push(p.id) };
+    const ids = async (n: number): Promise<string[]> => {
+      for await (const page of stack.client.readPages('account', { pageSize: n })) {
+        return page.rows.map((r) => r.recordId);
+      }
+      return [];
+    };
+    const tableRows = async () =>
+      (await db.pool.query('SELECT id, name FROM public.account ORDER BY name')).rows.map((r) => String(r.name));
+
+    // First run: a delta link is taken (3 pages of 150 read), nothing is copied.
+    const first = await reconcileProfile(deps, profile.id);
+    assert.deepEqual(
+      first.entities.map((e) => [e.entity, e.outcome, e.pages, e.applied]),
+      [['account', 'baselined', 3, 0]],
+    );
+    assert.equal(first.copyStarted, false);
+    assert.match((await stack.store.getCheckpoint(profile.id, 'account'))?.deltaLink ?? '', /\$deltatoken=/);
+    const [statusBefore] = await stack.store.entityStatuses(profile.id);
+    assert.equal(statusBefore?.syncState ?? 'NotStarted', 'NotStarted');
+
+    // Changes whose webhooks never arrived are healed by the next run; untouched rows stay uncopied.
+    const [updated, deleted] = await ids(2);
+    await writeToOrg(org, 'PATCH', `accounts(${updated})`, { name: 'Changed without a webhook' });
+    await writeToOrg(org, 'DELETE', `accounts(${deleted})`);
+    await writeToOrg(org, 'POST', 'accounts', { name: 'Created without a webhook' });
+    const second = await reconcileProfile(deps, profile.id);
+    assert.deepEqual(
+      second.entities.map((e) => [e.outcome, e.applied, e.failed]),
+      [['reconciled', 3, 0]],
+    );
+    assert.deepEqual(await tableRows(), ['Changed without a webhook', 'Created without a webhook']);
+    const { rows: tombstones } = await db.pool.query(
+      "SELECT count(*)::int AS n FROM public.tombstone WHERE entityname = 'account' AND recordid = $1",
+      [deleted],
+    );
+    assert.equal(tombstones[0].n, 1, 'the delete left a tombstone');
+
+    // An expired token is replaced by a new baseline, not by a copy nobody asked for.
+    org.faults.expireDeltaTokens();
+    const third = await reconcileProfile(deps, profile.id);
+    assert.deepEqual(
+      third.entities.map((e) => [e.outcome, e.applied]),
+      [['baselined', 0]],
+    );
+    assert.match(third.entities[0].error ?? '', /expired/i);
+    assert.equal(third.copyStarted, false);
+    assert.deepEqual(copiesStarted, []);
+    assert.deepEqual(await tableRows(), ['Changed without a webhook', 'Created without a webhook']);
+  });
+
   it('reconciles every active profile and leaves inactive ones alone', async () => {
     await using stack = await startCopiedStack();
     const { org, profile } = stack;

@@ -11,7 +11,7 @@ import type { RetryPolicy } from '../../lib/dataverse/webapi/http.js';
 import { silentLogger } from '../../lib/log.js';
 import type { ControlStore } from '../../lib/profiles/control-store.js';
 import { openPostgresControlStore } from '../../lib/profiles/postgres-control-store.js';
-import { type ExportProfile, withDefaults } from '../../lib/profiles/schema.js';
+import { type ExportProfile, type ProfileInput, withDefaults } from '../../lib/profiles/schema.js';
 import { openSink, type Sink } from '../../lib/sink/index.js';
 import { FailureLog } from '../../lib/storage/failure-log.js';
 import { completeEntity, copyEntityPages, planInitialSync } from '../../lib/sync/initial-sync.js';
@@ -24,6 +24,8 @@ export interface SyncStackOptions {
   name: string;
   entities: string[];
   relationships?: string[];
+  /** The profile's options (`initialSync`, `retryCount`, …) where they differ from the defaults. */
+  options?: ProfileInput['options'];
   /** Sample org size; its defaults otherwise. */
   counts?: Partial<Pick<GeneratedCounts, 'account' | 'contact'>>;
   /** Rows per page the copy asks for. */
@@ -70,6 +72,7 @@ export async function startSyncStack(options: SyncStackOptions): Promise<SyncSta
       target: { kind: 'postgres', connectionSecret: 'target' },
       entities: options.entities,
       ...(options.relationships ? { relationships: options.relationships } : {}),
+      ...(options.options ? { options: options.options } : {}),
     }),
   );
   const profile = (await store.setProfileState(created.id, 'Active'))!;
