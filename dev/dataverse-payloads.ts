@@ -150,8 +150,10 @@ function write(value: unknown): string {
   if (value instanceof NumberLiteral) return value.text;
   if (Array.isArray(value)) return `[${value.map(write).join(',')}]`;
   switch (typeof value) {
-    case 'string':
-      return JSON.stringify(value).replace(/\//g, '\\/');
+    case 'string': {
+      const json = JSON.stringify(value);
+      return json.includes('/') ? json.replace(/\//g, '\\/') : json;
+    }
     case 'number':
       if (!Number.isFinite(value)) throw new Error(`cannot serialize ${value}`);
       return String(value);
@@ -245,7 +247,17 @@ function dcjsDate(ms: number, offset = ''): string {
 }
 
 /** A stable GUID for ids a real organization would have (business unit, step), derived from the org. */
+/** Derived ids by `org:purpose`: every context of an org repeats the same few. */
+const derivedGuids = new Map<string, string>();
+
 function derivedGuid(organizationId: string, purpose: string): string {
-  const hex = createHash('sha256').update(`${organizationId}:${purpose}`).digest('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+  const key = `${organizationId}:${purpose}`;
+  let guid = derivedGuids.get(key);
+  if (guid === undefined) {
+    const hex = createHash('sha256').update(key).digest('hex');
+    guid = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+    if (derivedGuids.size >= 10_000) derivedGuids.clear();
+    derivedGuids.set(key, guid);
+  }
+  return guid;
 }
