@@ -1,7 +1,7 @@
 /**
  * Plays Dataverse in its own process, so the benchmark measures the app and not the client sharing its
  * thread: posts `count` Create webhooks for ids `first…first+count-1` with `concurrency` connections, either
- * as fast as possible or at `rate` per second, then prints `{ seconds, statuses }` as JSON.
+ * as fast as possible or at `rate` per second, then prints `{ seconds, cpuSeconds, statuses }` as JSON.
  */
 import { Agent, request } from 'node:http';
 import pLimit from 'p-limit';
@@ -75,4 +75,11 @@ if (options.rate) {
   );
 }
 agent.destroy();
-process.stdout.write(JSON.stringify({ seconds: (performance.now() - started) / 1000, statuses }));
+const cpu = process.cpuUsage();
+process.stdout.write(
+  JSON.stringify({
+    seconds: (performance.now() - started) / 1000,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    statuses,
+  }),
+);

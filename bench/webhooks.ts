@@ -11,10 +11,15 @@ const E2E_DELIVERIES = 20_000;
 const STEADY_RATE = 500;
 const STEADY_SECONDS = 20;
 
+interface LoadResult {
+  seconds: number;
+  /** CPU the load generator itself used (it shares the machine's cores with the stack). */
+  cpuSeconds: number;
+  statuses: Record<string, number>;
+}
+
 /** Runs bench/load-generator.js in its own process and returns what it measured. */
-async function runLoad(
-  options: Record<string, unknown>,
-): Promise<{ seconds: number; statuses: Record<string, number> }> {
+async function runLoad(options: Record<string, unknown>): Promise<LoadResult> {
   const child = spawn(
     process.execPath,
     [fileURLToPath(new URL('./load-generator.js', import.meta.url)), JSON.stringify(options)],
@@ -28,7 +33,7 @@ async function runLoad(
   });
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   if (code !== 0) throw new Error(`the load generator failed (exit ${code})`);
-  const result = JSON.parse(out) as { seconds: number; statuses: Record<string, number> };
+  const result = JSON.parse(out) as LoadResult;
   const rejected = Object.entries(result.statuses).filter(([status]) => status !== '202');
   if (rejected.length) throw new Error(`some deliveries were not accepted: ${JSON.stringify(result.statuses)}`);
   return result;
@@ -99,11 +104,17 @@ export async function benchWebhooks(root: string): Promise<BenchFigure[]> {
     await waitForRows(1, 30_000);
 
     // 1. Throughput: a burst of deliveries as fast as 64 connections carry them.
+    // Where the time goes: the stack's CPU (main thread, the broker's thread, pools) and how busy its main
+    // thread was, measured over the burst, beside the load generator's own CPU.
     let started = performance.now();
+    const cpuBefore = process.cpuUsage();
+    const eluBefore = performance.eventLoopUtilization();
     const burst = await load(1, E2E_DELIVERIES, { concurrency: Number(process.env.BENCH_CONCURRENCY ?? 64) });
     const ingestSeconds = burst.seconds;
     await waitForRows(E2E_DELIVERIES + 1, 300_000);
     const e2eSeconds = (performance.now() - started) / 1000;
+    const stackCpu = process.cpuUsage(cpuBefore);
+    const mainThreadBusy = performance.eventLoopUtilization(eluBefore).utilization;
 
     // 2. Lag at a steady rate: each change carries its send time; SinkModifiedOn is when it landed.
     const base = E2E_DELIVERIES + 10;
@@ -138,6 +149,24 @@ export async function benchWebhooks(root: string): Promise<BenchFigure[]> {
         unit: 'deliveries/s',
         target: '≥ 3,000/s',
         met: e2ePerSec >= 3000,
+      },
+      {
+        key: 'e2eStackCpuUsPerDelivery',
+        label: 'end to end: stack CPU per delivery (all its threads)',
+        value: (stackCpu.user + stackCpu.system) / E2E_DELIVERIES,
+        unit: 'µs',
+      },
+      {
+        key: 'e2eMainThreadBusyPercent',
+        label: 'end to end: stack main thread busy (event loop utilization)',
+        value: mainThreadBusy * 100,
+        unit: '%',
+      },
+      {
+        key: 'e2eLoadGeneratorCpuUsPerDelivery',
+        label: 'end to end: load generator CPU per delivery',
+        value: (burst.cpuSeconds * 1e6) / E2E_DELIVERIES,
+        unit: 'µs',
       },
       { key: 'lagP50Ms', label: `lag p50 at ${STEADY_RATE} changes/s`, value: p50, unit: 'ms' },
       {
