@@ -74,4 +74,7 @@ await Promise.all(
 const seconds = (performance.now() - started) / 1000;
 await sink.close();
 await store.close();
-process.stdout.write(JSON.stringify({ rows, seconds, peakRssMb: peakRssMb() }));
+const cpu = process.cpuUsage();
+process.stdout.write(
+  JSON.stringify({ rows, seconds, peakRssMb: peakRssMb(), cpuSeconds: (cpu.user + cpu.system) / 1e6 }),
+);
