@@ -15,15 +15,7 @@ import {
   relationshipJson,
 } from './metadata.js';
 import { errorBody, keyValue, type Preferences, parseExpand, parsePrefer, parseSelect } from './odata.js';
-import {
-  annotationFilter,
-  type RawJson,
-  type RenderContext,
-  renderRow,
-  stringifyJson,
-  webApiName,
-  withContext,
-} from './render.js';
+import { annotationFilter, type RenderContext, renderRow, stringifyJson, webApiName, withContext } from './render.js';
 import {
   accountContactRelationship,
   entities,
@@ -37,6 +29,8 @@ import type { OrgStore } from './store.js';
 export const API_PATH = '/api/data/v9.2/';
 const MAX_PAGE_SIZE = 5000;
 const COUNT_LIMIT = 5000;
+/** Rows per piece of a streamed page. */
+const ROWS_PER_PIECE = 250;
 
 /** Dataverse error codes the sample org answers with. */
 export const DataverseErrorCodes = {
@@ -106,13 +100,16 @@ export class SampleOrgHandler {
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const send = (status: number, body?: string, headers: Record<string, string> = {}) => {
+    const send = (status: number, body?: string | Iterable<string>, headers: Record<string, string> = {}) => {
       res.writeHead(status, {
         'OData-Version': '4.0',
         ...(body !== undefined ? { 'Content-Type': 'application/json; odata.metadata=minimal' } : {}),
         ...headers,
       });
-      res.end(body);
+      if (typeof body === 'string' || body === undefined) return void res.end(body);
+      // A page goes out as it is rendered (chunked), as Dataverse streams it: the reader starts sooner.
+      for (const piece of body) res.write(piece);
+      res.end();
     };
     this.stats.requests++;
     try {
@@ -159,7 +156,7 @@ export class SampleOrgHandler {
     url: URL,
     headers: IncomingMessage['headers'],
     body: string,
-  ): Promise<{ status: number; body?: string; headers?: Record<string, string> }> {
+  ): Promise<{ status: number; body?: string | Iterable<string>; headers?: Record<string, string> }> {
     const path = decodeURIComponent(url.pathname.slice(API_PATH.length));
     const prefs = parsePrefer(headers.prefer);
     const segments = path.split('/').filter(Boolean);
@@ -404,34 +401,55 @@ export class SampleOrgHandler {
     let position = cookie ? (table.positionOf(cookie.lastId) ?? -1) + 1 : 0;
     const pageNumber = cookie ? cookie.pageNumber : 1;
 
-    const rows: RawJson[] = [];
-    let firstId: string | undefined;
-    let lastId: string | undefined;
-    const end = table.positions;
-    for (; position < end && rows.length < pageSize; position++) {
-      const row = table.rowAt(position);
-      if (!row) continue;
-      rows.push(renderRow(entity, row, selected, ctx));
-      lastId = table.idAt(position);
-      firstId ??= lastId;
-    }
-    while (position < end && !table.rowAt(position)) position++;
-    const more = position < end;
-
-    const out: Record<string, unknown> = { '@odata.context': context };
+    const out: string[] = [`{"@odata.context":${JSON.stringify(context)}`];
     if (url.searchParams.get('$count') === 'true') {
-      out['@odata.count'] = Math.min(table.liveCount, COUNT_LIMIT);
-      out['@Microsoft.Dynamics.CRM.totalrecordcount'] = table.liveCount > COUNT_LIMIT ? -1 : table.liveCount;
-      out['@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded'] = table.liveCount > COUNT_LIMIT;
+      out.push(
+        `"@odata.count":${Math.min(table.liveCount, COUNT_LIMIT)}`,
+        `"@Microsoft.Dynamics.CRM.totalrecordcount":${table.liveCount > COUNT_LIMIT ? -1 : table.liveCount}`,
+        `"@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded":${table.liveCount > COUNT_LIMIT}`,
+      );
     }
-    out.value = rows;
-    if (more && lastId && firstId) {
-      const token = pageCookie(pageNumber + 1, entity.primaryIdAttribute, firstId, lastId, tracking, dataVersion);
-      out['@odata.nextLink'] = this.linkFor(entity, select, { $skiptoken: token });
-    } else if (tracking) {
-      out['@odata.deltaLink'] = this.linkFor(entity, select, { $deltatoken: deltaTokenText(dataVersion) });
+    const head = `${out.join(',')},"value":[`;
+    const end = table.positions;
+    const linkFor = (more: boolean, firstId: string | undefined, lastId: string | undefined) => {
+      if (more && lastId && firstId) {
+        const token = pageCookie(pageNumber + 1, entity.primaryIdAttribute, firstId, lastId, tracking, dataVersion);
+        return `,"@odata.nextLink":${JSON.stringify(this.linkFor(entity, select, { $skiptoken: token }))}`;
+      }
+      if (tracking) {
+        const link = this.linkFor(entity, select, { $deltatoken: deltaTokenText(dataVersion) });
+        return `,"@odata.deltaLink":${JSON.stringify(link)}`;
+      }
+      return '';
+    };
+    /** The page in pieces of a few hundred rows; rendered synchronously, so no write interleaves with it. */
+    function* body(): Generator<string> {
+      yield head;
+      let firstId: string | undefined;
+      let lastId: string | undefined;
+      let rows = 0;
+      let batch: string[] = [];
+      for (; position < end && rows < pageSize; position++) {
+        const row = table.rowAt(position);
+        if (!row) continue;
+        batch.push(renderRow(entity, row, selected, ctx).text);
+        rows++;
+        lastId = table.idAt(position);
+        firstId ??= lastId;
+        if (batch.length === ROWS_PER_PIECE) {
+          yield (rows > ROWS_PER_PIECE ? ',' : '') + batch.join(',');
+          batch = [];
+        }
+      }
+      if (batch.length) yield (rows > batch.length ? ',' : '') + batch.join(',');
+      while (position < end && !table.rowAt(position)) position++;
+      yield `]${linkFor(position < end, firstId, lastId)}}`;
     }
-    return json(out, this.preferenceApplied(prefs, tracking));
+    return {
+      status: 200,
+      body: body(),
+      headers: this.preferenceApplied(prefs, tracking),
+    };
   }
 
   private delta(
