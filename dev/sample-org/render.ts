@@ -91,25 +91,31 @@ interface AttributeKeys {
   lookupName: string;
 }
 
-const keysOf = new WeakMap<SampleAttribute, AttributeKeys>();
-
-function attributeKeys(attribute: SampleAttribute): AttributeKeys {
-  let keys = keysOf.get(attribute);
-  if (!keys) {
-    const name = webApiName(attribute);
-    const prop = (k: string) => `${JSON.stringify(k)}:`;
-    keys = {
-      attribute,
-      webApiName: name,
-      value: prop(name),
-      formatted: prop(`${name}@${FORMATTED_VALUE}`),
-      navigation: prop(`${name}@${ASSOCIATED_NAVIGATION_PROPERTY}`),
-      lookupName: prop(`${name}@${LOOKUP_LOGICAL_NAME}`),
-    };
-    keysOf.set(attribute, keys);
-  }
-  return keys;
+/** `compute` remembered per object: worked out on first use, then looked up. */
+function memoized<K extends object, V>(compute: (key: K) => V): (key: K) => V {
+  const known = new WeakMap<K, V>();
+  return (key) => {
+    let value = known.get(key);
+    if (value === undefined) {
+      value = compute(key);
+      known.set(key, value);
+    }
+    return value;
+  };
 }
+
+const attributeKeys = memoized((attribute: SampleAttribute): AttributeKeys => {
+  const name = webApiName(attribute);
+  const prop = (k: string) => `${JSON.stringify(k)}:`;
+  return {
+    attribute,
+    webApiName: name,
+    value: prop(name),
+    formatted: prop(`${name}@${FORMATTED_VALUE}`),
+    navigation: prop(`${name}@${ASSOCIATED_NAVIGATION_PROPERTY}`),
+    lookupName: prop(`${name}@${LOOKUP_LOGICAL_NAME}`),
+  };
+});
 
 /** The annotations one request asked for, decided once for all its rows. */
 interface Wanted {
@@ -118,20 +124,13 @@ interface Wanted {
   lookupName: boolean;
 }
 
-const wantedOf = new WeakMap<RenderContext, Wanted>();
-
-function wanted(ctx: RenderContext): Wanted {
-  let want = wantedOf.get(ctx);
-  if (!want) {
-    want = {
-      formatted: ctx.wants(FORMATTED_VALUE),
-      navigation: ctx.wants(ASSOCIATED_NAVIGATION_PROPERTY),
-      lookupName: ctx.wants(LOOKUP_LOGICAL_NAME),
-    };
-    wantedOf.set(ctx, want);
-  }
-  return want;
-}
+const wanted = memoized(
+  (ctx: RenderContext): Wanted => ({
+    formatted: ctx.wants(FORMATTED_VALUE),
+    navigation: ctx.wants(ASSOCIATED_NAVIGATION_PROPERTY),
+    lookupName: ctx.wants(LOOKUP_LOGICAL_NAME),
+  }),
+);
 
 /** One attribute's properties (annotations, then the value) in Web API form, appended to `out` as JSON text. */
 function renderAttribute(

@@ -6,8 +6,9 @@
 import { createHash } from 'node:crypto';
 import type { AttributeValue, ChangeEvent, ChangeVersion } from '../change/change-event.js';
 import { assertLogicalName } from '../change/identifiers.js';
+import { isCanonicalUtc } from '../change/iso-time.js';
 import { AppError } from '../errors.js';
-import { isCanonicalUtc, isGuid, isReservedAttribute } from './table-model.js';
+import { isGuid, isReservedAttribute } from './table-model.js';
 
 export interface RecordChange {
   /** Position in the caller's batch: outcomes come back in this order. */

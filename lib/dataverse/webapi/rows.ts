@@ -5,6 +5,7 @@
  * A `$deletedEntity` row becomes a delete.
  */
 import type { AttributeValue, ChangeEvent } from '../../change/change-event.js';
+import { digitsAt } from '../../change/iso-time.js';
 import { AppError } from '../../errors.js';
 import { decimalText } from './json.js';
 import type { AttributeMetadata, EntityMetadata, RelationshipMetadata } from './metadata.js';
@@ -138,17 +139,6 @@ function unexpected(field: string, value: unknown, expected: string): AppError {
     `Dataverse returned ${JSON.stringify(value)} for ${field}, expected ${expected}; check the attribute's metadata.`,
     { details: [{ field, message: `expected ${expected}`, value }] },
   );
-}
-
-/** Digits at `text[from, from + count)` as a number, or -1 when one of them is not a digit. */
-function digitsAt(text: string, from: number, count: number): number {
-  let n = 0;
-  for (let i = from; i < from + count; i++) {
-    const d = text.charCodeAt(i) - 0x30;
-    if (d < 0 || d > 9) return -1;
-    n = n * 10 + d;
-  }
-  return n;
 }
 
 /**
