@@ -4,6 +4,7 @@
  * pages done) is saved after every page, so a crash anywhere re-reads at most the page in flight.
  */
 import { AppError, toAppError } from '../errors.js';
+import type { SyncCheckpoint } from '../profiles/control-store.js';
 import type { ExportProfile } from '../profiles/schema.js';
 import { applyChanges } from './apply-changes.js';
 import type { SyncDeps } from './ports.js';
@@ -88,7 +89,7 @@ async function prepareEntity(deps: SyncDeps, profile: ExportProfile, entity: str
     await sink.writeMetadata(toSinkMetadata(await source.entityMetadata(entity)));
   }
   const estimate = await source.estimateCount(counted);
-  const fresh = options.full || !(await deps.store.getCheckpoint(profile.id, entity));
+  const fresh = options.full || !isCopyCheckpoint(await deps.store.getCheckpoint(profile.id, entity));
   await deps.store.updateSyncState(profile.id, entity, {
     syncState: 'InProgress',
     rowsEstimated: estimate ?? null,
@@ -114,8 +115,10 @@ export async function copyEntityPages(
     log.info('initial sync stopped: profile inactive');
     return { done: false, rows: 0, pages: 0, stopped: true };
   }
-  const checkpoint = await deps.store.getCheckpoint(profileId, entity);
-  if (checkpoint && checkpoint.pagesDone > 0 && !checkpoint.nextLink) return { done: true, rows: 0, pages: 0 };
+  const saved = await deps.store.getCheckpoint(profileId, entity);
+  // A checkpoint without pages copied is reconcile's delta baseline, not a place in this copy.
+  const checkpoint = isCopyCheckpoint(saved) ? saved : undefined;
+  if (checkpoint && !checkpoint.nextLink) return { done: true, rows: 0, pages: 0 };
 
   const now = deps.now ?? (() => new Date());
   const source = deps.dataverseFor(profile);
@@ -162,6 +165,11 @@ export async function copyEntityPages(
   }
   log.debug('initial sync pages copied', { ...result, pagesDone });
   return result;
+}
+
+/** A checkpoint of a copy under way or done: at least one page applied (reconcile's baselines have none). */
+function isCopyCheckpoint(checkpoint: SyncCheckpoint | undefined): checkpoint is SyncCheckpoint {
+  return checkpoint !== undefined && checkpoint.pagesDone > 0;
 }
 
 /**

@@ -20,12 +20,23 @@ export interface ReconcileDeps extends SyncDeps {
    * idempotent: reconcile calls it on every run while an entity waits for its copy.
    */
   startInitialSync(profile: ExportProfile): Promise<void>;
+  /**
+   * Pages a delta baseline reads per run at most (default {@link BASELINE_PAGES_PER_RUN}); a larger table
+   * goes on from where it stopped on the next run, so one run stays well inside the function timeout.
+   */
+  baselinePagesPerRun?: number;
 }
+
+/** 60 pages of 5,000 rows: a few minutes of Dataverse reads at most, inside the 10-minute function timeout. */
+export const BASELINE_PAGES_PER_RUN = 60;
 
 export interface EntityReconcile {
   entity: string;
-  /** `baselined`: a first delta link was taken for an entity that streams changes without a copy. */
-  outcome: 'reconciled' | 'recopy' | 'baselined' | 'skipped' | 'failed';
+  /**
+   * `baselined`: a first delta link was taken for an entity that streams changes without a copy;
+   * `baselining`: that read is part-way and goes on at the next run.
+   */
+  outcome: 'reconciled' | 'recopy' | 'baselined' | 'baselining' | 'skipped' | 'failed';
   applied: number;
   stale: number;
   failed: number;
@@ -79,7 +90,8 @@ async function reconcileEntity(
   const relationship = isRelationship(profile, entity) ? await source.relationshipMetadata(entity) : undefined;
   const checkpoint = await deps.store.getCheckpoint(profile.id, entity);
   if (!checkpoint?.deltaLink) {
-    return withoutCopy ? baseline(deps, profile, entity, relationship) : { ...entry, outcome: 'skipped' };
+    if (!withoutCopy) return { ...entry, outcome: 'skipped' };
+    return baseline(deps, profile, entity, relationship, checkpoint?.nextLink ?? undefined);
   }
   const sink = await deps.sinkFor(profile);
   const now = deps.now ?? (() => new Date());
@@ -121,7 +133,7 @@ async function reconcileEntity(
         error,
       });
       await deps.store.clearCheckpoints(profile.id, entity);
-      return { ...(await baseline(deps, profile, entity, relationship)), error: error.message };
+      return { ...(await baseline(deps, profile, entity, relationship, undefined)), error: error.message };
     }
     log.warn('delta token expired: the entity is copied again', { error });
     await deps.store.clearCheckpoints(profile.id, entity);
@@ -148,34 +160,54 @@ async function reconcileEntity(
 /**
  * Takes the entity's first delta link without copying anything: a change-tracked read whose rows are
  * dropped. It reads every exported column because the delta link keeps the read's `$select`, and deltas
- * must bring whole rows. Saved only at the end, so a crash part-way reads again from the start.
+ * must bring whole rows. A large table is read over several runs: where the read stopped is saved as a
+ * checkpoint without pages copied (which the initial sync does not take for its own).
  */
 async function baseline(
   deps: ReconcileDeps,
   profile: ExportProfile,
   entity: string,
   relationship: RelationshipMetadata | undefined,
+  startLink: string | undefined,
 ): Promise<EntityReconcile> {
-  const entry = tallyOf(entity, 'baselined');
-  let deltaLink: string | undefined;
-  const read = deps.dataverseFor(profile).readPages(relationship?.intersectEntityName ?? entity, {
-    pageSize: deps.pageSize ?? DEFAULT_PAGE_SIZE,
-    trackChanges: true,
-  });
-  for await (const page of read) {
-    entry.pages++;
-    deltaLink = page.deltaLink ?? deltaLink;
+  const entry = tallyOf(entity, 'baselining');
+  const budget = deps.baselinePagesPerRun ?? BASELINE_PAGES_PER_RUN;
+  const save = (nextLink: string | null, deltaLink: string | null) =>
+    deps.store.saveCheckpoint({ profileId: profile.id, entity, nextLink, deltaLink, pagesDone: 0 });
+  const pages = deps
+    .dataverseFor(profile)
+    .readPages(relationship?.intersectEntityName ?? entity, {
+      pageSize: deps.pageSize ?? DEFAULT_PAGE_SIZE,
+      trackChanges: true,
+      startLink,
+    })
+    [Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      const next = await pages.next();
+      if (next.done) break;
+      const page = next.value;
+      entry.pages++;
+      if (page.deltaLink) {
+        await save(null, page.deltaLink);
+        deps.logger.info('reconcile took a first delta link', { profileId: profile.id, entity });
+        return { ...entry, outcome: 'baselined' };
+      }
+      if (!page.nextLink) break;
+      if (entry.pages >= budget) {
+        await save(page.nextLink, null);
+        deps.logger.info('reconcile baseline goes on next run', { profileId: profile.id, entity, pages: entry.pages });
+        return entry;
+      }
+    }
+  } finally {
+    await pages.return?.();
   }
-  if (!deltaLink) {
-    throw new AppError(
-      'DATAVERSE_REQUEST_FAILED',
-      `Dataverse answered the change-tracked read of ${entity} without a delta link: enable change tracking for the table.`,
-      { details: [{ field: 'entity', message: 'change tracking is off', value: entity }] },
-    );
-  }
-  await deps.store.saveCheckpoint({ profileId: profile.id, entity, nextLink: null, deltaLink, pagesDone: 0 });
-  deps.logger.info('reconcile took a first delta link', { profileId: profile.id, entity, pages: entry.pages });
-  return entry;
+  throw new AppError(
+    'DATAVERSE_REQUEST_FAILED',
+    `Dataverse answered the change-tracked read of ${entity} without a delta link: enable change tracking for the table.`,
+    { details: [{ field: 'entity', message: 'change tracking is off', value: entity }] },
+  );
 }
 
 function tallyOf(entity: string, outcome: EntityReconcile['outcome']): EntityReconcile {

@@ -130,7 +130,11 @@ describe('reconcile', () => {
     });
     const { org, profile, db } = stack;
     const copiesStarted: string[] = [];
-    const deps: ReconcileDeps = { ...stack.deps, startInitialSync: async (p) => void copiesStarted.push(p.id) };
+    const deps: ReconcileDeps = {
+      ...stack.deps,
+      startInitialSync: async (p) => void copiesStarted.push(p.id),
+      baselinePagesPerRun: 2,
+    };
     const ids = async (n: number): Promise<string[]> => {
       for await (const page of stack.client.readPages('account', { pageSize: n })) {
         return page.rows.map((r) => r.recordId);
@@ -140,13 +144,18 @@ describe('reconcile', () => {
     const tableRows = async () =>
       (await db.pool.query('SELECT id, name FROM public.account ORDER BY name')).rows.map((r) => String(r.name));
 
-    // First run: a delta link is taken (3 pages of 150 read), nothing is copied.
+    // The first runs take a delta link (3 pages of 150, at most 2 a run), copying nothing.
     const first = await reconcileProfile(deps, profile.id);
     assert.deepEqual(
       first.entities.map((e) => [e.entity, e.outcome, e.pages, e.applied]),
-      [['account', 'baselined', 3, 0]],
+      [['account', 'baselining', 2, 0]],
     );
-    assert.equal(first.copyStarted, false);
+    const goesOn = await reconcileProfile(deps, profile.id);
+    assert.deepEqual(
+      goesOn.entities.map((e) => [e.entity, e.outcome, e.pages, e.applied]),
+      [['account', 'baselined', 1, 0]],
+    );
+    assert.equal(first.copyStarted || goesOn.copyStarted, false);
     assert.match((await stack.store.getCheckpoint(profile.id, 'account'))?.deltaLink ?? '', /\$deltatoken=/);
     const [statusBefore] = await stack.store.entityStatuses(profile.id);
     assert.equal(statusBefore?.syncState ?? 'NotStarted', 'NotStarted');
@@ -173,12 +182,39 @@ describe('reconcile', () => {
     const third = await reconcileProfile(deps, profile.id);
     assert.deepEqual(
       third.entities.map((e) => [e.outcome, e.applied]),
-      [['baselined', 0]],
+      [['baselining', 0]],
     );
     assert.match(third.entities[0].error ?? '', /expired/i);
-    assert.equal(third.copyStarted, false);
+    const fourth = await reconcileProfile(deps, profile.id);
+    assert.deepEqual(
+      fourth.entities.map((e) => [e.outcome, e.applied]),
+      [['baselined', 0]],
+    );
+    assert.equal(third.copyStarted || fourth.copyStarted, false);
     assert.deepEqual(copiesStarted, []);
     assert.deepEqual(await tableRows(), ['Changed without a webhook', 'Created without a webhook']);
+  });
+
+  it('lets a copy started over a part-way baseline begin at the first page', async () => {
+    await using stack = await startSyncStack({
+      name: 'baseline, then a copy',
+      entities: ['account'],
+      options: { initialSync: false },
+      counts: { account: 400, contact: 10 },
+      pageSize: 150,
+    });
+    const deps: ReconcileDeps = { ...stack.deps, startInitialSync: async () => {}, baselinePagesPerRun: 1 };
+    const partWay = await reconcileProfile(deps, stack.profile.id);
+    assert.deepEqual(
+      partWay.entities.map((e) => [e.outcome, e.pages]),
+      [['baselining', 1]],
+    );
+    await copyAll(stack.deps, stack.profile.id);
+    const { rows } = await stack.db.pool.query('SELECT count(*)::int AS n FROM public.account');
+    assert.equal(rows[0].n, stack.org.counts.account);
+    const [status] = await stack.store.entityStatuses(stack.profile.id);
+    assert.deepEqual([status.syncState, status.rowsCopied], ['Completed', stack.org.counts.account]);
+    assert.ok(status.syncStartedAt, 'the copy counts as started fresh');
   });
 
   it('reconciles every active profile and leaves inactive ones alone', async () => {
