@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -88,6 +89,7 @@ export async function benchInitialSync(root: string, earlier: BenchFigure[]): Pr
     const pgCpu = (cpuSecondsOf(postmaster, true) ?? Number.NaN) - (pgCpuBefore ?? Number.NaN);
     const perRow = (seconds: number) => (seconds * 1e6) / result.rows;
     const rate = result.rows / result.seconds;
+    const cpus = availableParallelism();
     const copy = earlier.find((f) => f.key === 'copyRowsPerSec')?.value;
     return [
       {
@@ -115,6 +117,12 @@ export async function benchInitialSync(root: string, earlier: BenchFigure[]): Pr
         label: 'initial sync: PostgreSQL CPU per row (the upserts)',
         value: perRow(pgCpu),
         unit: 'µs',
+      },
+      {
+        key: 'initialSyncCpuBoundRowsPerSec',
+        label: `initial sync: what ${cpus} cores allow at that CPU per row (every cycle used)`,
+        value: (cpus * result.rows) / (result.cpuSeconds + orgCpu + pgCpu),
+        unit: 'rows/s',
       },
       {
         key: 'initialSyncPeakRssMb',

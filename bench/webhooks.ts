@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -133,6 +134,7 @@ export async function benchWebhooks(root: string): Promise<BenchFigure[]> {
       .sort((a, b) => a - b);
 
     const e2ePerSec = E2E_DELIVERIES / e2eSeconds;
+    const cpus = availableParallelism();
     const p50 = percentile(lags, 50);
     const p99 = percentile(lags, 99);
     return [
@@ -167,6 +169,12 @@ export async function benchWebhooks(root: string): Promise<BenchFigure[]> {
         label: 'end to end: load generator CPU per delivery',
         value: (burst.cpuSeconds * 1e6) / E2E_DELIVERIES,
         unit: 'µs',
+      },
+      {
+        key: 'e2eCpuBoundDeliveriesPerSec',
+        label: `end to end: what ${cpus} cores allow at that CPU per delivery (every cycle used)`,
+        value: (cpus * 1e6 * E2E_DELIVERIES) / (stackCpu.user + stackCpu.system + burst.cpuSeconds * 1e6),
+        unit: 'deliveries/s',
       },
       { key: 'lagP50Ms', label: `lag p50 at ${STEADY_RATE} changes/s`, value: p50, unit: 'ms' },
       {
