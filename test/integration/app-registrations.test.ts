@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { DevHost, type FunctionRegistry, loadFunctionApp } from '../../dev/host/index.js';
+import { assertDescribesBindings } from '../support/dev-host-description.js';
 
 const functionsDir = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'functions');
 const SETTINGS = { CleanupSchedule: '0 */15 * * * *', ReconcileSchedule: '0 */5 * * * *' };
@@ -65,24 +66,7 @@ describe('the app as the Functions host would read it', () => {
   });
 
   it('describes every registration exactly as its binding metadata says', () => {
-    const described = host.describe();
-    assert.deepEqual(
-      described.map((d) => d.name),
-      registry.functions.map((f) => f.metadata.name),
-    );
-    for (const d of described) {
-      const fn = registry.functions.find((f) => f.name === d.name)!;
-      const trigger = Object.values(fn.metadata.bindings).find((b) => String(b.type).endsWith('Trigger'))!;
-      assert.equal(d.triggerType, trigger.type, d.name);
-      for (const key of ['route', 'authLevel', 'connection', 'cardinality', 'queueName'] as const) {
-        if (trigger[key] !== undefined) assert.equal(d[key], trigger[key], `${d.name}.${key}`);
-      }
-      if (trigger.methods) assert.deepEqual(d.methods, trigger.methods, `${d.name}.methods`);
-      if (trigger.schedule) {
-        const resolved = String(trigger.schedule).replace(/%(\w+)%/g, (_m, s: keyof typeof SETTINGS) => SETTINGS[s]);
-        assert.equal(d.schedule, resolved, `${d.name}.schedule`);
-      }
-    }
+    assertDescribesBindings(host, registry, SETTINGS);
   });
 
   it('serves each HTTP route: health without a key, every other route only with one', async () => {

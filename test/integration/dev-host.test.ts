@@ -6,6 +6,7 @@ import { DevHost, type FunctionRegistry, loadFunctionApp } from '../../dev/host/
 import { AppError } from '../../lib/errors.js';
 import { createLogger, type Logger } from '../../lib/log.js';
 import { observed } from '../fixtures/functions-app/state.js';
+import { assertDescribesBindings } from '../support/dev-host-description.js';
 
 const KEY = 'test-function-key';
 const appFile = (name: string) => fileURLToPath(new URL(`../fixtures/functions-app/${name}.js`, import.meta.url));
@@ -176,24 +177,7 @@ describe('dev host: describe()', () => {
   });
 
   it('agrees with the binding metadata each registration handed to @azure/functions-core', () => {
-    const host = new DevHost(registry, { functionKey: KEY, env: SETTINGS });
-    const described = host.describe();
-    assert.deepEqual(
-      described.map((d) => d.name),
-      registry.functions.map((f) => f.metadata.name),
-    );
-    for (const d of described) {
-      const fn = registry.functions.find((f) => f.name === d.name)!;
-      const trigger = Object.values(fn.metadata.bindings).find((b) => String(b.type).endsWith('Trigger'))!;
-      assert.equal(d.triggerType, trigger.type, d.name);
-      for (const key of ['route', 'authLevel', 'connection', 'cardinality', 'runOnStartup'] as const) {
-        if (trigger[key] !== undefined) assert.equal(d[key], trigger[key], `${d.name}.${key}`);
-      }
-      if (trigger.methods) assert.deepEqual(d.methods, trigger.methods, `${d.name}.methods`);
-      const resolve = (v: unknown) => String(v).replace(/%(\w+)%/g, (_m, s: keyof typeof SETTINGS) => SETTINGS[s]);
-      if (trigger.queueName) assert.equal(d.queueName, resolve(trigger.queueName));
-      if (trigger.schedule) assert.equal(d.schedule, resolve(trigger.schedule));
-    }
+    assertDescribesBindings(new DevHost(registry, { functionKey: KEY, env: SETTINGS }), registry, SETTINGS);
   });
 
   it('refuses a %setting% that resolves to nothing, naming the setting', () => {
