@@ -51,12 +51,11 @@ function closingQuote(text: string, from: number): number {
 
 /** JSON.parse, except that long number literals arrive as their exact text. */
 export function parseJsonLossless(text: string): unknown {
-  // Without a run of 16 digits/dots anywhere (one regex pass, native) no literal can lose precision.
-  if (!MAYBE_LONG_NUMBER.test(text)) return JSON.parse(text);
   // One pass that jumps from quote to quote (indexOf is native): a literal of 16+ significant digits needs
   // 16+ characters, so only a stretch of that length between two strings can hold one.
   let out = '';
   let last = 0;
+  let checked = false;
   const n = text.length;
   let i = 0;
   while (i < n) {
@@ -75,6 +74,9 @@ export function parseJsonLossless(text: string): unknown {
         if (i - start <= SAFE_DIGITS) continue;
         const literal = text.slice(start, i);
         if (significantDigits(literal) <= SAFE_DIGITS) continue;
+        // Only text with a run of 16 digits/dots somewhere was ever rewritten; keep that for malformed input.
+        checked ||= MAYBE_LONG_NUMBER.test(literal) || MAYBE_LONG_NUMBER.test(text);
+        if (!checked) return JSON.parse(text);
         out += `${text.slice(last, start)}"${literal}"`;
         last = i;
       }
