@@ -246,10 +246,10 @@ function dcjsDate(ms: number, offset = ''): string {
   return `/Date(${ms}${offset})/`;
 }
 
-/** A stable GUID for ids a real organization would have (business unit, step), derived from the org. */
 /** Derived ids by `org:purpose`: every context of an org repeats the same few. */
 const derivedGuids = new Map<string, string>();
 
+/** A stable GUID for ids a real organization would have (business unit, step), derived from the org. */
 function derivedGuid(organizationId: string, purpose: string): string {
   const key = `${organizationId}:${purpose}`;
   let guid = derivedGuids.get(key);

@@ -7,7 +7,7 @@
 const DAYS_IN_MONTH = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 /** Digits at `text[from, from + count)` as a number, or -1 when one of them is not a digit. */
-export function digitsAt(text: string, from: number, count: number): number {
+function digitsAt(text: string, from: number, count: number): number {
   let n = 0;
   for (let i = from; i < from + count; i++) {
     const d = text.charCodeAt(i) - 0x30;

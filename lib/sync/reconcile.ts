@@ -3,8 +3,9 @@
  * delta link, applies the upserts and deletes it returns through the same version guard, and stores the
  * new delta link. A delta token Dataverse has forgotten sends the entity back to a full copy.
  *
- * A profile activated without an initial sync has no copy and so no delta link: its first reconcile takes
- * one (a change-tracked read with nothing applied), and from then on it is healed like any other. Its expired token is replaced the same way rather than by a copy nobody asked for.
+ * A profile activated without an initial sync has no copy and so no delta link: reconcile first takes one
+ * (a change-tracked read with nothing applied), and from then on heals it like any other. Its expired token
+ * is replaced the same way rather than by a copy nobody asked for.
  */
 import type { RelationshipMetadata } from '../dataverse/webapi/metadata.js';
 import { AppError, type ErrorCode, toAppError } from '../errors.js';
@@ -86,12 +87,21 @@ async function reconcileEntity(
 ): Promise<EntityReconcile> {
   const log = deps.logger.child({ profileId: profile.id, entity });
   const entry = tallyOf(entity, 'reconciled');
-  const source = deps.dataverseFor(profile);
-  const relationship = isRelationship(profile, entity) ? await source.relationshipMetadata(entity) : undefined;
+  const failed = (error: AppError): EntityReconcile => {
+    log.warn('reconcile of entity failed', { error });
+    return { ...entry, outcome: 'failed', error: error.message, code: error.code };
+  };
   const checkpoint = await deps.store.getCheckpoint(profile.id, entity);
-  if (!checkpoint?.deltaLink) {
-    if (!withoutCopy) return { ...entry, outcome: 'skipped' };
-    return baseline(deps, profile, entity, relationship, checkpoint?.nextLink ?? undefined);
+  if (!checkpoint?.deltaLink && !withoutCopy) return { ...entry, outcome: 'skipped' };
+  const source = deps.dataverseFor(profile);
+  let relationship: RelationshipMetadata | undefined;
+  try {
+    relationship = isRelationship(profile, entity) ? await source.relationshipMetadata(entity) : undefined;
+    if (!checkpoint?.deltaLink) {
+      return await baseline(deps, profile, entity, relationship, checkpoint?.nextLink ?? undefined);
+    }
+  } catch (err) {
+    return failed(toAppError(err));
   }
   const sink = await deps.sinkFor(profile);
   const now = deps.now ?? (() => new Date());
@@ -124,16 +134,17 @@ async function reconcileEntity(
     }
   } catch (err) {
     const error = toAppError(err);
-    if (error.code !== 'DELTA_TOKEN_EXPIRED') {
-      log.warn('reconcile of entity failed', { error });
-      return { ...entry, outcome: 'failed', error: error.message, code: error.code };
-    }
+    if (error.code !== 'DELTA_TOKEN_EXPIRED') return failed(error);
     if (withoutCopy) {
       log.warn('delta token expired: a new one is taken; changes a webhook missed before now stay missed', {
         error,
       });
       await deps.store.clearCheckpoints(profile.id, entity);
-      return { ...(await baseline(deps, profile, entity, relationship, undefined)), error: error.message };
+      try {
+        return { ...(await baseline(deps, profile, entity, relationship, undefined)), error: error.message };
+      } catch (again) {
+        return failed(toAppError(again));
+      }
     }
     log.warn('delta token expired: the entity is copied again', { error });
     await deps.store.clearCheckpoints(profile.id, entity);

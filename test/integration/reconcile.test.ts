@@ -217,6 +217,26 @@ describe('reconcile', () => {
     assert.ok(status.syncStartedAt, 'the copy counts as started fresh');
   });
 
+  it('fails only the table whose baseline Dataverse refuses; the others still get theirs', async () => {
+    await using stack = await startSyncStack({
+      name: 'one bad relationship',
+      entities: ['account'],
+      relationships: ['new_nosuchrelationship'],
+      options: { initialSync: false },
+      counts: { account: 100, contact: 10 },
+      pageSize: 150,
+    });
+    const result = await reconcileProfile({ ...stack.deps, startInitialSync: async () => {} }, stack.profile.id);
+    assert.deepEqual(
+      result.entities.map((e) => [e.entity, e.outcome, e.code]),
+      [
+        ['account', 'baselined', undefined],
+        ['new_nosuchrelationship', 'failed', 'DATAVERSE_REQUEST_FAILED'],
+      ],
+    );
+    assert.match(result.entities[1].error ?? '', /new_nosuchrelationship/);
+  });
+
   it('reconciles every active profile and leaves inactive ones alone', async () => {
     await using stack = await startCopiedStack();
     const { org, profile } = stack;

@@ -5,7 +5,7 @@
  * A `$deletedEntity` row becomes a delete.
  */
 import type { AttributeValue, ChangeEvent } from '../../change/change-event.js';
-import { digitsAt } from '../../change/iso-time.js';
+import { isCanonicalUtc } from '../../change/iso-time.js';
 import { AppError } from '../../errors.js';
 import { decimalText } from './json.js';
 import type { AttributeMetadata, EntityMetadata, RelationshipMetadata } from './metadata.js';
@@ -143,27 +143,17 @@ function unexpected(field: string, value: unknown, expected: string): AppError {
 
 /**
  * What `new Date(Date.parse(raw)).toISOString()` answers, worked out from the text for the shapes Dataverse
- * prints (`yyyy-MM-dd`, `…THH:mm:ssZ`, `…THH:mm:ss.fffZ`) when every field is in range; undefined otherwise.
- * Days past the 28th are left to Date, which rolls Feb 30 over into March.
+ * prints (`yyyy-MM-dd`, `…THH:mm:ssZ`, `…THH:mm:ss.fffZ`) when every field is in range; undefined otherwise
+ * (then Date decides).
  */
 function canonicalDateTime(raw: string): string | undefined {
-  const length = raw.length;
-  if (length !== 10 && length !== 20 && length !== 24) return undefined;
-  if (raw.charCodeAt(4) !== 0x2d || raw.charCodeAt(7) !== 0x2d) return undefined;
-  const month = digitsAt(raw, 5, 2);
-  const day = digitsAt(raw, 8, 2);
-  if (digitsAt(raw, 0, 4) < 0 || month < 1 || month > 12 || day < 1 || day > 28) return undefined;
-  if (length === 10) return `${raw}T00:00:00.000Z`;
-  if (raw.charCodeAt(10) !== 0x54 /* T */ || raw.charCodeAt(13) !== 0x3a || raw.charCodeAt(16) !== 0x3a) {
-    return undefined;
-  }
-  const hour = digitsAt(raw, 11, 2);
-  const minute = digitsAt(raw, 14, 2);
-  const second = digitsAt(raw, 17, 2);
-  if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59) return undefined;
-  if (raw.charCodeAt(length - 1) !== 0x5a /* Z */) return undefined;
-  if (length === 20) return `${raw.slice(0, 19)}.000Z`;
-  return raw.charCodeAt(19) === 0x2e /* . */ && digitsAt(raw, 20, 3) >= 0 ? raw : undefined;
+  const canonical =
+    raw.length === 10
+      ? `${raw}T00:00:00.000Z`
+      : raw.length === 20 && raw.charCodeAt(19) === 0x5a /* Z */
+        ? `${raw.slice(0, 19)}.000Z`
+        : raw;
+  return isCanonicalUtc(canonical) ? canonical : undefined;
 }
 
 /** One attribute of a row, typed by its metadata. */
