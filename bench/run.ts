@@ -6,6 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchInitialSync } from './initial-sync.js';
+import { benchJsonParse } from './json-parse.js';
 import { benchSink } from './sink.js';
 import { benchWebhooks } from './webhooks.js';
 
@@ -28,6 +29,7 @@ const figures: BenchFigure[] = [];
 const started = Date.now();
 if (want('sink')) figures.push(...(await benchSink(root)));
 if (want('webhooks')) figures.push(...(await benchWebhooks(root)));
+if (want('json')) figures.push(...(await benchJsonParse()));
 if (want('initial-sync')) figures.push(...(await benchInitialSync(root, figures)));
 
 const byKey = Object.fromEntries(figures.map((f) => [f.key, f.value]));

@@ -368,10 +368,10 @@ describe('bicep structure', () => {
     has('modules/key-vault.bicep', /enableSoftDelete:\s*true/, 'soft delete');
   });
 
-  it('runs the Function App on Flex Consumption, Node 20, HTTPS and TLS 1.2 only, as the user-assigned identity', () => {
+  it('runs the Function App on Flex Consumption, Node 22, HTTPS and TLS 1.2 only, as the user-assigned identity', () => {
     has('modules/function-app.bicep', /tier:\s*'FlexConsumption'/, 'Flex Consumption plan');
     has('modules/function-app.bicep', /functionAppConfig:/, 'functionAppConfig');
-    has('modules/function-app.bicep', /runtime:\s*\{\s*name:\s*'node'\s*version:\s*'20'/, 'Node 20');
+    has('modules/function-app.bicep', /runtime:\s*\{\s*name:\s*'node'\s*version:\s*'22'/, 'Node 22');
     has('modules/function-app.bicep', /httpsOnly:\s*true/, 'HTTPS only');
     has('modules/function-app.bicep', /minTlsVersion:\s*'1\.2'/, 'TLS 1.2');
     has('modules/function-app.bicep', /ftpsState:\s*'Disabled'/, 'FTPS off');

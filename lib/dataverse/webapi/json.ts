@@ -1,8 +1,10 @@
 /**
  * JSON for Dataverse bodies without losing digits. The Web API prints money and decimals as JSON numbers
- * with up to ~22 significant digits, more than a double holds, and Node 20's JSON.parse offers no access
- * to the source text. So a number literal with more than 15 significant digits is handed over as its exact
- * text (a string); every other number stays a number (it round-trips through a double unchanged).
+ * with up to ~22 significant digits, more than a double holds. So a number literal with more than 15
+ * significant digits is handed over as its exact text (a string); every other number stays a number (it
+ * round-trips through a double unchanged). Node 22's JSON.parse reviver can read each number's source text,
+ * but `npm run bench -- json` measures it about 4× slower on 5,000-row pages than this pre-pass plus a plain
+ * JSON.parse, so the pre-pass stays.
  */
 
 /** Significant digits a double always represents exactly in decimal. */

@@ -3,9 +3,10 @@ import { AppError } from '../../errors.js';
 /**
  * JSON.parse that keeps the exact text of every number a double cannot hold. Dataverse writes Decimal,
  * Money and Int64 (versionnumber) values as bare number literals, and JSON.parse would round
- * `12345678901234567890.1234567891`. Node 20 has no reviver source access, so a pre-pass turns each such
+ * `12345678901234567890.1234567891`. A pre-pass turns each such
  * literal (a fraction, an exponent, or 16+ digits) into a string that starts with a Unicode noncharacter
  * the body does not contain; small integers stay numbers. The tag therefore cannot collide with real text.
+ * (Node 22's reviver source text does the same job, but `npm run bench -- json` measures it about 4× slower.)
  */
 export interface LosslessJson {
   value: unknown;
