@@ -1,4 +1,4 @@
-// Flex Consumption plan + Function App (Node 20, v4 programming model) running as the user-assigned identity.
+// Flex Consumption plan + Function App (Node 22, v4 programming model) running as the user-assigned identity.
 // The app settings arrive as one object from main.bicep (the `appSettings` block), so they live in one place.
 
 param name string
@@ -81,7 +81,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       }
       runtime: {
         name: 'node'
-        version: '20'
+        version: '22'
       }
     }
   }
