@@ -113,8 +113,9 @@ async function main() {
       ]);
       if (!opened.ok) throw manualSteps(`could not open the firewall for ${refused[1]}: ${opened.stderr.trim()}`);
       // A new rule takes effect within a few minutes.
+      const waitMs = Number(process.env.FIREWALL_RULE_WAIT_SECONDS ?? 15) * 1000;
       for (let attempt = 0; attempt < 12; attempt++) {
-        await sleep(15_000);
+        await sleep(waitMs);
         result = sqlcmd();
         if (result.ok || !/40615|Client with IP address/.test(result.stdout + result.stderr)) break;
       }
