@@ -22,29 +22,43 @@ param resourceGroupName string = ''
 @description('Object id of whoever runs azd (azd sets AZURE_PRINCIPAL_ID). Gets Key Vault Secrets Officer so they can add secrets; default SQL admin.')
 param principalId string = ''
 
+@description('Kind of principalId. Empty: left out of the role assignment, so Azure looks it up (a CI service principal works without saying so).')
 @allowed([
+  ''
   'User'
   'Group'
   'ServicePrincipal'
 ])
-param principalType string = 'User'
+param principalType string = ''
 
-@description('Object id of the Entra principal that administers the SQL server. Empty: principalId.')
+@description('Entra admin of the SQL server: the object id of a user or group, or the client (application) id of a service principal. Empty: principalId as a user (the azd preprovision hook fills it in for a service principal).')
 param sqlAdminObjectId string = ''
 
 @description('Display name of that principal (UPN, group or app name). Empty: a generic label.')
 param sqlAdminLogin string = ''
 
+@description('Kind of the SQL admin. Empty: User.')
 @allowed([
+  ''
   'User'
   'Group'
   'Application'
 ])
-param sqlAdminPrincipalType string = 'User'
+param sqlAdminPrincipalType string = ''
 
-@description('Base64 of 32 random bytes for the claim-check encryption key. Empty: set the secret after deploying (bicep/README.md).')
+@description('Base64 of 32 random bytes, written to Key Vault as secret payloadKeySecretName. Empty: the secret is left as it is (set it once after deploying, see the README runbook).')
 @secure()
 param payloadEncryptionKey string = ''
+
+@description('Name of the Key Vault secret holding the current payload key (app setting PayloadKeySecretName). A key rotation changes it through the azd environment, so a later provision keeps it.')
+param payloadKeySecretName string = 'payload-encryption-key'
+
+@description('During a payload key rotation: comma-separated names of secrets holding the previous keys (see the README runbook).')
+param payloadPreviousKeySecretNames string = ''
+
+@description('Appended to the Key Vault name. Purge protection keeps a deleted vault\'s name taken for 90 days, so after `azd down` the postdown hook picks a new salt and the next `azd up` creates a new vault.')
+@maxLength(8)
+param keyVaultNameSalt string = ''
 
 @description('E-mail address for alert notifications. Empty: alerts show in the portal only.')
 param alertEmailAddress string = ''
@@ -92,17 +106,13 @@ var names = {
   plan: 'plan-${resourceToken}'
   storage: 'st${resourceToken}'
   serviceBus: 'sb-${resourceToken}'
-  keyVault: 'kv-${resourceToken}'
+  keyVault: 'kv-${resourceToken}${toLower(keyVaultNameSalt)}'
   sqlServer: 'sql-${resourceToken}'
   sqlDatabase: 'dataverse-export-control'
   logAnalytics: 'log-${resourceToken}'
   applicationInsights: 'appi-${resourceToken}'
 }
 var deploymentContainerName = 'app-package-${resourceToken}'
-var payloadKeySecretName = 'payload-encryption-key'
-
-@description('During a payload key rotation: comma-separated names of secrets holding the previous keys (see the README runbook).')
-param payloadPreviousKeySecretNames string = ''
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: names.resourceGroup
@@ -175,7 +185,7 @@ module sql 'modules/sql.bicep' = {
     tags: tags
     adminObjectId: !empty(sqlAdminObjectId) ? sqlAdminObjectId : principalId
     adminLogin: !empty(sqlAdminLogin) ? sqlAdminLogin : 'dataverse-export-sql-admin'
-    adminPrincipalType: sqlAdminPrincipalType
+    adminPrincipalType: !empty(sqlAdminPrincipalType) ? sqlAdminPrincipalType : 'User'
   }
 }
 
@@ -187,6 +197,7 @@ module rbac 'modules/rbac.bicep' = {
     storageAccountName: storage.outputs.name
     serviceBusNamespaceName: serviceBus.outputs.name
     keyVaultName: keyVault.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
     operatorPrincipalId: principalId
     operatorPrincipalType: principalType
   }
@@ -203,6 +214,9 @@ var appSettings = {
   AzureWebJobsStorage__clientId: identity.outputs.clientId
   AZURE_CLIENT_ID: identity.outputs.clientId
   APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.connectionString
+  // Application Insights takes only Entra-signed telemetry (disableLocalAuth): the host reads this, and so does
+  // the app's exporter (lib/telemetry.ts), both signing in as the identity (Monitoring Metrics Publisher).
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.outputs.clientId};Authorization=AAD'
   ServiceBusConnection__fullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
   ServiceBusConnection__credential: 'managedidentity'
   ServiceBusConnection__clientId: identity.outputs.clientId
@@ -288,6 +302,7 @@ output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output AZURE_SERVICEBUS_NAMESPACE string = serviceBus.outputs.fullyQualifiedNamespace
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_KEY_VAULT_ENDPOINT string = keyVault.outputs.uri
+output AZURE_SQL_SERVER_NAME string = sql.outputs.serverName
 output AZURE_SQL_SERVER_FQDN string = sql.outputs.serverFqdn
 output AZURE_SQL_DATABASE_NAME string = sql.outputs.databaseName
 output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.connectionString

@@ -112,6 +112,12 @@ export const SETTINGS: readonly SettingSpec[] = [
     required: false,
   },
   {
+    name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING',
+    description:
+      'With Application Insights local auth off: `ClientId=<managed identity client id>;Authorization=AAD`, so telemetry is sent signed in as that identity (it needs Monitoring Metrics Publisher).',
+    required: false,
+  },
+  {
     name: 'LogLevel',
     description: 'Minimum level of the structured logs: `debug`, `info`, `warn`, `error`.',
     required: false,
@@ -137,6 +143,7 @@ export interface AppConfig {
   dataverseCredential: 'default' | 'none';
   durableTaskHubName: string;
   applicationInsightsConnectionString?: string;
+  applicationInsightsAuthenticationString?: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -226,6 +233,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     dataverseCredential: oneOf('DataverseCredential', ['default', 'none'], withDefault('DataverseCredential')),
     durableTaskHubName: withDefault('DurableTaskHubName'),
     applicationInsightsConnectionString: get('APPLICATIONINSIGHTS_CONNECTION_STRING'),
+    applicationInsightsAuthenticationString: get('APPLICATIONINSIGHTS_AUTHENTICATION_STRING'),
     logLevel: oneOf('LogLevel', ['debug', 'info', 'warn', 'error'], withDefault('LogLevel')),
   };
 

@@ -77,7 +77,7 @@ export async function closeRuntime(): Promise<void> {
 export async function createRuntime(env: Record<string, string | undefined>): Promise<Runtime> {
   const config = loadConfig(env);
   const logger = createLogger({ level: config.logLevel, fields: { app: 'dataverse-export' } });
-  await startTelemetry(config.applicationInsightsConnectionString);
+  await startTelemetry(config.applicationInsightsConnectionString, config.applicationInsightsAuthenticationString);
   let credential: TokenCredential | undefined;
   const azureCredential = () => {
     credential ??= new DefaultAzureCredential();

@@ -2,16 +2,45 @@
  * Application Insights through OpenTelemetry, only when APPLICATIONINSIGHTS_CONNECTION_STRING is set.
  * Without it the OpenTelemetry API hands out no-op instruments, so the code below costs nothing locally.
  */
+import { ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
 import { type Counter, type Histogram, metrics } from '@opentelemetry/api';
+import { AppError } from './errors.js';
 import type { MetricsDelta, MetricsRecorder } from './pipeline/ports.js';
 
 let started: Promise<boolean> | undefined;
 
+/**
+ * The exporter's credential from APPLICATIONINSIGHTS_AUTHENTICATION_STRING (`ClientId=<id>;Authorization=AAD`, the
+ * form the Functions host reads too): with local auth off, Application Insights drops unsigned telemetry.
+ */
+export function telemetryCredential(authenticationString: string | undefined): TokenCredential | undefined {
+  if (!authenticationString) return undefined;
+  const parts = new Map(
+    authenticationString
+      .split(';')
+      .filter(Boolean)
+      .map((pair) => {
+        const at = pair.indexOf('=');
+        return [pair.slice(0, at).trim().toLowerCase(), pair.slice(at + 1).trim()] as const;
+      }),
+  );
+  if (parts.get('authorization') !== 'AAD') {
+    throw new AppError(
+      'CONFIG_INVALID',
+      `APPLICATIONINSIGHTS_AUTHENTICATION_STRING is "${authenticationString}"; use "ClientId=<client id>;Authorization=AAD" or leave it empty.`,
+      { details: [{ field: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', message: 'Authorization must be AAD' }] },
+    );
+  }
+  const clientId = parts.get('clientid');
+  return clientId ? new ManagedIdentityCredential({ clientId }) : new ManagedIdentityCredential();
+}
+
 /** Starts the Azure Monitor distro once per process; resolves true when telemetry is exported. */
-export function startTelemetry(connectionString: string | undefined): Promise<boolean> {
+export function startTelemetry(connectionString: string | undefined, authenticationString?: string): Promise<boolean> {
   if (!connectionString) return Promise.resolve(false);
+  const credential = telemetryCredential(authenticationString);
   started ??= import('@azure/monitor-opentelemetry').then(({ useAzureMonitor }) => {
-    useAzureMonitor({ azureMonitorExporterOptions: { connectionString } });
+    useAzureMonitor({ azureMonitorExporterOptions: { connectionString, credential } });
     return true;
   });
   return started;

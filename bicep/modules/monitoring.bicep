@@ -23,8 +23,9 @@ resource workspace 'Microsoft.OperationalInsights/workspaces@2022-10-01' = {
   }
 }
 
-// Local (instrumentation-key) auth stays on: the app's OpenTelemetry exporter sends with the connection
-// string alone. Turning it off needs Monitoring Metrics Publisher for the identity and an exporter credential.
+// Entra-only ingestion (as Microsoft's Flex Consumption samples do): the connection string alone no longer lets
+// anyone send telemetry. The app's identity holds Monitoring Metrics Publisher (rbac.bicep), and the host and the
+// app's exporter sign in with APPLICATIONINSIGHTS_AUTHENTICATION_STRING.
 resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
   name: applicationInsightsName
   location: location
@@ -34,6 +35,7 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
     Application_Type: 'web'
     WorkspaceResourceId: workspace.id
     IngestionMode: 'LogAnalytics'
+    DisableLocalAuth: true
   }
 }
 

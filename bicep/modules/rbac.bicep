@@ -1,7 +1,8 @@
 // Every role the Function App's identity holds, and nothing more. Names are guid(scope, principal, role), so a
 // re-deployment finds the same assignments instead of failing on duplicates.
 //
-// Not here: SQL. Database users are not ARM resources; see bicep/README.md (CREATE USER … FROM EXTERNAL PROVIDER).
+// Not here: SQL. Database users are not ARM resources: bicep/hooks/postprovision.mjs creates the app's user in the
+// control database after each provision (CREATE USER … FROM EXTERNAL PROVIDER).
 
 @description('Principal (object) id of the Function App\'s user-assigned identity.')
 param identityPrincipalId string
@@ -9,16 +10,19 @@ param identityPrincipalId string
 param storageAccountName string
 param serviceBusNamespaceName string
 param keyVaultName string
+param applicationInsightsName string
 
 @description('Optional: the operator who adds target connection secrets and the payload key (azd: AZURE_PRINCIPAL_ID). Empty: no grant.')
 param operatorPrincipalId string = ''
 
+@description('Kind of operatorPrincipalId. Empty: left out, so Azure looks the principal up (works for users and service principals alike).')
 @allowed([
+  ''
   'User'
   'Group'
   'ServicePrincipal'
 ])
-param operatorPrincipalType string = 'User'
+param operatorPrincipalType string = ''
 
 // Built-in role definition ids (the same in every tenant).
 var roles = {
@@ -29,6 +33,7 @@ var roles = {
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
   keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
+  monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
 }
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -41,6 +46,10 @@ resource serviceBus 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = {
 
 resource keyVault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
   name: keyVaultName
+}
+
+resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: applicationInsightsName
 }
 
 // Ingest and resync send to "changes" (and schedule retries); the apply trigger receives and settles.
@@ -93,6 +102,17 @@ resource keyVaultSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01
   }
 }
 
+// Application Insights accepts only Entra-signed telemetry (disableLocalAuth): host and app sign in as the identity.
+resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(applicationInsights.id, identityPrincipalId, roles.monitoringMetricsPublisher)
+  scope: applicationInsights
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
 // The operator, not the app: lets whoever ran azd write secrets into the RBAC-mode vault.
 resource operatorSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(operatorPrincipalId)) {
   name: guid(keyVault.id, operatorPrincipalId, roles.keyVaultSecretsOfficer)
@@ -100,6 +120,7 @@ resource operatorSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsOfficer)
     principalId: operatorPrincipalId
-    principalType: operatorPrincipalType
+    // null leaves the property out: a signed-in user and a CI service principal both work.
+    principalType: empty(operatorPrincipalType) ? null : operatorPrincipalType
   }
 }

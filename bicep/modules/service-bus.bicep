@@ -33,9 +33,10 @@ resource queue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
     // target is down). So the broker's delivery count only grows when a lock is lost: a crashed or recycled
     // instance, a batch that outlives its lock. 10 such losses mean a poison message: dead-letter it.
     maxDeliveryCount: 10
-    // The host renews locks while a batch runs (host.json maxAutoLockRenewalDuration 5 min), so the lock only
-    // bounds how soon a crashed instance's messages are redelivered: one minute.
-    lockDuration: 'PT1M'
+    // The apply trigger receives batches, and the host renews no lock on a batch (maxAutoLockRenewalDuration
+    // applies to single messages only): the lock alone must outlast the slowest batch. Five minutes is the most
+    // Service Bus allows; a 500-message batch (host.json) against a small Azure SQL tier takes seconds to tens of seconds.
+    lockDuration: 'PT5M'
     // Message ids are deterministic per change (envelope.ts messageIdOf), so a Dataverse retry of the same
     // webhook within 10 minutes is dropped here. Our own retries carry the attempt number and get new ids.
     requiresDuplicateDetection: true

@@ -1,13 +1,15 @@
 // Azure SQL logical server + database for the control store (profiles, entity status, metrics, checkpoints).
-// Entra ID only: no SQL logins exist, the app connects as its managed identity (a database user created
-// after deployment, see bicep/README.md).
+// Entra ID only: no SQL logins exist, the app connects as its managed identity (a database user that
+// bicep/hooks/postprovision.mjs creates after each provision).
 
 param serverName string
 param databaseName string
 param location string
 param tags object = {}
 
-@description('Object id of the Entra principal (user, group or service principal) that administers the server.')
+@description('Entra admin of the server: object id of a user or group, client (application) id of a service principal. Required: with Entra-only auth an empty admin leaves the server without one (set SQL_ADMIN_OBJECT_ID, or sign in so azd sets AZURE_PRINCIPAL_ID).')
+@minLength(36)
+@maxLength(36)
 param adminObjectId string
 
 @description('Display name of that principal (UPN, group name or app name); shown as the admin login.')
@@ -37,6 +39,11 @@ resource server 'Microsoft.Sql/servers@2021-11-01' = {
   name: serverName
   location: location
   tags: tags
+  // The server's own identity looks principals up in Entra for CREATE USER … FROM EXTERNAL PROVIDER when the
+  // admin signed in is a service principal; it needs Directory Readers for that (granted in Entra, not here).
+  identity: {
+    type: 'SystemAssigned'
+  }
   properties: {
     version: '12.0'
     minimalTlsVersion: '1.2'

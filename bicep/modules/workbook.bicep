@@ -56,13 +56,16 @@ customMetrics
 | order by failed desc, applied desc
 '''
 
+// The app logs one JSON object per line through the invocation's logger, so its fields arrive inside
+// traces.message (customDimensions holds only the host's own): parse the line, keep its text as the example.
 var errorsQuery = '''
 let profiles = dynamic([{Profile}]);
 traces
 | where severityLevel >= 3
-| extend profileId = tostring(customDimensions.profileId), code = tostring(customDimensions.code)
+| extend entry = parse_json(message)
+| extend profileId = tostring(entry.profileId), code = coalesce(tostring(entry.code), tostring(entry.error.code))
 | where array_length(profiles) == 0 or profileId in (profiles)
-| summarize occurrences = count(), lastSeen = max(timestamp), example = take_any(message) by profileId, code
+| summarize occurrences = count(), lastSeen = max(timestamp), example = take_any(coalesce(tostring(entry.message), message)) by profileId, code
 | order by lastSeen desc
 '''
 

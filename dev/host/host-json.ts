@@ -16,6 +16,11 @@ export interface HostJsonSettings {
   maxBatchWaitTimeMs: number;
   /** `extensions.serviceBus.maxConcurrentCalls` (default 16) for single-message triggers. */
   maxConcurrentCalls: number;
+  /**
+   * `extensions.serviceBus.maxAutoLockRenewalDuration` (default 5 min): how long the host renews a single
+   * message's lock. Batches (`cardinality: 'many'`) get no renewal at all, as in the extension.
+   */
+  maxAutoLockRenewalDurationMs: number;
   /** `extensions.serviceBus.autoCompleteMessages` (default true); a trigger's own option wins. */
   autoCompleteMessages: boolean;
   /** `extensions.durableTask.maxConcurrentActivityFunctions` (the host's default is 10 per core; 10 here). */
@@ -28,6 +33,7 @@ export const hostJsonDefaults: HostJsonSettings = {
   minMessageBatchSize: 1,
   maxBatchWaitTimeMs: 30_000,
   maxConcurrentCalls: 16,
+  maxAutoLockRenewalDurationMs: 300_000,
   autoCompleteMessages: true,
   maxConcurrentActivityFunctions: 10,
 };
@@ -56,8 +62,8 @@ export function readHostJson(file: string): HostJsonSettings {
       },
     );
   };
-  const timeSpanMs = (section: string, key: string, value: unknown): number => {
-    if (value === undefined) return hostJsonDefaults.maxBatchWaitTimeMs;
+  const timeSpanMs = (section: string, key: string, value: unknown, fallback: number): number => {
+    if (value === undefined) return fallback;
     // .NET TimeSpan as host.json writes it: [d.]hh:mm:ss[.fff]
     const m = typeof value === 'string' ? /^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?$/.exec(value) : null;
     if (!m) {
@@ -87,7 +93,18 @@ export function readHostJson(file: string): HostJsonSettings {
       serviceBus.minMessageBatchSize,
       hostJsonDefaults.minMessageBatchSize,
     ),
-    maxBatchWaitTimeMs: timeSpanMs('serviceBus', 'maxBatchWaitTime', serviceBus.maxBatchWaitTime),
+    maxBatchWaitTimeMs: timeSpanMs(
+      'serviceBus',
+      'maxBatchWaitTime',
+      serviceBus.maxBatchWaitTime,
+      hostJsonDefaults.maxBatchWaitTimeMs,
+    ),
+    maxAutoLockRenewalDurationMs: timeSpanMs(
+      'serviceBus',
+      'maxAutoLockRenewalDuration',
+      serviceBus.maxAutoLockRenewalDuration,
+      hostJsonDefaults.maxAutoLockRenewalDurationMs,
+    ),
     maxConcurrentCalls: positive(
       'serviceBus',
       'maxConcurrentCalls',

@@ -165,6 +165,7 @@ export class DevHost {
             (fn.trigger.cardinality === 'many' ? 1 : this.#hostJson.maxConcurrentCalls),
           autoCompleteMessages: fn.trigger.autoCompleteMessages ?? this.#hostJson.autoCompleteMessages,
           maxWaitTimeInMs: this.options.serviceBusMaxWaitMs ?? 1000,
+          maxAutoLockRenewalDurationMs: this.#hostJson.maxAutoLockRenewalDurationMs,
           minBatchSize: this.#hostJson.minMessageBatchSize,
           maxBatchWaitMs: this.options.serviceBusMaxWaitMs ?? this.#hostJson.maxBatchWaitTimeMs,
           logger: this.#logger,

@@ -3,6 +3,8 @@
  * one message or a batch (`cardinality: 'many'`, up to `maxBatchSize` like host.json's
  * `maxMessageBatchSize`), bodies as strings the library JSON-parses, PascalCase trigger metadata with
  * `…Array` variants for batches. Success completes (unless `autoCompleteMessages: false`), a throw abandons.
+ * Like the extension, it renews the lock of a single message (up to `maxAutoLockRenewalDuration`) but never the
+ * locks of a batch: a batch that outlasts the queue's lock duration loses them, and the broker redelivers it.
  */
 
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -26,6 +28,8 @@ export interface ServiceBusFeedOptions {
   autoCompleteMessages: boolean;
   /** How long one receive waits for the first message. */
   maxWaitTimeInMs: number;
+  /** host.json `maxAutoLockRenewalDuration`: applies to single messages only; batches are never renewed. */
+  maxAutoLockRenewalDurationMs: number;
   /** Batches (`cardinality: 'many'`): wait for this many messages, or for `maxBatchWaitMs`, as the host does. */
   minBatchSize?: number;
   maxBatchWaitMs?: number;
@@ -55,13 +59,15 @@ export class ServiceBusTriggerFeed {
     const { trigger } = this.fn;
     const client = new SBClient(this.options.connectionString);
     this.#client = client;
+    const receiverOptions = {
+      receiveMode: 'peekLock' as const,
+      maxAutoLockRenewalDurationInMs: this.many ? 0 : this.options.maxAutoLockRenewalDurationMs,
+    };
     // One receiver per loop: a receiver serves one receiveMessages call at a time.
     for (let i = 0; i < Math.max(1, this.options.concurrency); i++) {
       const receiver = trigger.queueName
-        ? client.createReceiver(String(trigger.queueName), { receiveMode: 'peekLock' })
-        : client.createReceiver(String(trigger.topicName), String(trigger.subscriptionName), {
-            receiveMode: 'peekLock',
-          });
+        ? client.createReceiver(String(trigger.queueName), receiverOptions)
+        : client.createReceiver(String(trigger.topicName), String(trigger.subscriptionName), receiverOptions);
       this.#receivers.push(receiver);
       this.#loops.push(this.#loop(receiver));
     }

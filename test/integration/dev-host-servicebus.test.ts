@@ -194,6 +194,55 @@ describe('dev host: Service Bus trigger with one message per call', () => {
   });
 });
 
+describe('dev host: Service Bus batches and their locks', () => {
+  it('renews no lock on a batch, as the extension does: a batch slower than the lock loses it and comes back', async () => {
+    const standIn = await startServiceBusStandIn({ lockDurationMs: 300 });
+    const queue = `slow-${process.pid}`;
+    const client = new ServiceBusClient(standIn.connectionString);
+    const env = { ServiceBusConnection: standIn.connectionString, SlowQueue: queue };
+    const host = new DevHost(await loadFunctionApp([fixture('servicebus-slow')], { env }), {
+      functionKey: 'unused',
+      env,
+      logger: createLogger({ level: 'error', sink: () => {} }),
+      serviceBusMaxWaitMs: 200,
+    });
+    try {
+      const ids = ['l1', 'l2', 'l3'];
+      const sender = client.createSender(queue);
+      await sender.sendMessages(ids.map((id) => ({ body: { id }, messageId: id })));
+      await sender.close();
+      await host.start();
+      await waitFor('the first batch', () => observed.slowBatches.length === 1, 10_000);
+      const first = observed.slowBatches[0];
+      // The handler is still running: only an expired lock makes its messages visible again.
+      await waitFor(
+        'the broker to expire the running batch’s locks',
+        () => standIn.stats(queue).locked === 0 && standIn.stats(queue).active === first.messages.length,
+        10_000,
+      );
+      observed.slowBatchRelease.resolve();
+      await waitFor(
+        'every message redelivered and completed',
+        () => standIn.stats(queue).active + standIn.stats(queue).locked === 0,
+        10_000,
+      );
+      const redelivered = observed.slowBatches.slice(1);
+      const again = redelivered.flatMap((b) => (b.messages as Change[]).map((m) => m.id)).sort();
+      assert.deepEqual(again, (first.messages as Change[]).map((m) => m.id).sort(), 'the whole batch came back');
+      assert.ok(
+        redelivered.every((b) => b.deliveryCounts.every((n) => n === 2)),
+        'each redelivery counts the lost lock',
+      );
+      assert.equal(standIn.stats(queue).deadLetter, 0);
+    } finally {
+      observed.slowBatchRelease.resolve();
+      await host.stop();
+      await client.close();
+      await standIn.stop();
+    }
+  });
+});
+
 describe('dev host: an idle Service Bus trigger', () => {
   it('polls an empty queue without piling up abort listeners', async () => {
     const standIn = await startServiceBusStandIn();

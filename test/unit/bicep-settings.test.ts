@@ -205,6 +205,34 @@ function deployedAppSettings(): Map<string, string> {
 
 const appSettings = deployedAppSettings();
 
+/** main.bicep's parameters: name → whether it has a default. */
+function declaredParams(): Map<string, boolean> {
+  const { text, lexed } = source('main.bicep');
+  const params = new Map<string, boolean>();
+  for (const match of lexed.code.matchAll(/^param\s+(\w+)\s+\w+(\s*=)?/gm)) params.set(match[1], Boolean(match[2]));
+  assert.ok(params.size > 0 && text.length > 0, 'main.bicep declares parameters');
+  return params;
+}
+
+const azdParameters = (
+  JSON.parse(readFileSync(join(bicepDir, 'main.parameters.json'), 'utf8')) as {
+    parameters: Record<string, { value: unknown }>;
+  }
+).parameters;
+
+/** `param name = value` lines of bicep/cli.bicepparam. */
+function cliParameters(): Map<string, string> {
+  const text = readFileSync(join(bicepDir, 'cli.bicepparam'), 'utf8');
+  const code = lexBicep(text).code;
+  const set = new Map<string, string>();
+  const codeLines = code.split('\n');
+  text.split('\n').forEach((line, n) => {
+    const match = /^param\s+(\w+)\s*=/.exec(codeLines[n]);
+    if (match) set.set(match[1], line.slice(line.indexOf('=') + 1).trim());
+  });
+  return set;
+}
+
 // ---- settings ----------------------------------------------------------------------------------------------------
 
 describe('bicep app settings against lib/config.ts', () => {
@@ -411,23 +439,114 @@ describe('bicep structure', () => {
   });
 
   it('has a parameters file whose every parameter main.bicep declares, fed by azd', () => {
-    const file = JSON.parse(readFileSync(join(bicepDir, 'main.parameters.json'), 'utf8')) as {
-      parameters: Record<string, { value: unknown }>;
-    };
-    const main = source('main.bicep').lexed.code;
-    for (const name of Object.keys(file.parameters)) {
-      assert.match(main, new RegExp(`^param ${name}\\s`, 'm'), `main.bicep declares param ${name}`);
-    }
-    assert.equal(file.parameters.environmentName?.value, '${AZURE_ENV_NAME}');
-    assert.equal(file.parameters.location?.value, '${AZURE_LOCATION}');
+    const params = declaredParams();
+    for (const name of Object.keys(azdParameters)) assert.ok(params.has(name), `main.bicep declares param ${name}`);
+    assert.equal(azdParameters.environmentName?.value, '${AZURE_ENV_NAME}');
+    assert.equal(azdParameters.location?.value, '${AZURE_LOCATION}');
   });
 
-  it('matches azure.yaml: infra in bicep/, service api deployed to a function app', () => {
+  it('has a .bicepparam for the Azure CLI: using main.bicep, only declared params, every required one, no ${…}', () => {
+    const text = readFileSync(join(bicepDir, 'cli.bicepparam'), 'utf8');
+    const code = lexBicep(text).code;
+    assert.equal(unbalanced(code), undefined);
+    assert.match(text, /^using '\.\/main\.bicep'$/m);
+    assert.doesNotMatch(lexBicep(text).noComments, /\$\{/, 'azd placeholders mean nothing to the Azure CLI');
+    const params = declaredParams();
+    const set = cliParameters();
+    for (const name of set.keys()) assert.ok(params.has(name), `main.bicep declares param ${name}`);
+    const required = [...params].filter(([, hasDefault]) => !hasDefault).map(([name]) => name);
+    for (const name of required) assert.ok(set.has(name), `cli.bicepparam sets required param ${name}`);
+  });
+
+  it('feeds the Azure CLI the same parameters from the same environment variables as azd', () => {
+    const fromAzd = new Map(
+      Object.entries(azdParameters).map(([name, { value }]) => [name, /^\$\{([A-Z_]+)/.exec(String(value))?.[1]]),
+    );
+    const fromCli = new Map(
+      [...cliParameters()].map(([name, value]) => [name, /readEnvironmentVariable\('([A-Z_]+)'/.exec(value)?.[1]]),
+    );
+    assert.deepEqual(Object.fromEntries(fromCli), Object.fromEntries(fromAzd));
+  });
+
+  it('takes the payload key names from parameters, so a provision cannot undo a key rotation', () => {
+    const params = declaredParams();
+    for (const [setting, param] of [
+      ['PayloadKeySecretName', 'payloadKeySecretName'],
+      ['PayloadPreviousKeySecretNames', 'payloadPreviousKeySecretNames'],
+    ]) {
+      assert.equal(appSettings.get(setting), param, `${setting} is the parameter ${param}`);
+      assert.ok(params.has(param), `main.bicep declares param ${param}`);
+      assert.ok(param in azdParameters, `main.parameters.json feeds ${param} from the azd environment`);
+    }
+    has('main.bicep', /payloadKeySecretName:\s*payloadKeySecretName/, 'the vault writes the key under that name');
+  });
+
+  it('accepts any kind of deploying principal: no principalType is assumed', () => {
+    const main = source('main.bicep').lexed.noComments;
+    assert.match(main, /^param principalType string = ''$/m);
+    assert.match(main, /^param sqlAdminPrincipalType string = ''$/m);
+    has(
+      'modules/rbac.bicep',
+      /principalType:\s*empty\(operatorPrincipalType\)\s*\?\s*null\s*:\s*operatorPrincipalType/,
+      "an empty type is left out of the operator's role assignment",
+    );
+    has('modules/sql.bicep', /@minLength\(36\)\s*@maxLength\(36\)\s*param adminObjectId string/, 'no empty SQL admin');
+  });
+
+  it('names the Key Vault with a salt that the postdown hook renews, so azd down then up works', () => {
+    has('main.bicep', /keyVault:\s*'kv-\$\{resourceToken\}\$\{toLower\(keyVaultNameSalt\)\}'/, 'salted vault name');
+    has(
+      'main.bicep',
+      /@maxLength\(8\)\s*param keyVaultNameSalt string = ''/,
+      'kv- + 13 + 8 stays within 24 characters',
+    );
+    assert.equal(azdParameters.keyVaultNameSalt?.value, '${KEY_VAULT_NAME_SALT}');
+    const postdown = readFileSync(join(bicepDir, 'hooks', 'postdown.mjs'), 'utf8');
+    assert.match(postdown, /azdEnvSet\('KEY_VAULT_NAME_SALT'/);
+    has('modules/key-vault.bicep', /enablePurgeProtection:\s*true/, 'purge protection stays');
+  });
+
+  it('sends telemetry with Entra ID only: local auth off, the identity as Monitoring Metrics Publisher', () => {
+    has('modules/monitoring.bicep', /DisableLocalAuth:\s*true/, 'local auth off');
+    has('modules/rbac.bicep', /'3913510d-42f4-4e42-8a64-420c390055eb'/, 'Monitoring Metrics Publisher');
+    assert.match(
+      appSettings.get('APPLICATIONINSIGHTS_AUTHENTICATION_STRING') ?? '',
+      /^'ClientId=\$\{identity\.outputs\.clientId\};Authorization=AAD'$/,
+    );
+    const host = JSON.parse(readFileSync(join(root, 'host.json'), 'utf8'));
+    assert.equal(host.telemetryMode, 'OpenTelemetry', 'host and worker telemetry correlate');
+  });
+
+  it('gives batches a lock that must outlast them: the longest Service Bus allows, no renewal settings', () => {
+    has('modules/service-bus.bicep', /lockDuration:\s*'PT5M'/, 'five minutes');
+    const serviceBus = JSON.parse(readFileSync(join(root, 'host.json'), 'utf8')).extensions.serviceBus;
+    for (const key of ['maxAutoLockRenewalDuration', 'maxConcurrentCalls', 'maxConcurrentSessions']) {
+      assert.ok(!(key in serviceBus), `host.json sets ${key}, which does not apply to a batch trigger`);
+    }
+  });
+
+  it("parses the app's JSON log lines in the workbook's error panel (they arrive in traces.message)", () => {
+    const workbook = source('modules/workbook.bicep').text;
+    const errors = /var errorsQuery = '''([\s\S]*?)'''/.exec(workbook)?.[1] ?? '';
+    assert.match(errors, /parse_json\(message\)/);
+    assert.doesNotMatch(errors, /customDimensions/);
+  });
+
+  it('matches azure.yaml: infra in bicep/, service api (TypeScript, built by azd) deployed to a function app', () => {
     const yaml = readFileSync(join(root, 'azure.yaml'), 'utf8');
     assert.match(yaml, /^\s+path:\s*bicep\s*$/m);
     assert.match(yaml, /^\s+api:\s*$/m);
     assert.match(yaml, /^\s+host:\s*function\s*$/m);
-    assert.match(yaml, /^\s+language:\s*js\s*$/m);
+    assert.match(yaml, /^\s+language:\s*ts\s*$/m);
+    assert.match(yaml, /^\s+remoteBuild:\s*false\s*$/m);
+    const commands = yaml.replace(/#.*$/gm, '');
+    assert.doesNotMatch(commands, /npm (ci|install|run build)/, 'azd restores and builds a ts project itself');
+    for (const [, script] of yaml.matchAll(/run:\s*node\s+(\S+)/g)) {
+      assert.ok(existsSync(join(root, script)), `azure.yaml runs ${script}, which does not exist`);
+    }
+    for (const hook of ['preprovision', 'postprovision', 'postdown', 'prepackage']) {
+      assert.match(yaml, new RegExp(`^\\s+${hook}:\\s*$`, 'm'), `azure.yaml has the ${hook} hook`);
+    }
     // Subscription scope is what lets azd create the resource group main.bicep names.
     has('main.bicep', /^targetScope = 'subscription'/m, 'subscription scope');
   });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { ManagedIdentityCredential } from '@azure/identity';
 import { metrics } from '@opentelemetry/api';
 import {
   AggregationTemporality,
@@ -8,9 +9,24 @@ import {
   PeriodicExportingMetricReader,
 } from '@opentelemetry/sdk-metrics';
 import type { MetricsDelta } from '../../lib/pipeline/ports.js';
-import { startTelemetry, withTelemetry } from '../../lib/telemetry.js';
+import { startTelemetry, telemetryCredential, withTelemetry } from '../../lib/telemetry.js';
 
 describe('telemetry', () => {
+  it('signs the exporter in as the identity APPLICATIONINSIGHTS_AUTHENTICATION_STRING names, and only then', () => {
+    assert.equal(telemetryCredential(undefined), undefined);
+    assert.equal(telemetryCredential(''), undefined);
+    assert.ok(
+      telemetryCredential('ClientId=11111111-2222-3333-4444-555555555555;Authorization=AAD') instanceof
+        ManagedIdentityCredential,
+    );
+    assert.ok(telemetryCredential('Authorization=AAD') instanceof ManagedIdentityCredential);
+    assert.throws(
+      () => telemetryCredential('ClientId=abc;Authorization=Key'),
+      (err: Error & { code?: string }) =>
+        err.code === 'CONFIG_INVALID' && /APPLICATIONINSIGHTS_AUTHENTICATION_STRING/.test(err.message),
+    );
+  });
+
   it('stays off without an Application Insights connection string', async () => {
     assert.equal(await startTelemetry(undefined), false);
     assert.equal(await startTelemetry(''), false);
