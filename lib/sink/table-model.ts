@@ -140,12 +140,14 @@ export function columnTypeForSpec(spec: AttributeSpec): ColumnType {
 }
 
 /**
- * DES's money columns: decimal(38,2), `_base` decimal(38,4); a currency precision above that (pricing or
- * currency precision, up to 4 decimals) widens the scale rather than rounding.
+ * DES's money columns: decimal(38,2), `_base` decimal(38,4). A currency precision above that (pricing or
+ * currency precision, up to 4 decimals) widens the scale rather than rounding; without metadata the scale
+ * is unknown, so it is the 4 decimals money can carry.
  */
 function moneyColumn(spec: AttributeSpec): ColumnType {
   const base = spec.name.endsWith('_base') ? BASE_MONEY_SCALE : MONEY_SCALE;
-  return { kind: 'decimal', precision: 38, scale: Math.max(base, Math.min(spec.scale ?? 0, 10)) };
+  const scale = spec.scale === undefined ? BASE_MONEY_SCALE : Math.min(spec.scale, 10);
+  return { kind: 'decimal', precision: 38, scale: Math.max(base, scale) };
 }
 
 /**

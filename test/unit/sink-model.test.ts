@@ -169,15 +169,16 @@ describe('cells', () => {
     assert.equal(columnTypeForValue('n', { type: 'null' }), undefined);
   });
 
-  it('types money as DES did: decimal(38,2), its _base decimal(38,4), wider only for a wider currency', () => {
+  it('types money as DES did: decimal(38,2), its _base decimal(38,4), wider for a wider currency', () => {
     const money = (name: string, scale?: number) => columnTypeForSpec({ name, kind: 'money', precision: 19, scale });
     assert.deepEqual(money('revenue', 2), { kind: 'decimal', precision: 38, scale: 2 });
     assert.deepEqual(money('revenue_base', 2), { kind: 'decimal', precision: 38, scale: 4 });
     assert.deepEqual(money('price', 4), { kind: 'decimal', precision: 38, scale: 4 });
+    // Without metadata the currency's precision is unknown: the 4 decimals money can carry, never rounded.
     assert.deepEqual(columnTypeForValue('revenue', { type: 'money', value: '1.5' }), {
       kind: 'decimal',
       precision: 38,
-      scale: 2,
+      scale: 4,
     });
     assert.deepEqual(columnsForAttribute('parentaccountid', { kind: 'uuid' }, true)[1], {
       name: 'parentaccountid_entitytype',
