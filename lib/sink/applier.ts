@@ -328,7 +328,7 @@ export class Applier {
           const value = attributes[step.attribute];
           const cellValue: AttributeValue =
             step.companion && value.type === 'lookup' ? { type: 'string', value: value.entityType } : value;
-          cells[step.slot] = renderCell(step.column, step.type, cellValue);
+          cells[step.slot] = renderCell(step.column, step.type, cellValue, this.dialect.textLengthUnit);
         }
         let group = plan.group;
         if (!group) {
@@ -410,6 +410,13 @@ export class Applier {
     outcomes: ApplyOutcome[],
   ): Promise<void> {
     if (!rows.length) return;
+    const max = this.dialect.maxRowsPerStatement;
+    if (max && rows.length > max) {
+      for (let at = 0; at < rows.length; at += max) {
+        await this.writeIsolating(table, entity, rows.slice(at, at + max), write, outcomes);
+      }
+      return;
+    }
     let applied: Set<string>;
     try {
       applied = await write(rows);
@@ -446,7 +453,7 @@ export class Applier {
     for (const record of upserts) {
       for (const [name, value] of Object.entries(record.attributes)) {
         if (wanted.has(name)) continue;
-        const type = columnTypeForValue(value);
+        const type = columnTypeForValue(name, value);
         if (type) want(name, type, value.type === 'lookup');
       }
     }
@@ -457,11 +464,14 @@ export class Applier {
     const key = this.dialect.fold(def.name);
     let columns = this.tables.get(key) ?? (await this.dialect.readColumns(def.name));
     if (!columns) {
+      this.assertTableFits(def.name, def.columns, def.columns);
       await this.retryingRace(() => this.dialect.createTable(def));
       columns = await this.dialect.readColumns(def.name);
     }
     const missing = def.columns.filter((c) => !columns!.has(this.dialect.fold(c.name)));
     if (missing.length) {
+      const present = [...columns!].map(([name, type]) => ({ name, type }));
+      this.assertTableFits(def.name, [...present, ...missing], missing);
       this.logger.info('sink.columns.add', { table: def.name, columns: missing.map((c) => c.name) });
       await this.retryingRace(() => this.dialect.addColumns(def.name, missing));
       columns = await this.dialect.readColumns(def.name);
@@ -469,6 +479,16 @@ export class Applier {
     if (!columns) throw new AppError('TARGET_TRANSIENT', `table ${def.name} vanished while it was being created`);
     this.tables.set(key, columns);
     return columns;
+  }
+
+  /** A table the target cannot hold fails its entity with one error naming the columns, before any DDL. */
+  private assertTableFits(table: string, columns: Column[], adding: Column[]): void {
+    const problem = this.dialect.tableLimitProblem?.(table, columns, adding);
+    if (problem) {
+      throw new AppError('TARGET_PERMANENT', problem, {
+        details: adding.map((c) => ({ field: c.name, message: 'does not fit the table', value: table })),
+      });
+    }
   }
 
   /** Another applier may create the same table or column between our check and our DDL: retry once. */

@@ -2,7 +2,7 @@
  * What the applier asks of a target database. Every line of SQL lives behind this interface, in
  * `dialects/postgres*` and `dialects/mssql*`; the applier only hands over names, column types and text cells.
  */
-import type { Column, ColumnType } from './table-model.js';
+import type { Column, ColumnType, TextLengthUnit } from './table-model.js';
 
 /** A table to create: columns, primary key, and optionally one bigint identity column. */
 export interface TableDef {
@@ -76,6 +76,15 @@ export interface TargetDialect {
   readonly maxIdentifierLength: number;
   /** How many slices of one large upsert may run at once, each on its own connection; absent = 1. */
   readonly parallelWrites?: number;
+  /** Most rows one upsert or delete statement may carry; absent = no limit. */
+  readonly maxRowsPerStatement?: number;
+  /** How the target counts a text column's length limit; absent = code points. */
+  readonly textLengthUnit?: TextLengthUnit;
+  /**
+   * Why a table with these columns cannot exist in the target (row size, column count), naming the columns
+   * that do not fit in `adding`; undefined when it fits. Checked before any DDL.
+   */
+  tableLimitProblem?(table: string, columns: Column[], adding: Column[]): string | undefined;
   /** The identifier as the target stores it (PostgreSQL: lower case). */
   fold(name: string): string;
   ensureSchema(): Promise<void>;

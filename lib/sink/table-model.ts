@@ -42,8 +42,18 @@ export interface AttributeSpec {
   maxLength?: number;
 }
 
-/** Decimal and money without a spec: wide enough for Dataverse's range (±100 000 000 000) at full scale. */
+/** Decimal without a spec: wide enough for Dataverse's range (±100 000 000 000) at full scale. */
 export const DEFAULT_DECIMAL: ColumnType = { kind: 'decimal', precision: 38, scale: 10 };
+
+/** Money as DES typed it: decimal(38,2), and the base-currency `<attr>_base` decimal(38,4). */
+const MONEY_SCALE = 2;
+const BASE_MONEY_SCALE = 4;
+
+/** The lookup's `_entitytype` column, as DES typed it: an entity logical name (≤ 128 characters). */
+export const ENTITY_TYPE_COLUMN: ColumnType = { kind: 'text', maxLength: 128 };
+
+/** How a target counts the length of an nvarchar(n) / varchar(n) value. */
+export type TextLengthUnit = 'codePoint' | 'utf16';
 
 /** Column names the sink owns in every entity table (DES spelling; PostgreSQL folds them to lower case). */
 export const SystemColumns = {
@@ -111,8 +121,9 @@ export function columnTypeForSpec(spec: AttributeSpec): ColumnType {
       return { kind: 'integer' };
     case 'bigint':
       return { kind: 'bigint' };
-    case 'decimal':
     case 'money':
+      return moneyColumn(spec);
+    case 'decimal':
       return spec.precision
         ? { kind: 'decimal', precision: Math.min(spec.precision, 38), scale: Math.min(spec.scale ?? 0, spec.precision) }
         : DEFAULT_DECIMAL;
@@ -129,20 +140,31 @@ export function columnTypeForSpec(spec: AttributeSpec): ColumnType {
 }
 
 /**
- * The column type inferred from a value when no metadata is at hand; undefined for null. A bare JSON
- * number cannot tell Whole Number from a Decimal or Float that happened to be whole (`5` vs `5.5` later),
- * so an inferred `int`/`bigint` gets a decimal column that holds both; metadata, when given, says `integer`.
+ * DES's money columns: decimal(38,2), `_base` decimal(38,4). A currency precision above that (pricing or
+ * currency precision, up to 4 decimals) widens the scale rather than rounding; without metadata the scale
+ * is unknown, so it is the 4 decimals money can carry.
  */
-export function columnTypeForValue(value: AttributeValue): ColumnType | undefined {
+function moneyColumn(spec: AttributeSpec): ColumnType {
+  const base = spec.name.endsWith('_base') ? BASE_MONEY_SCALE : MONEY_SCALE;
+  const scale = spec.scale === undefined ? BASE_MONEY_SCALE : Math.min(spec.scale, 10);
+  return { kind: 'decimal', precision: 38, scale: Math.max(base, scale) };
+}
+
+/**
+ * The column type inferred from a value when no metadata is at hand; undefined for null. A whole number
+ * (`int`/`bigint`) gets bigint: 8 bytes against decimal(38,10)'s 17, which counts against SQL Server's
+ * 8,060-byte row; a decimal arriving later in it fails that record instead of widening the table.
+ */
+export function columnTypeForValue(name: string, value: AttributeValue): ColumnType | undefined {
   if (value.type === 'null') return undefined;
-  if (value.type === 'int' || value.type === 'bigint') return DEFAULT_DECIMAL;
-  return columnTypeForSpec({ name: '', kind: value.type });
+  if (value.type === 'int' || value.type === 'bigint') return { kind: 'bigint' };
+  return columnTypeForSpec({ name, kind: value.type });
 }
 
 /** The columns one attribute occupies: a lookup also gets `<attr>_entitytype`. */
 export function columnsForAttribute(name: string, type: ColumnType, isLookup: boolean): Column[] {
   const main = { name, type };
-  return isLookup ? [main, { name: entityTypeColumn(name), type: { kind: 'text' } }] : [main];
+  return isLookup ? [main, { name: entityTypeColumn(name), type: ENTITY_TYPE_COLUMN }] : [main];
 }
 
 /** A value that cannot be stored in the column it is meant for (the record fails, the batch goes on). */
@@ -161,18 +183,24 @@ export class CellError extends Error {
  * keep every digit. This renders `value` for a column of type `column`, converting across types where
  * that loses nothing (an int into a text column) and refusing where it would (text into an integer).
  */
-export function renderCell(columnName: string, column: ColumnType, value: AttributeValue): string | null {
+export function renderCell(
+  columnName: string,
+  column: ColumnType,
+  value: AttributeValue,
+  unit: TextLengthUnit = 'codePoint',
+): string | null {
   if (value.type === 'null') return null;
   switch (column.kind) {
     case 'text': {
       const text = renderAsText(value);
-      // Code points never outnumber UTF-16 units: only a long string needs counting.
+      // A JS string's length is its UTF-16 code units (SQL Server's nvarchar count: an emoji is 2); code
+      // points (PostgreSQL's count) never outnumber them, so only a long string needs counting again.
       if (column.maxLength !== undefined && text.length > column.maxLength) {
-        const length = [...text].length;
+        const length = unit === 'utf16' ? text.length : [...text].length;
         if (length > column.maxLength) {
           throw new CellError(
             columnName,
-            `value for ${columnName} has ${length} characters; the column holds at most ${column.maxLength}`,
+            `value for ${columnName} has ${length} ${unit === 'utf16' ? 'UTF-16 code units' : 'characters'}; the column holds at most ${column.maxLength}`,
           );
         }
       }

@@ -143,14 +143,14 @@ describe('PostgreSQL sink', () => {
       modifiedon: 'timestamp with time zone',
       name: 'text',
       parentaccountid: 'uuid',
-      parentaccountid_entitytype: 'text',
+      parentaccountid_entitytype: 'character varying',
       industrycode: 'integer',
       statecode: 'integer',
       categories: 'text',
       revenue: 'numeric',
       exchangerate: 'numeric',
-      // A bare JSON number may be a whole Decimal: inferred columns hold fractions too.
-      numberofemployees: 'numeric',
+      // A bare whole number is a Whole Number: bigint (8 bytes, not decimal's 17 of SQL Server's row).
+      numberofemployees: 'bigint',
       lastusedincampaign: 'timestamp with time zone',
       donotemail: 'boolean',
       latitude: 'double precision',
@@ -160,7 +160,7 @@ describe('PostgreSQL sink', () => {
     assert.equal(row.parentaccountid, guid(2));
     assert.equal(row.parentaccountid_entitytype, 'account');
     assert.equal(row.categories, '1,2');
-    assert.equal(row.revenue, '1234.5678000000');
+    assert.equal(row.revenue, '1234.5678');
     assert.equal(row.exchangerate, '1.0000000001');
     assert.equal(row.versionnumber, '10');
     assert.equal((row.utc as Date).toISOString().slice(0, 19), '2025-06-01T08:00:00');
@@ -189,7 +189,8 @@ describe('PostgreSQL sink', () => {
     assert.equal(byName.fullname.data_type, 'character varying');
     assert.equal(byName.fullname.character_maximum_length, 160);
     assert.equal(byName.numberofchildren.data_type, 'integer');
-    assert.deepEqual([byName.creditlimit.numeric_precision, byName.creditlimit.numeric_scale], [19, 4]);
+    // DES's money column: decimal(38,2) widened to the currency's 4 decimals, never rounded.
+    assert.deepEqual([byName.creditlimit.numeric_precision, byName.creditlimit.numeric_scale], [38, 4]);
     assert.equal(byName.statuscode.data_type, 'integer');
 
     // Metadata now says something else: the existing column stays, values that fit it are written.

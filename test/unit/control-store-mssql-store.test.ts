@@ -107,12 +107,12 @@ describe('Azure SQL control store over a recorded connection', () => {
     assert.equal(sent.length, 1);
   });
 
-  it('creates a profile from one INSERT … OUTPUT and maps the driver row back', async () => {
+  it('creates a profile from one INSERT … OUTPUT INTO and maps the driver row back', async () => {
     const { connection, sent } = recorder(() => [profileRow]);
     const store = createMssqlControlStore(connection, { now: () => NOW });
     const created = await store.createProfile(definition);
     const [insert] = sent;
-    assert.match(insert.statement.text, /^INSERT INTO \[dvexport\]\.\[profiles\]/);
+    assert.match(insert.statement.text, /\nINSERT INTO \[dvexport\]\.\[profiles\] .*\nOUTPUT .* INTO @saved\n/);
     const bound = params(insert.statement);
     assert.match(String(bound.p1), /^[0-9a-f-]{36}$/);
     assert.equal(bound.p3, '6f2d8a1c-3b4e-4f5a-9c7d-1e2f3a4b5c6d');
@@ -139,7 +139,7 @@ describe('Azure SQL control store over a recorded connection', () => {
   });
 
   it('reads deleteProfile from the OUTPUT row count', async () => {
-    const { connection } = recorder((s) => (s.text.startsWith('DELETE') ? [{ id: PROFILE }] : []));
+    const { connection } = recorder((s) => (s.text.includes('DELETE FROM') ? [{ id: PROFILE }] : []));
     assert.equal(await createMssqlControlStore(connection).deleteProfile(PROFILE), true);
     const none = recorder(() => []);
     assert.equal(await createMssqlControlStore(none.connection).deleteProfile(PROFILE), false);

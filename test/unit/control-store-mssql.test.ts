@@ -8,77 +8,13 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { mssqlMigrations } from '../../lib/profiles/migrations/mssql.js';
-import { type MssqlStatement, mssqlControlSql } from '../../lib/profiles/sql/mssql.js';
+import type { MssqlStatement } from '../../lib/profiles/sql/mssql.js';
+import { controlStatements as statements } from '../support/mssql-statements.js';
 
 function goldenDir(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
   return join(dir, 'test', 'fixtures', 'golden', 'control-store');
-}
-
-const PROFILE = '0f8fad5b-d9cb-469f-a165-70867728950e';
-const NOW = new Date('2026-11-25T10:00:00.123Z');
-const definition = {
-  name: 'Sales to SQL',
-  organizationId: '6f2d8a1c-3b4e-4f5a-9c7d-1e2f3a4b5c6d',
-  source: { url: 'https://contoso.crm.dynamics.com' },
-  target: { kind: 'mssql' as const, connectionSecret: 'sales-db', schema: 'dbo', tablePrefix: '' },
-  entities: ['account', 'contact'],
-  relationships: ['accountleads'],
-  options: { writeDeleteLog: true, retryCount: 12, retryIntervalSeconds: 5, initialSync: true },
-};
-
-/** Every statement the store can send, built with fixed inputs. */
-function statements(): Record<string, MssqlStatement> {
-  const sql = mssqlControlSql('dvexport');
-  const migrations = Object.fromEntries(
-    mssqlMigrations('dvexport').map((m) => [
-      `migration-${String(m.version).padStart(4, '0')}`,
-      { text: m.sql, params: [] } satisfies MssqlStatement,
-    ]),
-  );
-  return {
-    ...migrations,
-    'migration-lock': sql.migrationLock(),
-    'create-schema': sql.createSchema(),
-    'create-history': sql.createHistory(),
-    'applied-versions': sql.appliedVersions(),
-    'record-migration': sql.recordMigration(1, 'profiles, entity status, checkpoints'),
-    'insert-profile': sql.insertProfile(PROFILE, definition, 'Inactive', NOW),
-    'select-profiles': sql.selectProfiles(),
-    'select-profile': sql.selectProfile(PROFILE),
-    'replace-profile': sql.replaceProfile(PROFILE, definition, ['account', 'contact', 'accountleads'], NOW),
-    'delete-profile': sql.deleteProfile(PROFILE),
-    'update-profile-state': sql.updateProfileState(PROFILE, 'Active', NOW),
-    'select-active-profiles': sql.selectActiveProfiles('6F2D8A1C-3B4E-4F5A-9C7D-1E2F3A4B5C6D'),
-    'select-entity-statuses': sql.selectEntityStatuses(PROFILE),
-    'upsert-sync-state': sql.upsertSyncState(
-      PROFILE,
-      'account',
-      { syncState: 'InProgress', rowsCopiedDelta: 5000, syncStartedAt: NOW, lastError: null },
-      NOW,
-    ),
-    'upsert-metrics': sql.upsertMetrics(
-      PROFILE,
-      'account',
-      { received: 10, applied: 7, stale: 2, failed: 1, lastAppliedAt: NOW, lagMs: 850 },
-      NOW,
-    ),
-    'select-checkpoint': sql.selectCheckpoint(PROFILE, 'account'),
-    'upsert-checkpoint': sql.upsertCheckpoint(
-      {
-        profileId: PROFILE,
-        entity: 'account',
-        nextLink: 'https://contoso.crm.dynamics.com/api/data/v9.2/accounts?$skiptoken=x',
-        deltaLink: null,
-        pagesDone: 3,
-      },
-      NOW,
-    ),
-    'delete-checkpoints': sql.deleteCheckpoints(PROFILE, null),
-    'select-delta-checkpoints': sql.selectDeltaCheckpoints(),
-  };
 }
 
 /** The golden form: one comment line per parameter (type and sample value), then the batch text. */

@@ -6,6 +6,7 @@ import { pairId, type RecordChange, toRecordChange } from '../../lib/sink/record
 import { reduceBatch } from '../../lib/sink/reduce.js';
 import {
   CellError,
+  columnsForAttribute,
   columnTypeForSpec,
   columnTypeForValue,
   plainNumber,
@@ -161,14 +162,38 @@ describe('cells', () => {
     assert.equal(renderCell('c', { kind: 'double' }, { type: 'float', value: 1e21 }), '1000000000000000000000');
   });
 
-  it('infers a decimal column for a bare number and keeps metadata types as declared', () => {
-    assert.deepEqual(columnTypeForValue({ type: 'int', value: 5 }), { kind: 'decimal', precision: 38, scale: 10 });
+  it('infers bigint for a whole number and keeps metadata types as declared', () => {
+    assert.deepEqual(columnTypeForValue('n', { type: 'int', value: 5 }), { kind: 'bigint' });
+    assert.deepEqual(columnTypeForValue('n', { type: 'bigint', value: '5' }), { kind: 'bigint' });
     assert.deepEqual(columnTypeForSpec({ name: 'n', kind: 'int' }), { kind: 'integer' });
-    assert.deepEqual(columnTypeForSpec({ name: 'n', kind: 'money', precision: 19, scale: 4 }), {
+    assert.equal(columnTypeForValue('n', { type: 'null' }), undefined);
+  });
+
+  it('types money as DES did: decimal(38,2), its _base decimal(38,4), wider for a wider currency', () => {
+    const money = (name: string, scale?: number) => columnTypeForSpec({ name, kind: 'money', precision: 19, scale });
+    assert.deepEqual(money('revenue', 2), { kind: 'decimal', precision: 38, scale: 2 });
+    assert.deepEqual(money('revenue_base', 2), { kind: 'decimal', precision: 38, scale: 4 });
+    assert.deepEqual(money('price', 4), { kind: 'decimal', precision: 38, scale: 4 });
+    // Without metadata the currency's precision is unknown: the 4 decimals money can carry, never rounded.
+    assert.deepEqual(columnTypeForValue('revenue', { type: 'money', value: '1.5' }), {
       kind: 'decimal',
-      precision: 19,
+      precision: 38,
       scale: 4,
     });
-    assert.equal(columnTypeForValue({ type: 'null' }), undefined);
+    assert.deepEqual(columnsForAttribute('parentaccountid', { kind: 'uuid' }, true)[1], {
+      name: 'parentaccountid_entitytype',
+      type: { kind: 'text', maxLength: 128 },
+    });
+  });
+
+  it('counts nvarchar lengths in UTF-16 code units for SQL Server and in code points for PostgreSQL', () => {
+    const emoji = { type: 'string', value: 'ab😀' } as const;
+    const three = { kind: 'text', maxLength: 3 } as const;
+    assert.equal(renderCell('c', three, emoji, 'codePoint'), 'ab😀');
+    assert.throws(
+      () => renderCell('c', three, emoji, 'utf16'),
+      /c has 4 UTF-16 code units; the column holds at most 3/,
+    );
+    assert.equal(renderCell('c', { kind: 'text', maxLength: 4 }, emoji, 'utf16'), 'ab😀');
   });
 });

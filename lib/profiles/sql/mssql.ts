@@ -72,6 +72,15 @@ const CHECKPOINT_COLUMNS = ['profile_id', 'entity', 'next_link', 'delta_link', '
   .map(q)
   .join(', ');
 
+/**
+ * Rows written by a statement reach the client through this table variable, never by plain OUTPUT, which
+ * fails (error 334) on a table with an enabled trigger.
+ */
+const SAVED_PROFILE = `DECLARE @saved TABLE (
+  [id] UNIQUEIDENTIFIER, [name] NVARCHAR(200), [organization_id] NVARCHAR(36), [state] NVARCHAR(16),
+  [definition] NVARCHAR(MAX), [created_on] DATETIME2(3), [modified_on] DATETIME2(3)
+);`;
+
 const given = (patch: SyncStatePatch, key: keyof SyncStatePatch): boolean => patch[key] !== undefined;
 
 export function mssqlControlSql(schema: string) {
@@ -115,9 +124,11 @@ CREATE TABLE ${history} (
 
     insertProfile: (id: string, definition: ProfileDefinition, state: ProfileState, now: Date): MssqlStatement =>
       statement(
-        `INSERT INTO ${profiles} (${PROFILE_COLUMNS})
-OUTPUT ${prefixed('INSERTED')}
-VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p6);`,
+        `${SAVED_PROFILE}
+INSERT INTO ${profiles} (${PROFILE_COLUMNS})
+OUTPUT ${prefixed('INSERTED')} INTO @saved
+VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p6);
+SELECT ${PROFILE_COLUMNS} FROM @saved;`,
         ['UNIQUEIDENTIFIER', id],
         ['NVARCHAR(200)', definition.name],
         ['NVARCHAR(36)', definition.organizationId],
@@ -161,14 +172,21 @@ SELECT ${PROFILE_COLUMNS} FROM @replaced;`,
 
     /** Status rows and checkpoints go with it (ON DELETE CASCADE). */
     deleteProfile: (id: string): MssqlStatement =>
-      statement(`DELETE FROM ${profiles} OUTPUT DELETED.[id] WHERE [id] = @p1;`, ['UNIQUEIDENTIFIER', id]),
+      statement(
+        `DECLARE @deleted TABLE ([id] UNIQUEIDENTIFIER);
+DELETE FROM ${profiles} OUTPUT DELETED.[id] INTO @deleted WHERE [id] = @p1;
+SELECT [id] FROM @deleted;`,
+        ['UNIQUEIDENTIFIER', id],
+      ),
 
     updateProfileState: (id: string, state: ProfileState, now: Date): MssqlStatement =>
       statement(
-        `UPDATE ${profiles}
+        `${SAVED_PROFILE}
+UPDATE ${profiles}
 SET [state] = @p2, [modified_on] = @p3
-OUTPUT ${prefixed('INSERTED')}
-WHERE [id] = @p1;`,
+OUTPUT ${prefixed('INSERTED')} INTO @saved
+WHERE [id] = @p1;
+SELECT ${PROFILE_COLUMNS} FROM @saved;`,
         ['UNIQUEIDENTIFIER', id],
         ['NVARCHAR(16)', state],
         ['DATETIME2(3)', now],

@@ -16,6 +16,24 @@ const nameLiteral = (text: string): string => `N'${text}'`;
 /** The error number our DDL raises when it cannot get its schema lock in time (classified transient). */
 export const SCHEMA_LOCK_TIMEOUT_ERROR = 50001;
 
+/**
+ * Rows per MERGE, tombstone MERGE, DELETE and purge chunk. SQL Server tries to escalate to a table lock when
+ * one statement holds about 5,000 locks on a table, which would serialise every writer of it; a row costs a
+ * key lock in the clustered index plus one per nonclustered index, so 1,000 rows stay under the threshold
+ * with up to four indexes added for reports.
+ */
+export const MAX_ROWS_PER_STATEMENT = 1_000;
+
+/** `[schema].[table]` with both parts at SQL Server's 128-character maximum. */
+export const TWO_PART_NAME_LENGTH = 2 * 128 + 5;
+
+/**
+ * OUTPUT goes INTO a table variable, never straight to the client: plain OUTPUT fails (error 334) on a
+ * table with an enabled trigger, and DES users add triggers to export tables.
+ */
+const APPLIED_IDS = 'DECLARE @applied TABLE ([id] nvarchar(36) NOT NULL);';
+const selectAppliedIds = 'SELECT [id] FROM @applied;';
+
 export function columnTypeSql(type: ColumnType): string {
   switch (type.kind) {
     case 'uuid':
@@ -189,6 +207,7 @@ export function mergeSql(schema: string, table: string, sides: SideTableNames, c
   ];
   return [
     'SET NOCOUNT ON;',
+    APPLIED_IDS,
     `MERGE ${qualified(schema, table)} WITH (HOLDLOCK) AS t`,
     'USING (',
     `  SELECT r.*, ${tombstoneCovers(incoming)} AS [covered]`,
@@ -201,7 +220,8 @@ export function mergeSql(schema: string, table: string, sides: SideTableNames, c
     `  THEN UPDATE SET ${sets.join(', ')}`,
     'WHEN NOT MATCHED BY TARGET AND s.[covered] = 0',
     `  THEN INSERT (${insertColumns.map(quote).join(', ')}) VALUES (${insertValues.join(', ')})`,
-    `OUTPUT ${lowerId('inserted.[Id]')} AS [id];`,
+    `OUTPUT ${lowerId('inserted.[Id]')} INTO @applied ([id]);`,
+    selectAppliedIds,
   ].join('\n');
 }
 
@@ -209,10 +229,12 @@ export function mergeSql(schema: string, table: string, sides: SideTableNames, c
 export function recheckSql(schema: string, table: string, sides: SideTableNames): string {
   return [
     'SET NOCOUNT ON;',
-    `DELETE t OUTPUT ${lowerId('deleted.[Id]')} AS [id]`,
+    APPLIED_IDS,
+    `DELETE t OUTPUT ${lowerId('deleted.[Id]')} INTO @applied ([id])`,
     `FROM ${qualified(schema, table)} AS t JOIN ${qualified(schema, sides.tombstone)} AS tb ON tb.[EntityName] = @entity AND tb.[RecordId] = t.[Id]`,
     'WHERE t.[Id] IN (SELECT CAST([value] AS uniqueidentifier) FROM OPENJSON(@ids))',
     `AND ${tombstoneCovers({ version: 't.[versionnumber]', time: 't.[modifiedon]' })} = 1;`,
+    selectAppliedIds,
   ].join('\n');
 }
 
@@ -226,6 +248,7 @@ const deleteSource = `SELECT CAST(j.[id] AS uniqueidentifier) AS [Id], CAST(j.[v
 export function tombstoneSql(schema: string, sides: SideTableNames): string {
   return [
     'SET NOCOUNT ON;',
+    APPLIED_IDS,
     `MERGE ${qualified(schema, sides.tombstone)} WITH (HOLDLOCK) AS tb`,
     `USING (${deleteSource}) AS s`,
     'ON tb.[EntityName] = @entity AND tb.[RecordId] = s.[Id]',
@@ -233,7 +256,8 @@ export function tombstoneSql(schema: string, sides: SideTableNames): string {
     '  THEN UPDATE SET [VersionNumber] = s.[vn], [DeletedOn] = s.[dt], [SinkModifiedOn] = SYSUTCDATETIME()',
     'WHEN NOT MATCHED BY TARGET',
     '  THEN INSERT ([EntityName], [RecordId], [VersionNumber], [DeletedOn], [SinkModifiedOn]) VALUES (@entity, s.[Id], s.[vn], s.[dt], SYSUTCDATETIME())',
-    `OUTPUT ${lowerId('inserted.[RecordId]')} AS [id];`,
+    `OUTPUT ${lowerId('inserted.[RecordId]')} INTO @applied ([id]);`,
+    selectAppliedIds,
   ].join('\n');
 }
 
@@ -272,6 +296,17 @@ export function deleteSql(schema: string, table: string, sides: SideTableNames, 
   return lines.join('\n');
 }
 
+/**
+ * @resource. Serialises replacing one table's rows of one key (delete + insert) until the transaction ends:
+ * two writers of the same entity's metadata would otherwise each delete nothing the other inserted, and both
+ * insert. Raises SCHEMA_LOCK_TIMEOUT_ERROR (transient) when the lock does not come in time.
+ */
+export const replaceLockSql = [
+  'DECLARE @lock int;',
+  "EXEC @lock = sp_getapplock @Resource = @resource, @LockMode = N'Exclusive', @LockOwner = N'Transaction', @LockTimeout = 30000;",
+  `IF @lock < 0 THROW ${SCHEMA_LOCK_TIMEOUT_ERROR}, N'timed out waiting for the metadata lock', 1;`,
+].join('\n');
+
 /** @key. */
 export function deleteByKeySql(schema: string, table: string, key: string): string {
   return `DELETE FROM ${qualified(schema, table)} WHERE ${quote(key)} = @key;`;
@@ -286,7 +321,7 @@ export function insertRowsSql(schema: string, table: string, columns: Column[]):
 
 /**
  * @cutoff (datetime2). Tombstones older than retention by both the delete's time and our last write, in
- * chunks so one purge never fills the transaction log. Returns `[purged]`; 0 without the table.
+ * chunks small enough that no chunk escalates to a table lock or fills the transaction log. Returns `[purged]`; 0 without the table.
  */
 export function purgeTombstonesSql(schema: string, sides: SideTableNames): string {
   const name = qualified(schema, sides.tombstone);
@@ -296,7 +331,7 @@ export function purgeTombstonesSql(schema: string, sides: SideTableNames): strin
     `IF OBJECT_ID(${nameLiteral(name)}, N'U') IS NOT NULL`,
     'WHILE @chunk > 0',
     'BEGIN',
-    `  DELETE TOP (10000) FROM ${name} WHERE [DeletedOn] < @cutoff AND [SinkModifiedOn] < @cutoff;`,
+    `  DELETE TOP (${MAX_ROWS_PER_STATEMENT}) FROM ${name} WHERE [DeletedOn] < @cutoff AND [SinkModifiedOn] < @cutoff;`,
     '  SET @chunk = @@ROWCOUNT;',
     '  SET @purged += @chunk;',
     'END',

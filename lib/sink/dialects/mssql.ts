@@ -16,6 +16,7 @@ import {
 } from '../dialect.js';
 import type { Column, ColumnType } from '../table-model.js';
 import { classifyMssqlError } from './mssql-errors.js';
+import { mssqlTableLimitProblem } from './mssql-limits.js';
 import * as sql from './mssql-sql.js';
 
 export interface MssqlInput {
@@ -115,12 +116,20 @@ export async function probeMssql(connectionString: string): Promise<void> {
   }
 }
 
+/** Parameters declared at the length of what they hold: a logical name, a two-part name, a JSON batch. */
 const NAME = mssql.NVarChar(128);
+const TWO_PART_NAME = mssql.NVarChar(sql.TWO_PART_NAME_LENGTH);
 const TEXT = mssql.NVarChar(mssql.MAX);
+/** sp_getapplock takes a resource name of at most 255 characters. */
+const LOCK_RESOURCE = mssql.NVarChar(255);
+/** Cut to sp_getapplock's 255: two long names may then share a lock, which only serialises them. */
+const lockResource = (name: string): string => name.slice(0, 255);
 
 export class MssqlDialect implements TargetDialect {
   readonly kind = 'mssql';
   readonly maxIdentifierLength = 128;
+  readonly maxRowsPerStatement = sql.MAX_ROWS_PER_STATEMENT;
+  readonly textLengthUnit = 'utf16';
 
   constructor(
     private readonly connector: MssqlConnector,
@@ -142,10 +151,14 @@ export class MssqlDialect implements TargetDialect {
 
   async readColumns(table: string): Promise<Map<string, ColumnType> | undefined> {
     const rows = await this.connector.query(sql.readColumnsSql, [
-      { name: 'table', type: NAME, value: `[${this.schema}].[${table}]` },
+      { name: 'table', type: TWO_PART_NAME, value: `[${this.schema}].[${table}]` },
     ]);
     if (!rows.length) return undefined;
     return new Map(rows.map((r) => [String(r.column_name).toLowerCase(), columnTypeOf(r)]));
+  }
+
+  tableLimitProblem(table: string, columns: Column[], adding: Column[]): string | undefined {
+    return mssqlTableLimitProblem(table, columns, adding);
   }
 
   async createTable(table: TableDef): Promise<void> {
@@ -226,6 +239,13 @@ export class MssqlDialect implements TargetDialect {
     rows: (string | null)[][],
   ): Promise<void> {
     await this.connector.transaction(async (session) => {
+      await session.query(sql.replaceLockSql, [
+        {
+          name: 'resource',
+          type: LOCK_RESOURCE,
+          value: lockResource(`sink-replace:[${this.schema}].[${table}]:${keyValue}`),
+        },
+      ]);
       await session.query(sql.deleteByKeySql(this.schema, table, key), [{ name: 'key', type: NAME, value: keyValue }]);
       if (rows.length) {
         await session.query(sql.insertRowsSql(this.schema, table, columns), [

@@ -205,6 +205,12 @@ export function anyRowSql(schema: string, table: string): string {
 }
 
 /** Params: $1 key value. */
+/**
+ * $1: the lock's name. Serialises replacing one table's rows of one key (delete + insert) until commit: two
+ * writers of the same entity's metadata would otherwise each delete nothing the other inserted, and both insert.
+ */
+export const replaceLockSql = 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0));';
+
 export function deleteByKeySql(schema: string, table: string, key: string): string {
   return `DELETE FROM ${qualified(schema, table)} WHERE ${quote(key)} = $1`;
 }

@@ -160,6 +160,7 @@ export class PostgresDialect implements TargetDialect {
     const client = await this.connect();
     try {
       await client.query('BEGIN');
+      await client.query(sql.replaceLockSql, [`sink-replace:${this.schema}.${table}:${keyValue}`]);
       await client.query(sql.deleteByKeySql(this.schema, table, key), [keyValue]);
       if (rows.length) {
         await client.query(
