@@ -11,6 +11,7 @@ import { parseWebhook } from './dataverse/webhook/parse.js';
 import { createLogger, type Logger } from './log.js';
 import type { ApplyDeps } from './pipeline/apply.js';
 import type { IngestDeps } from './pipeline/ingest.js';
+import { ThrottledTargetStates } from './pipeline/target-state.js';
 import type {
   ClaimCheckStore as ClaimCheckPort,
   FailureLogWriter,
@@ -110,6 +111,7 @@ export async function createRuntime(env: Record<string, string | undefined>): Pr
     : new ServiceBusClient(config.serviceBus.fullyQualifiedNamespace ?? '', azureCredential());
   const queue = new ServiceBusChangeQueue(serviceBus, CHANGES_QUEUE);
   const sinks = new SinkCache(secrets, logger, () => store.listProfiles());
+  const targetStates = new ThrottledTargetStates(store);
 
   const dataverseClients = new Map<string, DataverseClient>();
   const dataverseFor: Runtime['dataverseFor'] = (profile) => {
@@ -178,6 +180,7 @@ export async function createRuntime(env: Record<string, string | undefined>): Pr
       metrics: withTelemetry(store),
       rereader,
       outageBackoffSeconds: config.targetOutageBackoffSeconds,
+      targetStates,
       logger: log,
     }),
     async close() {

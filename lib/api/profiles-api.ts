@@ -203,7 +203,8 @@ export function createProfilesApi(deps: ProfilesApiDeps): ProfilesApi {
 
     status: handle(async (request) => {
       const profile = await existing(profileIdOf(request));
-      return json(200, profileStatus(profile, await store.entityStatuses(profile.id), now()));
+      const [statuses, target] = await Promise.all([store.entityStatuses(profile.id), store.targetState(profile.id)]);
+      return json(200, profileStatus(profile, statuses, now(), target));
     }),
 
     failures: handle(async (request) => {

@@ -236,7 +236,7 @@ export class MssqlDialect implements TargetDialect {
   }
 
   classify(error: unknown) {
-    return classifyMssqlError(error);
+    return classifyMssqlError(error, this.schema);
   }
 
   close(): Promise<void> {

@@ -204,7 +204,7 @@ export class PostgresDialect implements TargetDialect {
   }
 
   classify(error: unknown) {
-    return classifyPostgresError(error);
+    return classifyPostgresError(error, sql.fold(this.schema));
   }
 
   close(): Promise<void> {
