@@ -11,7 +11,6 @@ import { parseWebhook } from './dataverse/webhook/parse.js';
 import { createLogger, type Logger } from './log.js';
 import type { ApplyDeps } from './pipeline/apply.js';
 import type { IngestDeps } from './pipeline/ingest.js';
-import { ThrottledTargetStates } from './pipeline/target-state.js';
 import type {
   ClaimCheckStore as ClaimCheckPort,
   FailureLogWriter,
@@ -20,6 +19,7 @@ import type {
   SinkFactory,
   TargetSink,
 } from './pipeline/ports.js';
+import { ThrottledTargetStates } from './pipeline/target-state.js';
 import type { ControlStore } from './profiles/control-store.js';
 import { openControlStore } from './profiles/open-control-store.js';
 import { RoutingCache } from './profiles/routing-cache.js';
@@ -88,6 +88,7 @@ export async function createRuntime(env: Record<string, string | undefined>): Pr
   const secrets = createSecretProvider(config, config.keyVaultUri ? azureCredential() : undefined);
   const rawStore = await openControlStore(config.controlStore.kind, config.controlStore.connectionString, {
     logger: logger.child({ component: 'control-store' }),
+    allowTrustServerCertificate: config.allowTrustServerCertificate,
   });
   await rawStore.migrate();
   const routing = new RoutingCache((organizationId) => rawStore.activeProfilesFor(organizationId));
@@ -110,7 +111,9 @@ export async function createRuntime(env: Record<string, string | undefined>): Pr
     ? new ServiceBusClient(config.serviceBus.connectionString)
     : new ServiceBusClient(config.serviceBus.fullyQualifiedNamespace ?? '', azureCredential());
   const queue = new ServiceBusChangeQueue(serviceBus, CHANGES_QUEUE);
-  const sinks = new SinkCache(secrets, logger, () => store.listProfiles());
+  const sinks = new SinkCache(secrets, logger, () => store.listProfiles(), {
+    allowTrustServerCertificate: config.allowTrustServerCertificate,
+  });
   const targetStates = new ThrottledTargetStates(store);
 
   const dataverseClients = new Map<string, DataverseClient>();
@@ -200,6 +203,7 @@ export class SinkCache implements SinkFactory {
     private readonly secrets: SecretProvider,
     private readonly logger: Logger,
     private readonly profiles: () => Promise<RoutedProfile[]> = async () => [],
+    private readonly policy: { allowTrustServerCertificate?: boolean } = {},
   ) {}
 
   /** Purges tombstones older than `olderThan` in every target some profile writes to; returns how many. */
@@ -228,7 +232,10 @@ export class SinkCache implements SinkFactory {
     if (!sink) {
       sink = (async () => {
         const connectionString = await this.secrets.getSecret(target.connectionSecret);
-        return openSink({ kind: target.kind, connectionString, schema, tablePrefix, writeDeleteLog }, this.logger);
+        return openSink(
+          { kind: target.kind, connectionString, schema, tablePrefix, writeDeleteLog, ...this.policy },
+          this.logger,
+        );
       })();
       sink.catch(() => this.#sinks.delete(key));
       this.#sinks.set(key, sink);

@@ -13,8 +13,8 @@ import {
   profileKey,
   profileTables,
   statusFromRow,
-  targetStateFromRow,
   storedDefinition,
+  targetStateFromRow,
 } from './control-rows.js';
 import type { ControlStore, SyncCheckpoint, SyncStatePatch } from './control-store.js';
 import { type MetricsIncrement, metricsIncrement } from './metrics-increment.js';

@@ -34,6 +34,8 @@ export interface SinkTarget {
   schema: string;
   tablePrefix: string;
   writeDeleteLog: boolean;
+  /** Accept `TrustServerCertificate=true` in an Azure SQL connection string (development only). */
+  allowTrustServerCertificate?: boolean;
 }
 
 export interface Sink {
@@ -72,7 +74,11 @@ export async function openSink(target: SinkTarget, logger: Logger = silentLogger
   const dialect: TargetDialect =
     target.kind === 'postgres'
       ? new PostgresDialect(target.connectionString, target.schema, sides)
-      : new MssqlDialect(openMssqlPool(target.connectionString), target.schema, sides);
+      : new MssqlDialect(
+          openMssqlPool(target.connectionString, { allowTrustServerCertificate: target.allowTrustServerCertificate }),
+          target.schema,
+          sides,
+        );
   // The longest name the sink makes must survive the target's identifier limit, or PostgreSQL would
   // silently truncate it and the sink would not find its own table again.
   const longest = metadataTables(target.tablePrefix).globalOptionSets.def.name;

@@ -147,7 +147,9 @@ export function classifyMssqlError(error: unknown, schema = 'dbo'): ClassifiedFa
   }
   if (!unknown && code === 'ETIMEOUT') return { class: 'timeout', reason };
   if (!unknown && code && TRANSIENT_CODES.has(code)) return { class: 'transient', reason };
-  const what = numbers.length ? `SQL Server error ${numbers.join(', ')}` : `error ${code ?? e.name ?? 'without a code'}`;
+  const what = numbers.length
+    ? `SQL Server error ${numbers.join(', ')}`
+    : `error ${code ?? e.name ?? 'without a code'}`;
   return {
     class: 'unavailable',
     reason,

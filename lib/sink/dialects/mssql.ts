@@ -5,7 +5,7 @@
  * type has to exist in the target, and one round trip carries the batch.
  */
 import mssql from 'mssql';
-import { mssqlConfig } from '../../mssql-config.js';
+import { type MssqlPolicy, mssqlConfig } from '../../mssql-config.js';
 import {
   type DeleteBatch,
   type SideTableNames,
@@ -57,7 +57,9 @@ async function run(on: mssql.ConnectionPool | mssql.Transaction, text: string, i
 }
 
 /** A connector on the shared `mssql` pool of this connection string. */
-export function openMssqlPool(connectionString: string): MssqlConnector {
+export function openMssqlPool(connectionString: string, policy: MssqlPolicy = {}): MssqlConnector {
+  // Read the string now: a sign-in or TLS setting it refuses is the profile's configuration fault, not an outage.
+  const config = mssqlConfig(connectionString, policy);
   let shared = pools.get(connectionString);
   if (!shared) {
     shared = { users: 0 };
@@ -68,7 +70,7 @@ export function openMssqlPool(connectionString: string): MssqlConnector {
   let closed = false;
   const connect = (): Promise<mssql.ConnectionPool> => {
     own.connecting ??= (async () => {
-      const pool = new mssql.ConnectionPool(mssqlConfig(connectionString));
+      const pool = new mssql.ConnectionPool(config);
       pool.on('error', () => {});
       return pool.connect();
     })().catch((err) => {
@@ -104,8 +106,8 @@ export function openMssqlPool(connectionString: string): MssqlConnector {
   };
 }
 
-export async function probeMssql(connectionString: string): Promise<void> {
-  const pool = new mssql.ConnectionPool(mssqlConfig(connectionString));
+export async function probeMssql(connectionString: string, policy: MssqlPolicy = {}): Promise<void> {
+  const pool = new mssql.ConnectionPool(mssqlConfig(connectionString, policy));
   pool.on('error', () => {});
   try {
     await pool.connect();

@@ -82,7 +82,8 @@ export function classifyPostgresError(error: unknown, schema = 'public'): Classi
     return {
       class: 'misconfigured',
       reason,
-      action: 'The database cannot run the sink’s SQL (a syntax or type error in this server): check its version against the README and the reason; the changes wait.',
+      action:
+        'The database cannot run the sink’s SQL (a syntax or type error in this server): check its version against the README and the reason; the changes wait.',
     };
   }
   // Data exceptions (22xxx: too long, invalid text, out of range, bad datetime), integrity (23xxx: NOT NULL,
