@@ -7,10 +7,14 @@ import { AppError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
 import { Applier, type ApplyOptions, type ApplyOutcome } from './applier.js';
 import type { TargetDialect } from './dialect.js';
-import { MssqlDialect, openMssqlPool, probeMssql } from './dialects/mssql.js';
+import { MssqlDialect, openMssqlPool } from './dialects/mssql.js';
 import { classifyMssqlError } from './dialects/mssql-errors.js';
-import { PostgresDialect, probePostgres } from './dialects/postgres.js';
+import { checkMssqlReadiness } from './dialects/mssql-readiness.js';
+import { PostgresDialect } from './dialects/postgres.js';
 import { classifyPostgresError } from './dialects/postgres-errors.js';
+import { checkPostgresReadiness } from './dialects/postgres-readiness.js';
+import { fold } from './dialects/postgres-sql.js';
+import type { Readiness } from './dialects/readiness.js';
 import { deleteLogTable, type EntityMetadata, metadataTables, tombstoneTable } from './side-tables.js';
 import { assertTablePrefix } from './table-model.js';
 
@@ -106,12 +110,25 @@ export async function openSink(target: SinkTarget, logger: Logger = silentLogger
   };
 }
 
-/** Connects and runs `SELECT 1`; throws TARGET_UNREACHABLE naming the driver's reason. */
-export async function probeTarget(kind: TargetKind, connectionString: string): Promise<void> {
+/**
+ * Connects and checks what the sink relies on in `schema` (rights, compatibility level, a writable database).
+ * Throws TARGET_UNREACHABLE naming the driver's reason when it cannot connect, TARGET_MISCONFIGURED listing
+ * each gap with the statement that closes it; answers the warnings (e.g. READ_COMMITTED_SNAPSHOT off).
+ */
+export async function probeTarget(
+  kind: TargetKind,
+  connectionString: string,
+  schema: string = kind === 'mssql' ? 'dbo' : 'public',
+  policy: { allowTrustServerCertificate?: boolean } = {},
+): Promise<{ warnings: string[] }> {
+  let readiness: Readiness;
   try {
-    if (kind === 'postgres') await probePostgres(connectionString);
-    else await probeMssql(connectionString);
+    readiness =
+      kind === 'postgres'
+        ? await checkPostgresReadiness(connectionString, fold(schema))
+        : await checkMssqlReadiness(connectionString, schema, policy);
   } catch (err) {
+    if (err instanceof AppError) throw err;
     const reason = (kind === 'postgres' ? classifyPostgresError(err) : classifyMssqlError(err)).reason;
     throw new AppError(
       'TARGET_UNREACHABLE',
@@ -119,4 +136,12 @@ export async function probeTarget(kind: TargetKind, connectionString: string): P
       { cause: err },
     );
   }
+  if (readiness.problems.length) {
+    throw new AppError(
+      'TARGET_MISCONFIGURED',
+      `the target is not ready for the sink: ${readiness.problems.map((p) => `${p.message}; fix: ${p.fix}`).join(' — ')}`,
+      { details: readiness.problems.map((p) => ({ field: p.field, message: p.message, value: p.fix })) },
+    );
+  }
+  return { warnings: readiness.warnings };
 }

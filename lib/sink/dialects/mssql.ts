@@ -106,17 +106,6 @@ export function openMssqlPool(connectionString: string, policy: MssqlPolicy = {}
   };
 }
 
-export async function probeMssql(connectionString: string, policy: MssqlPolicy = {}): Promise<void> {
-  const pool = new mssql.ConnectionPool(mssqlConfig(connectionString, policy));
-  pool.on('error', () => {});
-  try {
-    await pool.connect();
-    await pool.request().query('SELECT 1 AS ok');
-  } finally {
-    await pool.close().catch(() => {});
-  }
-}
-
 const NAME = mssql.NVarChar(128);
 const TEXT = mssql.NVarChar(mssql.MAX);
 
