@@ -236,6 +236,7 @@ var appSettings = {
   ReconcileSchedule: reconcileSchedule
   FailureLogRetentionDays: string(failureLogRetentionDays)
   TargetOutageBackoffSeconds: '10'
+  AllowTrustServerCertificate: 'false'
   DataverseCredential: 'default'
   DurableTaskHubName: 'dataverseexport'
   LogLevel: logLevel

@@ -20,7 +20,10 @@ async function apiFor(context: InvocationContext): Promise<ProfilesApi> {
   return createProfilesApi({
     store: runtime.store,
     secrets: runtime.secrets,
-    probeTarget,
+    probeTarget: (kind, connectionString, schema) =>
+      probeTarget(kind, connectionString, schema, {
+        allowTrustServerCertificate: runtime.config.allowTrustServerCertificate,
+      }),
     async startInitialSync(profile: ExportProfile, { full }) {
       const instanceId = initialSyncInstanceId(profile.id);
       const status = await durable.getStatus(instanceId).catch(() => undefined);

@@ -94,6 +94,13 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: '10',
   },
   {
+    name: 'AllowTrustServerCertificate',
+    description:
+      'Development only: `true` accepts `TrustServerCertificate=true` in Azure SQL connection strings (the server’s TLS certificate is then not checked). Otherwise such a string is refused.',
+    required: false,
+    default: 'false',
+  },
+  {
     name: 'DataverseCredential',
     description:
       '`default`: DefaultAzureCredential (managed identity in Azure, developer sign-in locally) for the Dataverse Web API; `none`: no token (the local sample organization).',
@@ -140,6 +147,7 @@ export interface AppConfig {
   reconcileSchedule: string;
   failureLogRetentionDays: number;
   targetOutageBackoffSeconds: number;
+  allowTrustServerCertificate: boolean;
   dataverseCredential: 'default' | 'none';
   durableTaskHubName: string;
   applicationInsightsConnectionString?: string;
@@ -230,6 +238,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
     reconcileSchedule: withDefault('ReconcileSchedule'),
     failureLogRetentionDays: integer('FailureLogRetentionDays', 1),
     targetOutageBackoffSeconds: integer('TargetOutageBackoffSeconds', 1),
+    allowTrustServerCertificate:
+      oneOf('AllowTrustServerCertificate', ['true', 'false'], withDefault('AllowTrustServerCertificate')) === 'true',
     dataverseCredential: oneOf('DataverseCredential', ['default', 'none'], withDefault('DataverseCredential')),
     durableTaskHubName: withDefault('DurableTaskHubName'),
     applicationInsightsConnectionString: get('APPLICATIONINSIGHTS_CONNECTION_STRING'),

@@ -23,6 +23,16 @@ export const ErrorCodes = {
   SECRET_NOT_FOUND: { status: 422, transient: false },
   /** The target database did not answer (activation check, or an outage during apply). */
   TARGET_UNREACHABLE: { status: 422, transient: true },
+  /**
+   * The target is reached but cannot take writes now (database or log full, read-only, or an error the sink
+   * does not know): changes wait as in an outage and apply once it clears.
+   */
+  TARGET_UNAVAILABLE: { status: 503, transient: true },
+  /**
+   * The target is set up wrongly for this profile (the sign-in lacks a permission, the database cannot compile
+   * the sink's SQL, e.g. compatibility level below 130): changes wait until an administrator fixes it.
+   */
+  TARGET_MISCONFIGURED: { status: 422, transient: true },
   /** A write failed for a reason that may pass: deadlock, throttling, timeout, lost connection. */
   TARGET_TRANSIENT: { status: 503, transient: true },
   /** A write failed for a reason retrying cannot fix: value too long, type clash. */

@@ -19,6 +19,7 @@ import type {
   SinkFactory,
   TargetSink,
 } from './pipeline/ports.js';
+import { ThrottledTargetStates } from './pipeline/target-state.js';
 import type { ControlStore } from './profiles/control-store.js';
 import { openControlStore } from './profiles/open-control-store.js';
 import { RoutingCache } from './profiles/routing-cache.js';
@@ -87,6 +88,7 @@ export async function createRuntime(env: Record<string, string | undefined>): Pr
   const secrets = createSecretProvider(config, config.keyVaultUri ? azureCredential() : undefined);
   const rawStore = await openControlStore(config.controlStore.kind, config.controlStore.connectionString, {
     logger: logger.child({ component: 'control-store' }),
+    allowTrustServerCertificate: config.allowTrustServerCertificate,
   });
   await rawStore.migrate();
   const routing = new RoutingCache((organizationId) => rawStore.activeProfilesFor(organizationId));
@@ -109,7 +111,10 @@ export async function createRuntime(env: Record<string, string | undefined>): Pr
     ? new ServiceBusClient(config.serviceBus.connectionString)
     : new ServiceBusClient(config.serviceBus.fullyQualifiedNamespace ?? '', azureCredential());
   const queue = new ServiceBusChangeQueue(serviceBus, CHANGES_QUEUE);
-  const sinks = new SinkCache(secrets, logger, () => store.listProfiles());
+  const sinks = new SinkCache(secrets, logger, () => store.listProfiles(), {
+    allowTrustServerCertificate: config.allowTrustServerCertificate,
+  });
+  const targetStates = new ThrottledTargetStates(store);
 
   const dataverseClients = new Map<string, DataverseClient>();
   const dataverseFor: Runtime['dataverseFor'] = (profile) => {
@@ -178,6 +183,7 @@ export async function createRuntime(env: Record<string, string | undefined>): Pr
       metrics: withTelemetry(store),
       rereader,
       outageBackoffSeconds: config.targetOutageBackoffSeconds,
+      targetStates,
       logger: log,
     }),
     async close() {
@@ -197,6 +203,7 @@ export class SinkCache implements SinkFactory {
     private readonly secrets: SecretProvider,
     private readonly logger: Logger,
     private readonly profiles: () => Promise<RoutedProfile[]> = async () => [],
+    private readonly policy: { allowTrustServerCertificate?: boolean } = {},
   ) {}
 
   /** Purges tombstones older than `olderThan` in every target some profile writes to; returns how many. */
@@ -225,7 +232,10 @@ export class SinkCache implements SinkFactory {
     if (!sink) {
       sink = (async () => {
         const connectionString = await this.secrets.getSecret(target.connectionSecret);
-        return openSink({ kind: target.kind, connectionString, schema, tablePrefix, writeDeleteLog }, this.logger);
+        return openSink(
+          { kind: target.kind, connectionString, schema, tablePrefix, writeDeleteLog, ...this.policy },
+          this.logger,
+        );
       })();
       sink.catch(() => this.#sinks.delete(key));
       this.#sinks.set(key, sink);

@@ -62,7 +62,18 @@ const initialSyncStarted = {
 
 function activationResult(): Record<string, unknown> {
   const profile = exportProfile() as { properties: Record<string, unknown> };
-  return { ...profile, properties: { ...profile.properties, initialSync: ref('InitialSyncStarted') } };
+  return {
+    ...profile,
+    properties: {
+      ...profile.properties,
+      initialSync: ref('InitialSyncStarted'),
+      warnings: {
+        type: 'array',
+        items: { type: 'string' },
+        description: 'What the target check found worth changing but not blocking (e.g. READ_COMMITTED_SNAPSHOT off).',
+      },
+    },
+  };
 }
 
 const count = { type: 'integer', minimum: 0 } as const;
@@ -114,13 +125,42 @@ const syncStates = ['NotStarted', 'Queued', 'InProgress', 'Completed', 'Failed']
 
 const profileStatus = {
   type: 'object',
-  required: ['id', 'name', 'state', 'organizationId', 'asOf', 'initialSync', 'totals', 'entities'],
+  required: [
+    'id',
+    'name',
+    'state',
+    'organizationId',
+    'asOf',
+    'targetState',
+    'targetError',
+    'initialSync',
+    'totals',
+    'entities',
+  ],
   properties: {
     id: { type: 'string', format: 'uuid' },
     name: { type: 'string' },
     state: ref('ProfileState'),
     organizationId: { type: 'string' },
     asOf: dateTime,
+    targetState: {
+      type: 'string',
+      enum: ['ready', 'unreachable', 'unavailable', 'misconfigured'],
+      description:
+        "Whether the target takes this profile's changes. Otherwise they wait (re-scheduled, nothing failure-logged): unreachable (cannot connect), unavailable (full, read-only), misconfigured (a permission or setting the sink needs).",
+    },
+    targetError: {
+      type: ['object', 'null'],
+      additionalProperties: false,
+      required: ['reason', 'action', 'since', 'lastSeenAt'],
+      description: 'Why the target is not ready, and what to do; null while ready.',
+      properties: {
+        reason: { type: 'string', description: "The target's own words." },
+        action: { type: 'string', description: 'What an administrator does about it.' },
+        since: dateTime,
+        lastSeenAt: dateTime,
+      },
+    },
     initialSync: ref('EntitySyncState'),
     totals: {
       type: 'object',
@@ -231,7 +271,9 @@ const responses = {
   Unauthorized: errorResponse('No function key, or a wrong one.'),
   NotFound: errorResponse('No profile has this id (PROFILE_NOT_FOUND).'),
   Conflict: errorResponse("The change conflicts with the profile's state; deactivate first (CONFLICT)."),
-  Unprocessable: errorResponse('The target cannot be used (SECRET_NOT_FOUND, TARGET_UNREACHABLE).'),
+  Unprocessable: errorResponse(
+    'The target cannot be used (SECRET_NOT_FOUND, TARGET_UNREACHABLE, TARGET_MISCONFIGURED); `details` name each missing right or setting and the statement that fixes it.',
+  ),
   ServerError: errorResponse('An internal error (INTERNAL and other 5xx codes).'),
   Unavailable: errorResponse('A dependency is unavailable; retry later (QUEUE_UNAVAILABLE).'),
 };

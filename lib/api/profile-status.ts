@@ -1,4 +1,4 @@
-import type { EntityStatus, EntitySyncState } from '../profiles/control-store.js';
+import type { EntityStatus, EntitySyncState, TargetState } from '../profiles/control-store.js';
 import type { ExportProfile, ProfileState } from '../profiles/schema.js';
 
 /** An entity's row in `GET /api/profiles/{id}/status`: the stored status plus copy speed and ETA. */
@@ -16,6 +16,10 @@ export interface ProfileStatusView {
   state: ProfileState;
   organizationId: string;
   asOf: string;
+  /** `ready`, or why the target is not taking this profile's changes (they wait, nothing is failure-logged). */
+  targetState: 'ready' | TargetState['state'];
+  /** What the target answered and what to do about it; null while ready. */
+  targetError: { reason: string; action: string; since: string; lastSeenAt: string } | null;
   /** Overall initial-sync state: the least advanced of the entities' (Failed wins over everything). */
   initialSync: EntitySyncState;
   totals: {
@@ -36,7 +40,12 @@ export interface ProfileStatusView {
 
 const SYNC_STATES: EntitySyncState[] = ['NotStarted', 'Queued', 'InProgress', 'Completed', 'Failed'];
 
-export function profileStatus(profile: ExportProfile, statuses: EntityStatus[], now: Date): ProfileStatusView {
+export function profileStatus(
+  profile: ExportProfile,
+  statuses: EntityStatus[],
+  now: Date,
+  target?: TargetState,
+): ProfileStatusView {
   const entities = statuses.map((s) => withProgress(s, now));
   const bySyncState = Object.fromEntries(SYNC_STATES.map((state) => [state, 0])) as Record<EntitySyncState, number>;
   for (const s of statuses) bySyncState[s.syncState]++;
@@ -47,6 +56,10 @@ export function profileStatus(profile: ExportProfile, statuses: EntityStatus[], 
     state: profile.state,
     organizationId: profile.organizationId,
     asOf: now.toISOString(),
+    targetState: target?.state ?? 'ready',
+    targetError: target
+      ? { reason: target.reason, action: target.action, since: target.since, lastSeenAt: target.updatedAt }
+      : null,
     initialSync: overall(bySyncState, statuses.length),
     totals: {
       entities: statuses.length,

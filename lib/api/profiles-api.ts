@@ -22,8 +22,15 @@ import {
 export interface ProfilesApiDeps {
   store: ControlStore;
   secrets: SecretProvider;
-  /** Connects to the target and runs a trivial query; throws TARGET_UNREACHABLE with the driver's reason. */
-  probeTarget(kind: ExportProfile['target']['kind'], connectionString: string): Promise<void>;
+  /**
+   * Connects to the target and checks what the sink relies on in the schema; throws TARGET_UNREACHABLE with the
+   * driver's reason, or TARGET_MISCONFIGURED naming each gap and its fix; answers warnings that do not block.
+   */
+  probeTarget(
+    kind: ExportProfile['target']['kind'],
+    connectionString: string,
+    schema: string,
+  ): Promise<{ warnings?: string[] } | undefined>;
   /** Starts the initial-sync orchestration for the profile's Queued entities; returns its instance id. */
   startInitialSync(profile: ExportProfile, opts: { full: boolean }): Promise<string | undefined>;
   /** Stops a running initial sync (terminates the orchestration); must tolerate none running. */
@@ -171,9 +178,17 @@ export function createProfilesApi(deps: ProfilesApiDeps): ProfilesApi {
       if (profile.state === 'Active') return json(200, profile);
 
       const connectionString = await resolveConnection(profile);
+      let warnings: string[] = [];
       try {
-        await deps.probeTarget(profile.target.kind, connectionString);
+        warnings =
+          (await deps.probeTarget(profile.target.kind, connectionString, profile.target.schema))?.warnings ?? [];
       } catch (err) {
+        if (err instanceof AppError && err.code === 'TARGET_MISCONFIGURED') {
+          throw new AppError('TARGET_MISCONFIGURED', `Profile '${profile.name}' stays inactive: ${err.message}`, {
+            cause: err,
+            details: err.details,
+          });
+        }
         const reason = err instanceof Error ? err.message : String(err);
         throw new AppError('TARGET_UNREACHABLE', `Profile '${profile.name}' stays inactive: ${reason}`, {
           cause: err,
@@ -184,10 +199,16 @@ export function createProfilesApi(deps: ProfilesApiDeps): ProfilesApi {
       const active = await store.setProfileState(id, 'Active');
       if (!active) throw profileNotFound(id);
       try {
+        // The target just passed its check: what it was waiting for before no longer holds.
+        await store.recordTargetState(id, null);
         const initialSync =
           active.options.initialSync || full ? await queueInitialSync(active, active.entities, full) : undefined;
-        log.info('profile activated', { profileId: id, initialSync: Boolean(initialSync) });
-        return json(200, initialSync ? { ...active, initialSync } : active);
+        log.info('profile activated', { profileId: id, initialSync: Boolean(initialSync), warnings });
+        return json(200, {
+          ...active,
+          ...(initialSync ? { initialSync } : {}),
+          ...(warnings.length ? { warnings } : {}),
+        });
       } catch (err) {
         // Activation is all or nothing: a profile whose copy could not start must not look active.
         await store.setProfileState(id, 'Inactive');
@@ -203,7 +224,8 @@ export function createProfilesApi(deps: ProfilesApiDeps): ProfilesApi {
 
     status: handle(async (request) => {
       const profile = await existing(profileIdOf(request));
-      return json(200, profileStatus(profile, await store.entityStatuses(profile.id), now()));
+      const [statuses, target] = await Promise.all([store.entityStatuses(profile.id), store.targetState(profile.id)]);
+      return json(200, profileStatus(profile, statuses, now(), target));
     }),
 
     failures: handle(async (request) => {

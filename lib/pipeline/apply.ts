@@ -15,6 +15,8 @@ import type {
   RecordRereader,
   RoutedProfile,
   SinkFactory,
+  TargetCondition,
+  TargetStateRecorder,
 } from './ports.js';
 
 export interface ApplyDeps {
@@ -27,6 +29,8 @@ export interface ApplyDeps {
   rereader?: RecordRereader;
   /** Seconds before changes for an unreachable target are tried again. */
   outageBackoffSeconds: number;
+  /** Notes why a target waits (and that it no longer does), for the profile's status. */
+  targetStates?: TargetStateRecorder;
   logger: Logger;
   now?: () => Date;
 }
@@ -206,10 +210,11 @@ async function applyForProfile(
       at: new Date(now().getTime() + retryIntervalMs),
     });
   };
-  const deferAll = (error: AppError) => {
+  const deferAll = (error: AppError, state: TargetCondition) => {
     summary.deferred += items.length;
-    log.warn('target unreachable; changes re-scheduled', {
+    log.warn(`target ${state}; changes re-scheduled`, {
       error,
+      action: actionOf(error),
       changes: items.length,
       backoffSeconds: deps.outageBackoffSeconds,
     });
@@ -256,10 +261,13 @@ async function applyForProfile(
   try {
     const sink = await deps.sinks.sinkFor(profile);
     outcomes = ready.length ? await sink.applyBatch(ready.map((i) => i.change)) : [];
+    if (ready.length) await noteTargetState(deps, profile.id, null, log);
   } catch (err) {
     const error = toAppError(err);
-    if (error.code === 'TARGET_UNREACHABLE' || error.code === 'SECRET_NOT_FOUND') {
-      deferAll(error);
+    const state = WAITING_CODES[error.code];
+    if (state) {
+      deferAll(error, state);
+      await noteTargetState(deps, profile.id, { state, reason: error.message, action: actionOf(error) }, log);
       await flushMetrics(deps, profile.id, metrics, log);
       return;
     }
@@ -292,6 +300,38 @@ async function applyForProfile(
     }
   });
   await flushMetrics(deps, profile.id, metrics, log);
+}
+
+/** Errors that make a profile's changes wait, without spending their retry budget, and the condition shown. */
+const WAITING_CODES: Partial<Record<string, TargetCondition>> = {
+  TARGET_UNREACHABLE: 'unreachable',
+  TARGET_UNAVAILABLE: 'unavailable',
+  TARGET_MISCONFIGURED: 'misconfigured',
+  SECRET_NOT_FOUND: 'misconfigured',
+};
+
+/** The advice the sink attached, or one that fits the code. */
+function actionOf(error: AppError): string {
+  const given = error.details.find((d) => d.field === 'target')?.message;
+  if (given) return given;
+  if (error.code === 'SECRET_NOT_FOUND') {
+    return 'Create the secret the profile’s target.connectionSecret names, holding the connection string; the changes wait.';
+  }
+  return 'The changes wait and apply once the target takes writes again.';
+}
+
+async function noteTargetState(
+  deps: ApplyDeps,
+  profileId: string,
+  report: Parameters<TargetStateRecorder['recordTargetState']>[1],
+  log: Logger,
+) {
+  try {
+    await deps.targetStates?.recordTargetState(profileId, report);
+  } catch (err) {
+    // Status is reporting, not data: failing to note it must not redeliver changes.
+    log.warn('target state not recorded', { error: toAppError(err) });
+  }
 }
 
 async function flushMetrics(deps: ApplyDeps, profileId: string, metrics: Map<string, MetricsDelta>, log: Logger) {

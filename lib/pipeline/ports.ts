@@ -68,6 +68,23 @@ export interface MetricsRecorder {
   recordMetrics(profileId: string, entity: string, delta: MetricsDelta): Promise<void>;
 }
 
+/** Why a profile's target is not taking its changes; they wait, re-scheduled, until it clears. */
+export type TargetCondition = 'unreachable' | 'unavailable' | 'misconfigured';
+
+export interface TargetStateReport {
+  state: TargetCondition;
+  /** The target's (or the driver's) own words. */
+  reason: string;
+  /** What an administrator does about it. */
+  action: string;
+}
+
+/** Where the pipeline notes a target's condition, so status can say why changes wait. */
+export interface TargetStateRecorder {
+  /** `null`: the target took a batch, nothing is waiting on it. */
+  recordTargetState(profileId: string, report: TargetStateReport | null): Promise<void>;
+}
+
 /** Re-reads a record from the Web API when Dataverse stripped the payload; undefined when it is gone. */
 export interface RecordRereader {
   reread(profile: RoutedProfile, change: ChangeEvent): Promise<ChangeEvent | undefined>;

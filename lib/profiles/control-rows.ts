@@ -4,7 +4,7 @@
  * parsed; mssql: uniqueidentifier in upper case, JSON as text), so every reader normalises here.
  */
 import { AppError } from '../errors.js';
-import type { EntityStatus, EntitySyncState, SyncCheckpoint } from './control-store.js';
+import type { EntityStatus, EntitySyncState, SyncCheckpoint, TargetState } from './control-store.js';
 import type { ExportProfile, ProfileDefinition, ProfileState } from './schema.js';
 
 export const DEFAULT_CONTROL_SCHEMA = 'dvexport';
@@ -118,6 +118,16 @@ export function checkpointFromRow(row: Row): SyncCheckpoint {
     nextLink: text(row.next_link),
     deltaLink: text(row.delta_link),
     pagesDone: count(row.pages_done),
+    updatedAt: iso(row.updated_at),
+  };
+}
+
+export function targetStateFromRow(row: Row): TargetState {
+  return {
+    state: String(row.state) as TargetState['state'],
+    reason: String(row.reason),
+    action: String(row.action),
+    since: iso(row.since),
     updatedAt: iso(row.updated_at),
   };
 }

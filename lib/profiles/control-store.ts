@@ -1,4 +1,10 @@
-import type { MetricsDelta, MetricsRecorder, ProfileDirectory } from '../pipeline/ports.js';
+import type {
+  MetricsDelta,
+  MetricsRecorder,
+  ProfileDirectory,
+  TargetStateRecorder,
+  TargetStateReport,
+} from '../pipeline/ports.js';
 import type { ExportProfile, ProfileDefinition, ProfileState } from './schema.js';
 
 /** Initial-sync state of one entity of a profile (ARCHITECTURE §3 status). */
@@ -36,6 +42,14 @@ export interface SyncStatePatch {
   lastError?: string | null;
 }
 
+/** Why a profile's target is not taking its changes, as last seen by the apply pipeline. */
+export interface TargetState extends TargetStateReport {
+  /** When this condition was first seen (kept while it persists). */
+  since: string;
+  /** When it was last seen. */
+  updatedAt: string;
+}
+
 /** Where an entity's initial sync or reconcile stands; saved after every page. */
 export interface SyncCheckpoint {
   profileId: string;
@@ -53,7 +67,7 @@ export interface SyncCheckpoint {
  * PostgreSQL and Azure SQL apply versioned migrations in `migrate()`; counters are updated atomically
  * in SQL (`x = x + $n`), so concurrent writers never lose an increment.
  */
-export interface ControlStore extends ProfileDirectory, MetricsRecorder {
+export interface ControlStore extends ProfileDirectory, MetricsRecorder, TargetStateRecorder {
   migrate(): Promise<void>;
   createProfile(definition: ProfileDefinition): Promise<ExportProfile>;
   listProfiles(): Promise<ExportProfile[]>;
@@ -84,6 +98,11 @@ export interface ControlStore extends ProfileDirectory, MetricsRecorder {
   clearCheckpoints(profileId: string, entity?: string): Promise<void>;
   /** Every checkpoint with a delta link, for reconcile. */
   listDeltaCheckpoints(): Promise<SyncCheckpoint[]>;
+
+  /** A report for an unknown profile is dropped; `null` clears the profile's target state. */
+  recordTargetState(profileId: string, report: TargetStateReport | null): Promise<void>;
+  /** Undefined when the target took its last batch (or was never refused). */
+  targetState(profileId: string): Promise<TargetState | undefined>;
 
   close(): Promise<void>;
 }

@@ -3,8 +3,9 @@
  * store's logic can be exercised with a recorder in unit tests: no SQL Server runs here.
  */
 import mssql from 'mssql';
+import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { mssqlConfig } from '../mssql-config.js';
+import { type MssqlPolicy, mssqlConfig } from '../mssql-config.js';
 import type { MssqlParamType, MssqlStatement } from './sql/mssql.js';
 
 export type MssqlRows = Array<Record<string, unknown>>;
@@ -42,8 +43,12 @@ async function execute(request: mssql.Request, statement: MssqlStatement): Promi
 }
 
 /** Connects a pool from an ADO-style connection string; TLS is always on, whatever the string says. */
-export async function connectMssqlControl(connectionString: string, log: Logger): Promise<MssqlControlConnection> {
-  const pool = new mssql.ConnectionPool(mssqlConfig(connectionString));
+export async function connectMssqlControl(
+  connectionString: string,
+  log: Logger,
+  policy: MssqlPolicy = {},
+): Promise<MssqlControlConnection> {
+  const pool = new mssql.ConnectionPool(controlConfig(connectionString, policy));
   pool.on('error', (err) => log.warn('control store connection lost', { error: err }));
   await pool.connect();
   let closed = false;
@@ -68,4 +73,16 @@ export async function connectMssqlControl(connectionString: string, log: Logger)
       await pool.close();
     },
   };
+}
+
+/** The control store's string is a setting: a refusal names ControlStoreConnection. */
+function controlConfig(connectionString: string, policy: MssqlPolicy): mssql.config {
+  try {
+    return mssqlConfig(connectionString, policy);
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    throw new AppError('CONFIG_INVALID', `setting ControlStoreConnection: ${err.message}`, {
+      details: [{ field: 'ControlStoreConnection', message: err.message }],
+    });
+  }
 }

@@ -20,6 +20,8 @@ export interface MssqlControlStoreOptions {
   logger?: Logger;
   /** Clock for created/modified/updated times (tests). */
   now?: () => Date;
+  /** Accept `TrustServerCertificate=true` (the AllowTrustServerCertificate setting). */
+  allowTrustServerCertificate?: boolean;
 }
 
 /** SQL Server error 547: a constraint conflict, here the profile deleted between our read and the write. */
@@ -31,7 +33,8 @@ export async function openMssqlControlStore(
 ): Promise<ControlStore> {
   const schema = controlSchemaName(options.schema);
   const log = (options.logger ?? silentLogger).child({ component: 'control-store', dialect: 'mssql', schema });
-  return createMssqlControlStore(await connectMssqlControl(connectionString, log), options);
+  const policy = { allowTrustServerCertificate: options.allowTrustServerCertificate };
+  return createMssqlControlStore(await connectMssqlControl(connectionString, log, policy), options);
 }
 
 /** The store over an open connection (tests pass a recorder). The store owns it: `close()` closes it. */

@@ -9,6 +9,8 @@ export interface ControlStoreOptions {
   /** Schema of the control tables; default `dvexport`. */
   schema?: string;
   logger?: Logger;
+  /** Accept `TrustServerCertificate=true` in an Azure SQL connection string (development only). */
+  allowTrustServerCertificate?: boolean;
 }
 
 export function openControlStore(

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { MetricsDelta } from '../pipeline/ports.js';
+import type { MetricsDelta, TargetStateReport } from '../pipeline/ports.js';
 import {
   checkpointFromRow,
   profileFromRow,
@@ -14,6 +14,7 @@ import {
   profileTables,
   statusFromRow,
   storedDefinition,
+  targetStateFromRow,
 } from './control-rows.js';
 import type { ControlStore, SyncCheckpoint, SyncStatePatch } from './control-store.js';
 import { type MetricsIncrement, metricsIncrement } from './metrics-increment.js';
@@ -37,6 +38,9 @@ export interface ControlSql<S> {
   upsertCheckpoint(checkpoint: Omit<SyncCheckpoint, 'updatedAt'>, at: Date): S;
   deleteCheckpoints(key: string, entity: string | null): S;
   selectDeltaCheckpoints(): S;
+  upsertTargetState(key: string, report: TargetStateReport, at: Date): S;
+  deleteTargetState(key: string): S;
+  selectTargetState(key: string): S;
 }
 
 export interface ControlDialect<S> {
@@ -142,6 +146,19 @@ export function sqlControlStore<S>(dialect: ControlDialect<S>): ControlStore {
 
     async listDeltaCheckpoints() {
       return (await rows(sql.selectDeltaCheckpoints())).map(checkpointFromRow);
+    },
+
+    async recordTargetState(profileId, report) {
+      const key = profileKey(profileId);
+      if (!key) return;
+      if (report) await written(sql.upsertTargetState(key, report, now()));
+      else await rows(sql.deleteTargetState(key));
+    },
+
+    async targetState(profileId) {
+      const key = profileKey(profileId);
+      const row = key ? await first(sql.selectTargetState(key)) : undefined;
+      return row ? targetStateFromRow(row) : undefined;
     },
 
     close: () => dialect.close(),

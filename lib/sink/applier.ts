@@ -399,8 +399,9 @@ export class Applier {
   }
 
   /**
-   * Runs a set-based write; on a data error splits the set in halves until single rows fail on their own.
-   * Outage and transient errors abort the whole batch (the caller keeps it queued).
+   * Runs a set-based write; on a data error splits the set in halves until single rows fail on their own, and
+   * on a timeout writes it again in halves (a single row that still times out is transient). Outage, database
+   * and transient errors abort the whole batch (the caller keeps it queued).
    */
   private async writeIsolating<R extends { record: RecordChange; row: { id: string } }>(
     table: string,
@@ -423,7 +424,9 @@ export class Applier {
     } catch (err) {
       const failure = this.dialect.classify(err);
       if (failure.class === 'schemaStale') this.forgetSchema();
-      if (failure.class !== 'permanent' && failure.class !== 'schemaRace') throw batchError(failure, err);
+      const halving = failure.class === 'timeout' && rows.length > 1;
+      if (halving) this.logger.info('sink.statement.halved', { entity, rows: rows.length, reason: failure.reason });
+      else if (failure.class !== 'permanent' && failure.class !== 'schemaRace') throw batchError(failure, err);
       if (rows.length === 1) {
         const { record } = rows[0];
         outcomes[record.index] = permanentFailure(entity, record.id, failure.reason, failure.column);
@@ -594,9 +597,25 @@ function permanentFailure(entity: string, id: string, reason: string, column?: s
 }
 
 function batchError(failure: ClassifiedFailure, cause: unknown): AppError {
+  // What to do travels as the one detail, so the pipeline can show it on the profile's status.
+  const details = failure.action ? [{ field: 'target', message: failure.action }] : [];
   switch (failure.class) {
     case 'unreachable':
-      return new AppError('TARGET_UNREACHABLE', `the target database cannot be reached: ${failure.reason}`, { cause });
+      return new AppError('TARGET_UNREACHABLE', `the target database cannot be reached: ${failure.reason}`, {
+        cause,
+        details,
+      });
+    case 'unavailable':
+      return new AppError('TARGET_UNAVAILABLE', `the target database cannot take writes: ${failure.reason}`, {
+        cause,
+        details,
+      });
+    case 'misconfigured':
+      return new AppError('TARGET_MISCONFIGURED', `the target is not set up for this profile: ${failure.reason}`, {
+        cause,
+        details,
+      });
+    case 'timeout':
     case 'transient':
     case 'schemaStale':
     case 'schemaRace':

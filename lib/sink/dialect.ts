@@ -49,12 +49,22 @@ export interface DeleteBatch {
   rows: DeleteRow[];
 }
 
-/** How a driver error should be handled (ARCHITECTURE §5, ErrorCodes). */
+/**
+ * How a driver error should be handled (ARCHITECTURE §5, ErrorCodes). Each dialect sorts errors by an
+ * allow-list: only errors known to be a row's fault are `permanent`; an error nobody listed is `unavailable`,
+ * because failing rows on a guess is what loses changes, while waiting (with status saying why) loses nothing.
+ */
 export type FailureClass =
   /** The target cannot be reached: the whole batch stays queued. */
   | 'unreachable'
-  /** Retrying may help (deadlock, throttling, timeout). */
+  /** Reached, but the database cannot take writes (full, read-only): the batch waits as in an outage. */
+  | 'unavailable'
+  /** The profile's target is set up wrongly (no permission, SQL it cannot compile): the batch waits for a fix. */
+  | 'misconfigured'
+  /** Retrying may help (deadlock, throttling, lost connection). */
   | 'transient'
+  /** The statement ran out of time (or of a per-statement resource): write the rows again in halves. */
+  | 'timeout'
   /** The data cannot be stored as sent: find the bad rows and fail only them. */
   | 'permanent'
   /** A concurrent applier created the same table or column first: retry the DDL once. */
@@ -68,6 +78,8 @@ export interface ClassifiedFailure {
   reason: string;
   /** The column the driver named, when it did. */
   column?: string;
+  /** For a condition of the whole target: what an administrator does about it. */
+  action?: string;
 }
 
 export interface TargetDialect {

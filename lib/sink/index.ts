@@ -7,10 +7,14 @@ import { AppError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
 import { Applier, type ApplyOptions, type ApplyOutcome } from './applier.js';
 import type { TargetDialect } from './dialect.js';
-import { MssqlDialect, openMssqlPool, probeMssql } from './dialects/mssql.js';
+import { MssqlDialect, openMssqlPool } from './dialects/mssql.js';
 import { classifyMssqlError } from './dialects/mssql-errors.js';
-import { PostgresDialect, probePostgres } from './dialects/postgres.js';
+import { checkMssqlReadiness } from './dialects/mssql-readiness.js';
+import { PostgresDialect } from './dialects/postgres.js';
 import { classifyPostgresError } from './dialects/postgres-errors.js';
+import { checkPostgresReadiness } from './dialects/postgres-readiness.js';
+import { fold } from './dialects/postgres-sql.js';
+import type { Readiness } from './dialects/readiness.js';
 import { deleteLogTable, type EntityMetadata, metadataTables, tombstoneTable } from './side-tables.js';
 import { assertTablePrefix } from './table-model.js';
 
@@ -34,6 +38,8 @@ export interface SinkTarget {
   schema: string;
   tablePrefix: string;
   writeDeleteLog: boolean;
+  /** Accept `TrustServerCertificate=true` in an Azure SQL connection string (development only). */
+  allowTrustServerCertificate?: boolean;
 }
 
 export interface Sink {
@@ -72,7 +78,11 @@ export async function openSink(target: SinkTarget, logger: Logger = silentLogger
   const dialect: TargetDialect =
     target.kind === 'postgres'
       ? new PostgresDialect(target.connectionString, target.schema, sides)
-      : new MssqlDialect(openMssqlPool(target.connectionString), target.schema, sides);
+      : new MssqlDialect(
+          openMssqlPool(target.connectionString, { allowTrustServerCertificate: target.allowTrustServerCertificate }),
+          target.schema,
+          sides,
+        );
   // The longest name the sink makes must survive the target's identifier limit, or PostgreSQL would
   // silently truncate it and the sink would not find its own table again.
   const longest = metadataTables(target.tablePrefix).globalOptionSets.def.name;
@@ -100,12 +110,25 @@ export async function openSink(target: SinkTarget, logger: Logger = silentLogger
   };
 }
 
-/** Connects and runs `SELECT 1`; throws TARGET_UNREACHABLE naming the driver's reason. */
-export async function probeTarget(kind: TargetKind, connectionString: string): Promise<void> {
+/**
+ * Connects and checks what the sink relies on in `schema` (rights, compatibility level, a writable database).
+ * Throws TARGET_UNREACHABLE naming the driver's reason when it cannot connect, TARGET_MISCONFIGURED listing
+ * each gap with the statement that closes it; answers the warnings (e.g. READ_COMMITTED_SNAPSHOT off).
+ */
+export async function probeTarget(
+  kind: TargetKind,
+  connectionString: string,
+  schema: string = kind === 'mssql' ? 'dbo' : 'public',
+  policy: { allowTrustServerCertificate?: boolean } = {},
+): Promise<{ warnings: string[] }> {
+  let readiness: Readiness;
   try {
-    if (kind === 'postgres') await probePostgres(connectionString);
-    else await probeMssql(connectionString);
+    readiness =
+      kind === 'postgres'
+        ? await checkPostgresReadiness(connectionString, fold(schema))
+        : await checkMssqlReadiness(connectionString, schema, policy);
   } catch (err) {
+    if (err instanceof AppError) throw err;
     const reason = (kind === 'postgres' ? classifyPostgresError(err) : classifyMssqlError(err)).reason;
     throw new AppError(
       'TARGET_UNREACHABLE',
@@ -113,4 +136,12 @@ export async function probeTarget(kind: TargetKind, connectionString: string): P
       { cause: err },
     );
   }
+  if (readiness.problems.length) {
+    throw new AppError(
+      'TARGET_MISCONFIGURED',
+      `the target is not ready for the sink: ${readiness.problems.map((p) => `${p.message}; fix: ${p.fix}`).join(' — ')}`,
+      { details: readiness.problems.map((p) => ({ field: p.field, message: p.message, value: p.fix })) },
+    );
+  }
+  return { warnings: readiness.warnings };
 }

@@ -63,5 +63,16 @@ export function controlStatements(): Record<string, MssqlStatement> {
     ),
     'delete-checkpoints': sql.deleteCheckpoints(PROFILE, null),
     'select-delta-checkpoints': sql.selectDeltaCheckpoints(),
+    'upsert-target-state': sql.upsertTargetState(
+      PROFILE,
+      {
+        state: 'misconfigured',
+        reason: "The CREATE TABLE permission was denied in database 'sales'.",
+        action: 'GRANT CREATE TABLE TO [dvexport];',
+      },
+      NOW,
+    ),
+    'delete-target-state': sql.deleteTargetState(PROFILE),
+    'select-target-state': sql.selectTargetState(PROFILE),
   };
 }

@@ -58,5 +58,19 @@ CREATE TABLE ${t('checkpoints')} (
   CONSTRAINT [pk_checkpoints] PRIMARY KEY ([profile_id], [entity])
 );`,
     },
+    {
+      version: 2,
+      name: 'target state',
+      sql: `CREATE TABLE ${t('target_state')} (
+  [profile_id] UNIQUEIDENTIFIER NOT NULL CONSTRAINT [pk_target_state] PRIMARY KEY
+    CONSTRAINT [fk_target_state_profile] REFERENCES ${t('profiles')} ([id]) ON DELETE CASCADE,
+  [state] NVARCHAR(16) NOT NULL
+    CONSTRAINT [ck_target_state_state] CHECK ([state] IN (N'unreachable', N'unavailable', N'misconfigured')),
+  [reason] NVARCHAR(MAX) NOT NULL,
+  [action] NVARCHAR(MAX) NOT NULL,
+  [since] DATETIME2(3) NOT NULL,
+  [updated_at] DATETIME2(3) NOT NULL
+);`,
+    },
   ];
 }

@@ -56,5 +56,17 @@ CREATE TABLE ${t('checkpoints')} (
 );
 CREATE INDEX checkpoints_delta ON ${t('checkpoints')} (profile_id, entity) WHERE delta_link IS NOT NULL;`,
     },
+    {
+      version: 2,
+      name: 'target state',
+      sql: `CREATE TABLE ${t('target_state')} (
+  profile_id uuid PRIMARY KEY REFERENCES ${t('profiles')} (id) ON DELETE CASCADE,
+  state text NOT NULL CHECK (state IN ('unreachable', 'unavailable', 'misconfigured')),
+  reason text NOT NULL,
+  action text NOT NULL,
+  since timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL
+);`,
+    },
   ];
 }

@@ -6,6 +6,7 @@
  * increment. Rows are only inserted for a profile that exists (INSERT … SELECT FROM profiles).
  * The text is pinned by golden files (test/fixtures/golden/control-store), since no SQL Server runs here.
  */
+import type { TargetStateReport } from '../../pipeline/ports.js';
 import type { SyncCheckpoint, SyncStatePatch } from '../control-store.js';
 import type { MetricsIncrement } from '../metrics-increment.js';
 import type { ProfileDefinition, ProfileState } from '../schema.js';
@@ -88,6 +89,7 @@ export function mssqlControlSql(schema: string) {
   const profiles = t('profiles');
   const status = t('entity_status');
   const checkpoints = t('checkpoints');
+  const targetState = t('target_state');
   const history = t('schema_migrations');
 
   return {
@@ -352,6 +354,43 @@ SELECT @written AS [written];`,
         `DELETE FROM ${checkpoints} WHERE [profile_id] = @p1 AND (@p2 IS NULL OR [entity] = @p2);`,
         ['UNIQUEIDENTIFIER', profileId],
         ['NVARCHAR(128)', entity],
+      ),
+
+    /** `since` stays while the condition is the same one. Answers `[written]`. */
+    upsertTargetState: (profileId: string, r: TargetStateReport, now: Date): MssqlStatement =>
+      statement(
+        `SET XACT_ABORT ON;
+DECLARE @written INT;
+BEGIN TRANSACTION;
+UPDATE ${targetState} WITH (UPDLOCK, SERIALIZABLE)
+SET [since] = CASE WHEN [state] = @p2 THEN [since] ELSE @p5 END,
+  [state] = @p2, [reason] = @p3, [action] = @p4, [updated_at] = @p5
+WHERE [profile_id] = @p1;
+SET @written = @@ROWCOUNT;
+IF @written = 0
+BEGIN
+  INSERT INTO ${targetState} ([profile_id], [state], [reason], [action], [since], [updated_at])
+  SELECT p.[id], @p2, @p3, @p4, @p5, @p5
+  FROM ${profiles} AS p
+  WHERE p.[id] = @p1;
+  SET @written = @@ROWCOUNT;
+END;
+COMMIT TRANSACTION;
+SELECT @written AS [written];`,
+        ['UNIQUEIDENTIFIER', profileId],
+        ['NVARCHAR(16)', r.state],
+        ['NVARCHAR(MAX)', r.reason],
+        ['NVARCHAR(MAX)', r.action],
+        ['DATETIME2(3)', now],
+      ),
+
+    deleteTargetState: (profileId: string): MssqlStatement =>
+      statement(`DELETE FROM ${targetState} WHERE [profile_id] = @p1;`, ['UNIQUEIDENTIFIER', profileId]),
+
+    selectTargetState: (profileId: string): MssqlStatement =>
+      statement(
+        `SELECT [state], [reason], [action], [since], [updated_at] FROM ${targetState} WHERE [profile_id] = @p1;`,
+        ['UNIQUEIDENTIFIER', profileId],
       ),
 
     selectDeltaCheckpoints: (): MssqlStatement =>

@@ -4,6 +4,7 @@
  * `INSERT … SELECT … FROM profiles … ON CONFLICT DO UPDATE` statements, so a counter update is atomic and
  * a row for a deleted profile is never created.
  */
+import type { TargetStateReport } from '../../pipeline/ports.js';
 import type { SyncCheckpoint, SyncStatePatch } from '../control-store.js';
 import type { MetricsIncrement } from '../metrics-increment.js';
 import type { ProfileDefinition, ProfileState } from '../schema.js';
@@ -29,6 +30,7 @@ export function postgresControlSql(schema: string) {
   const profiles = t('profiles');
   const status = t('entity_status');
   const checkpoints = t('checkpoints');
+  const targetState = t('target_state');
   const history = t('schema_migrations');
 
   return {
@@ -207,6 +209,29 @@ ON CONFLICT (profile_id, entity) DO UPDATE SET
     deleteCheckpoints: (profileId: string, entity: string | null): PgStatement => ({
       text: `DELETE FROM ${checkpoints} WHERE profile_id = $1 AND ($2::text IS NULL OR entity = $2::text)`,
       values: [profileId, entity],
+    }),
+
+    /** `since` stays while the condition is the same one. */
+    upsertTargetState: (profileId: string, r: TargetStateReport, now: Date): PgStatement => ({
+      text: `INSERT INTO ${targetState} AS ts (profile_id, state, reason, action, since, updated_at)
+SELECT p.id, $2, $3, $4, $5, $5 FROM ${profiles} AS p WHERE p.id = $1
+ON CONFLICT (profile_id) DO UPDATE SET
+  since = CASE WHEN ts.state = EXCLUDED.state THEN ts.since ELSE EXCLUDED.since END,
+  state = EXCLUDED.state,
+  reason = EXCLUDED.reason,
+  action = EXCLUDED.action,
+  updated_at = EXCLUDED.updated_at`,
+      values: [profileId, r.state, r.reason, r.action, now],
+    }),
+
+    deleteTargetState: (profileId: string): PgStatement => ({
+      text: `DELETE FROM ${targetState} WHERE profile_id = $1`,
+      values: [profileId],
+    }),
+
+    selectTargetState: (profileId: string): PgStatement => ({
+      text: `SELECT state, reason, action, since, updated_at FROM ${targetState} WHERE profile_id = $1`,
+      values: [profileId],
     }),
 
     selectDeltaCheckpoints: (): PgStatement => ({

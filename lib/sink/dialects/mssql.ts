@@ -5,7 +5,7 @@
  * type has to exist in the target, and one round trip carries the batch.
  */
 import mssql from 'mssql';
-import { mssqlConfig } from '../../mssql-config.js';
+import { type MssqlPolicy, mssqlConfig } from '../../mssql-config.js';
 import {
   type DeleteBatch,
   type SideTableNames,
@@ -58,7 +58,9 @@ async function run(on: mssql.ConnectionPool | mssql.Transaction, text: string, i
 }
 
 /** A connector on the shared `mssql` pool of this connection string. */
-export function openMssqlPool(connectionString: string): MssqlConnector {
+export function openMssqlPool(connectionString: string, policy: MssqlPolicy = {}): MssqlConnector {
+  // Read the string now: a sign-in or TLS setting it refuses is the profile's configuration fault, not an outage.
+  const config = mssqlConfig(connectionString, policy);
   let shared = pools.get(connectionString);
   if (!shared) {
     shared = { users: 0 };
@@ -69,7 +71,7 @@ export function openMssqlPool(connectionString: string): MssqlConnector {
   let closed = false;
   const connect = (): Promise<mssql.ConnectionPool> => {
     own.connecting ??= (async () => {
-      const pool = new mssql.ConnectionPool(mssqlConfig(connectionString));
+      const pool = new mssql.ConnectionPool(config);
       pool.on('error', () => {});
       return pool.connect();
     })().catch((err) => {
@@ -103,17 +105,6 @@ export function openMssqlPool(connectionString: string): MssqlConnector {
       await pool?.close();
     },
   };
-}
-
-export async function probeMssql(connectionString: string): Promise<void> {
-  const pool = new mssql.ConnectionPool(mssqlConfig(connectionString));
-  pool.on('error', () => {});
-  try {
-    await pool.connect();
-    await pool.request().query('SELECT 1 AS ok');
-  } finally {
-    await pool.close().catch(() => {});
-  }
 }
 
 /** Parameters declared at the length of what they hold: a logical name, a two-part name, a JSON batch. */
@@ -256,7 +247,7 @@ export class MssqlDialect implements TargetDialect {
   }
 
   classify(error: unknown) {
-    return classifyMssqlError(error);
+    return classifyMssqlError(error, this.schema);
   }
 
   close(): Promise<void> {

@@ -42,18 +42,6 @@ async function releasePool(connectionString: string): Promise<void> {
   await shared.pool.end();
 }
 
-/** Connects and runs `SELECT 1`; throws the driver's error. */
-export async function probePostgres(connectionString: string): Promise<void> {
-  const client = new pg.Client({ connectionString, connectionTimeoutMillis: 10_000 });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
-
 export class PostgresDialect implements TargetDialect {
   readonly kind = 'postgres';
   readonly maxIdentifierLength = 63;
@@ -205,7 +193,7 @@ export class PostgresDialect implements TargetDialect {
   }
 
   classify(error: unknown) {
-    return classifyPostgresError(error);
+    return classifyPostgresError(error, sql.fold(this.schema));
   }
 
   close(): Promise<void> {

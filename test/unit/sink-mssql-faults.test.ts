@@ -1,0 +1,240 @@
+/**
+ * The Azure SQL path under faults, through the real pipeline, applier and dialect, over a stand-in at the
+ * driver boundary: no SQL Server runs here, so the stand-in keeps tables in memory, answers the statements the
+ * dialect sends, and fails them with errors shaped exactly as mssql/tedious raise them (RequestError with
+ * SQL Server's number and code EREQUEST, or tedious's ETIMEOUT). Nothing here matches error text.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import mssql from 'mssql';
+import type { ChangeEvent } from '../../lib/change/change-event.js';
+import { silentLogger } from '../../lib/log.js';
+import { applyMessages } from '../../lib/pipeline/apply.js';
+import type { FailureRecord, RoutedProfile, TargetStateReport } from '../../lib/pipeline/ports.js';
+import { type ChangeMessage, inlineMessage } from '../../lib/queue/envelope.js';
+import { Applier } from '../../lib/sink/applier.js';
+import { type MssqlConnector, MssqlDialect, type MssqlInput } from '../../lib/sink/dialects/mssql.js';
+import { readColumnsSql } from '../../lib/sink/dialects/mssql-sql.js';
+import { deleteLogTable, tombstoneTable } from '../../lib/sink/side-tables.js';
+
+const ORG = '6f2d8a1c-3b4e-4f5a-9c7d-1e2f3a4b5c6d';
+const profile: RoutedProfile = {
+  id: '0f8fad5b-d9cb-469f-a165-70867728950e',
+  organizationId: ORG,
+  state: 'Active',
+  entities: ['account'],
+  target: { kind: 'mssql', connectionSecret: 'sales-db', schema: 'dbo', tablePrefix: '' },
+  options: { retryCount: 2, retryIntervalSeconds: 5 },
+};
+
+/** SQL Server's error as tedious reports it (`info`), wrapped by mssql. */
+const serverError = (number: number, message: string) =>
+  new mssql.RequestError(
+    Object.assign(new Error(message), { info: { number, message, state: 1, class: 16 } }) as never,
+    'EREQUEST',
+  );
+/** tedious's request timeout, wrapped by mssql (code ETIMEOUT, no number). */
+const requestTimeout = () =>
+  new mssql.RequestError(
+    Object.assign(new Error('Timeout: Request failed to complete in 120000ms'), { code: 'ETIMEOUT' }) as never,
+    'EREQUEST',
+  );
+
+type Fault = (text: string, rows: unknown[][] | undefined) => Error | undefined;
+
+/** Keeps tables and merged rows in memory and answers as SQL Server would; `fault` may fail any statement. */
+function fakeSqlServer() {
+  const tables = new Map<string, Array<Record<string, unknown>>>();
+  const merged = new Map<string, Map<string, unknown[]>>();
+  /** Rows of each MERGE into an entity table the dialect sent, failed or not. */
+  const merges: number[] = [];
+  const state: { fault?: Fault } = {};
+  const value = (inputs: MssqlInput[], name: string) => inputs.find((i) => i.name === name)?.value;
+  const columnRow = (name: string, type: string) => {
+    const [, base, args] = /^(\w+)(?:\(([^)]*)\))?/.exec(type) ?? [];
+    const [p, s] = (args ?? '').split(',').map(Number);
+    const maxLength = base === 'nvarchar' ? (args === 'max' ? -1 : 2 * Number(args)) : 8;
+    return { column_name: name, type_name: base, precision: p || 0, scale: s || 0, max_length: maxLength };
+  };
+  const connector: MssqlConnector = {
+    async query(text, inputs = []) {
+      const rowsParam = value(inputs, 'rows');
+      const rows = typeof rowsParam === 'string' ? (JSON.parse(rowsParam) as unknown[][]) : undefined;
+      const merge = /^MERGE (\[[^\]]+\]\.\[[^\]]+\])/m.exec(text);
+      if (merge && rows && !merge[1].includes(tombstoneTable('').name)) merges.push(rows.length);
+      const failure = state.fault?.(text, rows);
+      if (failure) throw failure;
+      if (text === readColumnsSql) return tables.get(String(value(inputs, 'table')).toLowerCase()) ?? [];
+      const created = /CREATE TABLE (\[[^\]]+\]\.\[[^\]]+\]) \(\n([\s\S]*?)\n\);/.exec(text);
+      if (created) {
+        const columns = [...created[2].matchAll(/^ {2}\[(\w+)\] (\S+)/gm)].map(([, n, t]) => columnRow(n, t));
+        tables.set(created[1].toLowerCase(), columns);
+        return [];
+      }
+      if (merge && rows) {
+        const table = merged.get(merge[1]) ?? new Map<string, unknown[]>();
+        for (const row of rows) table.set(String(row[0]), row);
+        merged.set(merge[1], table);
+        return rows.map((row) => ({ id: String(row[0]) }));
+      }
+      return [];
+    },
+    transaction: (work) => work({ query: (text, inputs) => connector.query(text, inputs) }),
+    async close() {},
+  };
+  return { connector, state, merges, rowsOf: (table: string) => merged.get(table) ?? new Map() };
+}
+
+function change(n: number, version: number): ChangeEvent {
+  return {
+    organizationId: ORG,
+    entity: 'account',
+    recordId: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`,
+    operation: 'upsert',
+    version: { rowVersion: String(version) },
+    operationTime: '2026-11-25T10:00:00.000Z',
+    attributes: { name: { type: 'string', value: `account ${n}` } },
+    correlationId: `c-${n}`,
+    source: 'webhook',
+  };
+}
+
+/** The apply pipeline over in-memory ports and the fake server; `run` applies one batch of messages. */
+function pipeline() {
+  const server = fakeSqlServer();
+  const sides = { tombstone: tombstoneTable('').name, deleteLog: deleteLogTable('').name };
+  const applier = new Applier(new MssqlDialect(server.connector, 'dbo', sides), '', true, silentLogger);
+  const failures: FailureRecord[] = [];
+  const scheduled: Array<{ messages: ChangeMessage[]; at: Date }> = [];
+  const targetStates: Array<TargetStateReport | null> = [];
+  const deps = {
+    profiles: { activeProfilesFor: async () => [profile], getProfile: async () => profile },
+    sinks: { sinkFor: async () => ({ applyBatch: (changes: ChangeEvent[]) => applier.applyBatch(changes) }) },
+    claimChecks: {
+      put: async () => ({ blobName: 'x', bytes: 0 }),
+      get: async () => '',
+      delete: async () => {},
+    },
+    queue: {
+      send: async () => {},
+      schedule: async (messages: ChangeMessage[], at: Date) => {
+        scheduled.push({ messages, at });
+      },
+      close: async () => {},
+    },
+    failureLog: { writeFailures: async (_: string, entries: FailureRecord[]) => void failures.push(...entries) },
+    metrics: { recordMetrics: async () => {} },
+    targetStates: {
+      recordTargetState: async (_: string, report: TargetStateReport | null) => void targetStates.push(report),
+    },
+    outageBackoffSeconds: 10,
+    logger: silentLogger,
+    now: () => new Date('2026-11-25T10:00:05.000Z'),
+  };
+  return {
+    server,
+    failures,
+    scheduled,
+    targetStates,
+    run: (messages: ChangeMessage[]) => applyMessages(deps, messages),
+    /** What the queue holds for later, taken off it (as delivery would). */
+    takeScheduled: () => scheduled.splice(0).flatMap((s) => s.messages),
+  };
+}
+
+const batch = (count: number) =>
+  Array.from({ length: count }, (_, i) => inlineMessage(change(i + 1, 100 + i), [profile.id]));
+const entityTable = '[dbo].[account]';
+
+describe('the Azure SQL path under faults (driver-level stand-in)', () => {
+  it('fails no record while the database is full, and applies every change once it has room', async () => {
+    const p = pipeline();
+    p.server.state.fault = (text) =>
+      /^MERGE \[dbo\]\.\[account\]/m.test(text)
+        ? serverError(
+            40544,
+            "The database 'sales' has reached its size quota. Partition or delete data, drop indexes, or consult the documentation for possible resolutions.",
+          )
+        : undefined;
+    const first = await p.run(batch(6));
+    assert.equal(first.failed, 0);
+    assert.equal(first.deferred, 6);
+    assert.deepEqual(p.failures, [], 'a full database is nobody’s row');
+    const waiting = p.targetStates.at(-1);
+    assert.equal(waiting?.state, 'unavailable');
+    assert.match(waiting?.reason ?? '', /size quota/);
+    assert.match(waiting?.action ?? '', /raise its maximum size/);
+    const later = p.takeScheduled();
+    assert.equal(later.length, 6);
+    assert.ok(
+      later.every((m) => m.attempt === 0),
+      'waiting spends no retry budget',
+    );
+    assert.equal(p.scheduled.length, 0);
+
+    p.server.state.fault = undefined;
+    const second = await p.run(later);
+    assert.equal(second.applied, 6);
+    assert.deepEqual(p.failures, []);
+    assert.equal(p.targetStates.at(-1), null, 'status clears once the target takes writes');
+    assert.equal(p.server.rowsOf(entityTable).size, 6);
+  });
+
+  it('defers the profile’s changes with a status reason when permission is denied, and never fails a row', async () => {
+    const p = pipeline();
+    p.server.state.fault = (text) =>
+      /CREATE TABLE \[dbo\]\.\[account\]/.test(text)
+        ? serverError(262, "CREATE TABLE permission denied in database 'sales'.")
+        : undefined;
+    for (let round = 0; round < 3; round++) {
+      const summary = await p.run(round === 0 ? batch(4) : p.takeScheduled());
+      assert.equal(summary.deferred, 4, `round ${round}`);
+    }
+    assert.deepEqual(p.failures, []);
+    const waiting = p.targetStates.at(-1);
+    assert.equal(waiting?.state, 'misconfigured');
+    assert.match(waiting?.reason ?? '', /CREATE TABLE permission denied/);
+    assert.match(waiting?.action ?? '', /GRANT CREATE TABLE TO/);
+    assert.match(waiting?.action ?? '', /ON SCHEMA::\[dbo\]/);
+
+    p.server.state.fault = undefined;
+    assert.equal((await p.run(p.takeScheduled())).applied, 4);
+    assert.equal(p.targetStates.at(-1), null);
+  });
+
+  it('writes a batch whose statement timed out again in halves, failing nothing', async () => {
+    const p = pipeline();
+    // A statement of more than two rows runs out of time, as a large MERGE on a small tier would.
+    p.server.state.fault = (text, rows) =>
+      /^MERGE \[dbo\]\.\[account\]/m.test(text) && (rows?.length ?? 0) > 2 ? requestTimeout() : undefined;
+    const summary = await p.run(batch(8));
+    assert.equal(summary.applied, 8);
+    assert.equal(summary.failed + summary.retried + summary.deferred, 0);
+    assert.deepEqual(p.server.merges, [8, 4, 2, 2, 4, 2, 2], 'each timed-out set is written again as two halves');
+    assert.equal(p.server.rowsOf(entityTable).size, 8);
+  });
+
+  it('retries a single row that still times out instead of failing it', async () => {
+    const p = pipeline();
+    p.server.state.fault = (text) => (/^MERGE \[dbo\]\.\[account\]/m.test(text) ? requestTimeout() : undefined);
+    const summary = await p.run(batch(2));
+    assert.equal(summary.failed, 0);
+    assert.equal(summary.retried, 2);
+    assert.ok(p.takeScheduled().every((m) => m.attempt === 1));
+  });
+
+  it('still fails only the row whose value the column cannot hold', async () => {
+    const p = pipeline();
+    const bad = change(3, 103).recordId;
+    p.server.state.fault = (text, rows) =>
+      /^MERGE \[dbo\]\.\[account\]/m.test(text) && rows?.some((r) => r[0] === bad)
+        ? serverError(2628, "String or binary data would be truncated in table 'sales.dbo.account', column 'name'.")
+        : undefined;
+    const summary = await p.run(batch(4));
+    assert.equal(summary.applied, 3);
+    assert.deepEqual(
+      p.failures.map((f) => [f.recordId, f.code]),
+      [[bad, 'TARGET_PERMANENT']],
+    );
+  });
+});
