@@ -4,7 +4,7 @@ import { AppError, toAppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ChangeQueue } from '../queue/change-queue.js';
 import { type ChangeMessage, readChangeMessage } from '../queue/envelope.js';
-import { parkWaiting, releaseParked, type WaitingChange } from './park.js';
+import { PARK_CONCURRENCY, parkWaiting, prefetchClaimChecks, releaseParked, type WaitingChange } from './park.js';
 import type {
   ApplyOutcome,
   ClaimCheckStore,
@@ -73,6 +73,7 @@ export async function applyMessages(deps: ApplyDeps, bodies: unknown[]): Promise
   // 1. Read envelopes and claim checks.
   const byProfile = new Map<string, WorkItem[]>();
   const claimBlobs = new Map<string, ChangeEvent>();
+  const readClaimCheck = prefetchClaimChecks(deps.claimChecks, bodies);
   for (const body of bodies) {
     const message = readChangeMessage(body);
     if ('error' in message) {
@@ -91,7 +92,7 @@ export async function applyMessages(deps: ApplyDeps, bodies: unknown[]): Promise
     }
     let change: ChangeEvent;
     try {
-      change = message.body.kind === 'inline' ? message.body.change : await loadClaimCheck(deps, message);
+      change = message.body.kind === 'inline' ? message.body.change : await loadClaimCheck(readClaimCheck, message);
     } catch (err) {
       const error = toAppError(err);
       if (error.transient) throw error;
@@ -134,9 +135,9 @@ export async function applyMessages(deps: ApplyDeps, bodies: unknown[]): Promise
   const stillReferenced = new Set(
     waiting.flatMap(({ message }) => (message.body.kind === 'claimCheck' ? [message.body.blobName] : [])),
   );
-  for (const blobName of claimBlobs.keys()) {
-    if (!stillReferenced.has(blobName)) await deps.claimChecks.delete(blobName);
-  }
+  const done = [...claimBlobs.keys()].filter((blobName) => !stillReferenced.has(blobName));
+  const deletes = pLimit(PARK_CONCURRENCY);
+  await Promise.all(done.map((blobName) => deletes(() => deps.claimChecks.delete(blobName))));
   return summary;
 }
 
@@ -164,9 +165,12 @@ async function scheduleWaiting(deps: ApplyDeps, waiting: WaitingChange[], parked
   }
 }
 
-async function loadClaimCheck(deps: ApplyDeps, message: ChangeMessage): Promise<ChangeEvent> {
+async function loadClaimCheck(
+  read: (blobName: string) => Promise<string>,
+  message: ChangeMessage,
+): Promise<ChangeEvent> {
   if (message.body.kind !== 'claimCheck') throw new Error('not a claim check');
-  const json = await deps.claimChecks.get(message.body.blobName);
+  const json = await read(message.body.blobName);
   return JSON.parse(json) as ChangeEvent;
 }
 
@@ -194,8 +198,8 @@ interface BatchState {
   now: () => Date;
 }
 
-function forProfile(message: ChangeMessage, profileId: string, attempt: number): ChangeMessage {
-  return { ...message, profileIds: [profileId], attempt };
+function forProfile(message: ChangeMessage, profileId: string, attempt: number, deferrals?: number): ChangeMessage {
+  return { ...message, profileIds: [profileId], attempt, deferrals: deferrals ?? message.deferrals };
 }
 
 async function applyForProfile(
@@ -218,7 +222,9 @@ async function applyForProfile(
     if (delta.lagMs !== undefined) m.lagMs = Math.max(m.lagMs ?? 0, delta.lagMs);
     metrics.set(entity, m);
   };
-  for (const item of items) if (item.message.attempt === 0) bump(item.change.entity, { received: 1 });
+  for (const item of items) {
+    if (item.message.attempt === 0 && !item.message.deferrals) bump(item.change.entity, { received: 1 });
+  }
 
   const retryLater = (item: WorkItem, error: AppError) => {
     const attempt = item.message.attempt + 1;
@@ -238,7 +244,10 @@ async function applyForProfile(
       backoffSeconds: deps.outageBackoffSeconds,
     });
     const at = new Date(now().getTime() + deps.outageBackoffSeconds * 1000);
-    for (const item of items) wait(forProfile(item.message, profile.id, item.message.attempt), at);
+    for (const item of items) {
+      const { attempt, deferrals = 0 } = item.message;
+      wait(forProfile(item.message, profile.id, attempt, deferrals + 1), at);
+    }
   };
 
   // Stripped payloads are re-read first; a Dataverse outage makes them retry like any transient fault.

@@ -1,6 +1,6 @@
 import pLimit from 'p-limit';
 import type { ChangeEvent } from '../change/change-event.js';
-import type { ChangeMessage } from '../queue/envelope.js';
+import { type ChangeMessage, readChangeMessage } from '../queue/envelope.js';
 import type { ClaimCheckStore } from './ports.js';
 
 /** A change that must be tried again later: the message to schedule and when it becomes visible. */
@@ -52,7 +52,10 @@ export async function parkWaiting(
           entity: change.entity,
         });
         parked.push(ref.blobName);
-        return { ...entry, message: { ...entry.message, body: { kind: 'claimCheck', blobName: ref.blobName, bytes: ref.bytes } } };
+        return {
+          ...entry,
+          message: { ...entry.message, body: { kind: 'claimCheck', blobName: ref.blobName, bytes: ref.bytes } },
+        };
       });
     }),
   );
@@ -68,4 +71,32 @@ export async function parkWaiting(
 export async function releaseParked(claimChecks: ClaimCheckStore, blobNames: readonly string[]): Promise<void> {
   const limit = pLimit(PARK_CONCURRENCY);
   await Promise.allSettled(blobNames.map((name) => limit(() => claimChecks.delete(name))));
+}
+
+/**
+ * Starts reading every claim check a batch refers to, at most `concurrency` at a time, so a batch of parked
+ * changes coming back costs a few round trips of latency rather than one per change. Returns the reader the
+ * batch awaits, per blob, in its own order; a read that fails surfaces there, not as an unhandled rejection.
+ */
+export function prefetchClaimChecks(
+  claimChecks: ClaimCheckStore,
+  bodies: readonly unknown[],
+  concurrency = PARK_CONCURRENCY,
+): (blobName: string) => Promise<string> {
+  const limit = pLimit(concurrency);
+  const reads = new Map<string, Promise<string>>();
+  const read = (blobName: string) => {
+    let pending = reads.get(blobName);
+    if (!pending) {
+      pending = limit(() => claimChecks.get(blobName));
+      pending.catch(() => undefined);
+      reads.set(blobName, pending);
+    }
+    return pending;
+  };
+  for (const body of bodies) {
+    const message = readChangeMessage(body);
+    if (!('error' in message) && message.body.kind === 'claimCheck') read(message.body.blobName);
+  }
+  return read;
 }
