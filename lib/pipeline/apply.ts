@@ -4,7 +4,14 @@ import { AppError, toAppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ChangeQueue } from '../queue/change-queue.js';
 import { type ChangeMessage, readChangeMessage } from '../queue/envelope.js';
-import { PARK_CONCURRENCY, parkWaiting, prefetchClaimChecks, releaseParked, type WaitingChange } from './park.js';
+import {
+  PARK_CONCURRENCY,
+  PARKED_RENEWAL_MS,
+  parkWaiting,
+  prefetchClaimChecks,
+  releaseParked,
+  type WaitingChange,
+} from './park.js';
 import type {
   ApplyOutcome,
   ClaimCheckStore,
@@ -127,7 +134,9 @@ export async function applyMessages(deps: ApplyDeps, bodies: unknown[]): Promise
 
   // 3. Park what must be tried again and re-schedule it by reference, then write failure lines. Any of
   // these failing throws: redelivery.
-  const { waiting, parked } = await parkWaiting(deps.claimChecks, reschedule, claimBlobs);
+  const { waiting, parked } = await parkWaiting(deps.claimChecks, reschedule, claimBlobs, {
+    renewBefore: new Date(now().getTime() - PARKED_RENEWAL_MS),
+  });
   await scheduleWaiting(deps, waiting, new Set(parked));
   for (const [profileId, entries] of failures) await deps.failureLog.writeFailures(profileId, entries);
 

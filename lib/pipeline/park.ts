@@ -1,6 +1,7 @@
 import pLimit from 'p-limit';
 import type { ChangeEvent } from '../change/change-event.js';
 import { type ChangeMessage, readChangeMessage } from '../queue/envelope.js';
+import { hourPath } from '../storage/blob-time-path.js';
 import type { ClaimCheckStore } from './ports.js';
 
 /** A change that must be tried again later: the message to schedule and when it becomes visible. */
@@ -20,27 +21,37 @@ export interface ParkedBatch {
 export const PARK_CONCURRENCY = 16;
 
 /**
+ * A change still waiting after this long is parked afresh (and its old blob deleted), so no live blob nears
+ * the cleanup timer's orphan age however long an outage lasts, and none outlives a key rotation by more
+ * than this.
+ */
+export const PARKED_RENEWAL_MS = 12 * 60 * 60 * 1000;
+
+/**
  * Parks waiting changes as encrypted claim checks, so their field values rest under the customer's key and
  * not in Service Bus for as long as an outage lasts. An inline change gets a blob; a claim check keeps its
  * blob, so a change is parked once however often it is re-scheduled. A blob is owned by one waiting message:
  * when several re-scheduled messages share one (a change routed to several profiles that all wait), the
- * later ones get their own copy, since whichever applies first deletes its blob. `loaded` holds the
- * payloads of the claim checks this batch read. If any upload fails, what this call wrote is removed again
- * and the error is thrown, so the batch is redelivered.
+ * later ones get their own copy, since whichever applies first deletes its blob. A blob created before
+ * `renewBefore` is parked afresh. `loaded` holds the payloads of the claim checks this batch read. If any
+ * upload fails, what this call wrote is removed again and the error is thrown, so the batch is redelivered.
  */
 export async function parkWaiting(
   claimChecks: ClaimCheckStore,
   waiting: readonly WaitingChange[],
   loaded: ReadonlyMap<string, ChangeEvent>,
-  concurrency = PARK_CONCURRENCY,
+  options: { renewBefore: Date; concurrency?: number },
 ): Promise<ParkedBatch> {
-  const limit = pLimit(concurrency);
+  const limit = pLimit(options.concurrency ?? PARK_CONCURRENCY);
+  const renewBefore = hourPath(options.renewBefore);
   const owned = new Set<string>();
   const parked: string[] = [];
   const settled = await Promise.allSettled(
     waiting.map((entry) => {
       const body = entry.message.body;
-      if (body.kind === 'claimCheck' && !owned.has(body.blobName)) {
+      // Claim-check names start with their creation hour, so their age is read without a request.
+      const fresh = body.kind === 'claimCheck' && body.blobName.slice(0, renewBefore.length) >= renewBefore;
+      if (body.kind === 'claimCheck' && fresh && !owned.has(body.blobName)) {
         owned.add(body.blobName);
         return Promise.resolve(entry);
       }
