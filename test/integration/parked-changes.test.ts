@@ -67,10 +67,7 @@ async function claimCheckNames(stack: PipelineStack): Promise<string[]> {
   return names.sort();
 }
 
-/**
- * Batches small enough that parking one (a blob per waiting change, against an in-process Azurite that
- * shares this process's CPU) stays well inside the stand-in's 5 s lock.
- */
+/** Batches small enough that parking one (a blob per waiting change) stays well inside the queue's lock. */
 const BATCH = 25;
 
 /** One round of the apply trigger: receive a batch, apply it, complete it. Returns the changes it deferred. */
