@@ -13,7 +13,8 @@ import {
 /**
  * A claim check must outlive every message that can still refer to it. Apply deletes it as soon as its change
  * is applied or logged as failed, so what remains is orphaned: left by a dead-lettered or expired message, or
- * by an ingest that stored the blob and then failed to send. The longest a live message can wait is the
+ * by an ingest that stored the blob and then failed to send. Changes waiting for their target are parked as
+ * claim checks too; one still waiting after 12 hours is parked afresh, so a live one never reaches this age. The longest a live message can wait is the
  * `changes` queue's message time-to-live, 14 days (bicep/modules/service-bus.bicep, `defaultMessageTimeToLive:
  * 'P14D'`, after which it is dead-lettered): a backlog after a long outage or a stopped app is still applied
  * then. One day more covers clock skew and the drain of that dead letter. Orphans are rare and encrypted, so

@@ -4,6 +4,14 @@ import { AppError, toAppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ChangeQueue } from '../queue/change-queue.js';
 import { type ChangeMessage, readChangeMessage } from '../queue/envelope.js';
+import {
+  PARK_CONCURRENCY,
+  PARKED_RENEWAL_MS,
+  parkWaiting,
+  prefetchClaimChecks,
+  releaseParked,
+  type WaitingChange,
+} from './park.js';
 import type {
   ApplyOutcome,
   ClaimCheckStore,
@@ -53,14 +61,19 @@ interface WorkItem {
 /**
  * Applies one batch of queue messages. Every message ends in exactly one of: applied or skipped as stale,
  * re-scheduled (transient failure within the profile's retry budget, or the target is unreachable —
- * then without spending the budget), or a failure-log line. Only when the failure log or the queue itself
- * cannot be written does this throw, so the host abandons the batch and it is redelivered (idempotent).
+ * then without spending the budget), or a failure-log line. A re-scheduled change waits as an encrypted
+ * claim check, never inline. Only when the failure log, the queue or the claim-check storage cannot be
+ * written does this throw, so the host abandons the batch and it is redelivered (idempotent).
  */
 export async function applyMessages(deps: ApplyDeps, bodies: unknown[]): Promise<ApplySummary> {
   const now = deps.now ?? (() => new Date());
   const summary: ApplySummary = { applied: 0, stale: 0, failed: 0, retried: 0, deferred: 0, dropped: 0 };
   const failures = new Map<string, FailureRecord[]>();
-  const reschedule: { message: ChangeMessage; at: Date }[] = [];
+  const reschedule: WaitingChange[] = [];
+  // The one way a change waits: every path that re-schedules goes through here, and step 3 parks them all.
+  const wait = (message: ChangeMessage, at: Date) => {
+    reschedule.push({ message, at });
+  };
   const fail = (profileId: string, record: Omit<FailureRecord, 'profileId' | 'time'>) => {
     const list = failures.get(profileId) ?? [];
     list.push({ profileId, time: now().toISOString(), ...record });
@@ -70,7 +83,8 @@ export async function applyMessages(deps: ApplyDeps, bodies: unknown[]): Promise
 
   // 1. Read envelopes and claim checks.
   const byProfile = new Map<string, WorkItem[]>();
-  const claimBlobs = new Map<string, ChangeMessage>();
+  const claimBlobs = new Map<string, ChangeEvent>();
+  const readClaimCheck = prefetchClaimChecks(deps.claimChecks, bodies);
   for (const body of bodies) {
     const message = readChangeMessage(body);
     if ('error' in message) {
@@ -89,7 +103,7 @@ export async function applyMessages(deps: ApplyDeps, bodies: unknown[]): Promise
     }
     let change: ChangeEvent;
     try {
-      change = message.body.kind === 'inline' ? message.body.change : await loadClaimCheck(deps, message);
+      change = message.body.kind === 'inline' ? message.body.change : await loadClaimCheck(readClaimCheck, message);
     } catch (err) {
       const error = toAppError(err);
       if (error.transient) throw error;
@@ -98,7 +112,7 @@ export async function applyMessages(deps: ApplyDeps, bodies: unknown[]): Promise
       }
       continue;
     }
-    if (message.body.kind === 'claimCheck') claimBlobs.set(message.body.blobName, message);
+    if (message.body.kind === 'claimCheck') claimBlobs.set(message.body.blobName, change);
     for (const profileId of message.profileIds) {
       const items = byProfile.get(profileId) ?? [];
       items.push({ message, change });
@@ -117,34 +131,59 @@ export async function applyMessages(deps: ApplyDeps, bodies: unknown[]): Promise
           deps.logger.info('changes dropped: profile inactive or deleted', { profileId, changes: items.length });
           return;
         }
-        await applyForProfile(deps, profile, items, { summary, fail, reschedule, now });
+        await applyForProfile(deps, profile, items, { summary, fail, wait, now });
       }),
     ),
   );
 
-  // 3. Re-schedule what must be tried again, then write failure lines. Either failing throws: redelivery.
-  const byTime = new Map<number, ChangeMessage[]>();
-  for (const { message, at } of reschedule) {
-    const list = byTime.get(at.getTime()) ?? [];
-    list.push(message);
-    byTime.set(at.getTime(), list);
-  }
-  for (const [at, messages] of byTime) await deps.queue.schedule(messages, new Date(at));
+  // 3. Park what must be tried again and re-schedule it by reference, then write failure lines. Any of
+  // these failing throws: redelivery.
+  const { waiting, parked } = await parkWaiting(deps.claimChecks, reschedule, claimBlobs, {
+    renewBefore: new Date(now().getTime() - PARKED_RENEWAL_MS),
+  });
+  await scheduleWaiting(deps, waiting, new Set(parked));
   for (const [profileId, entries] of failures) await deps.failureLog.writeFailures(profileId, entries);
 
   // 4. A claim check is deleted once no re-scheduled message still refers to it.
   const stillReferenced = new Set(
-    reschedule.flatMap(({ message }) => (message.body.kind === 'claimCheck' ? [message.body.blobName] : [])),
+    waiting.flatMap(({ message }) => (message.body.kind === 'claimCheck' ? [message.body.blobName] : [])),
   );
-  for (const blobName of claimBlobs.keys()) {
-    if (!stillReferenced.has(blobName)) await deps.claimChecks.delete(blobName);
-  }
+  const done = [...claimBlobs.keys()].filter((blobName) => !stillReferenced.has(blobName));
+  const deletes = pLimit(PARK_CONCURRENCY);
+  await Promise.all(done.map((blobName) => deletes(() => deps.claimChecks.delete(blobName))));
   return summary;
 }
 
-async function loadClaimCheck(deps: ApplyDeps, message: ChangeMessage): Promise<ChangeEvent> {
+/** Schedules by due time. If the queue fails, the blobs parked for messages not yet scheduled are removed. */
+async function scheduleWaiting(deps: ApplyDeps, waiting: WaitingChange[], parked: Set<string>): Promise<void> {
+  const byTime = new Map<number, ChangeMessage[]>();
+  for (const { message, at } of waiting) {
+    const list = byTime.get(at.getTime()) ?? [];
+    list.push(message);
+    byTime.set(at.getTime(), list);
+  }
+  const pending = [...byTime];
+  try {
+    while (pending.length) {
+      const [at, messages] = pending[0];
+      await deps.queue.schedule(messages, new Date(at));
+      pending.shift();
+    }
+  } catch (err) {
+    const orphans = pending.flatMap(([, messages]) =>
+      messages.flatMap((m) => (m.body.kind === 'claimCheck' && parked.has(m.body.blobName) ? [m.body.blobName] : [])),
+    );
+    await releaseParked(deps.claimChecks, orphans);
+    throw err;
+  }
+}
+
+async function loadClaimCheck(
+  read: (blobName: string) => Promise<string>,
+  message: ChangeMessage,
+): Promise<ChangeEvent> {
   if (message.body.kind !== 'claimCheck') throw new Error('not a claim check');
-  const json = await deps.claimChecks.get(message.body.blobName);
+  const json = await read(message.body.blobName);
   return JSON.parse(json) as ChangeEvent;
 }
 
@@ -167,12 +206,13 @@ function failureOf(
 interface BatchState {
   summary: ApplySummary;
   fail: (profileId: string, record: Omit<FailureRecord, 'profileId' | 'time'>) => void;
-  reschedule: { message: ChangeMessage; at: Date }[];
+  /** Re-schedules a change; it is parked as a claim check before it is sent. */
+  wait: (message: ChangeMessage, at: Date) => void;
   now: () => Date;
 }
 
-function forProfile(message: ChangeMessage, profileId: string, attempt: number): ChangeMessage {
-  return { ...message, profileIds: [profileId], attempt };
+function forProfile(message: ChangeMessage, profileId: string, attempt: number, deferrals?: number): ChangeMessage {
+  return { ...message, profileIds: [profileId], attempt, deferrals: deferrals ?? message.deferrals };
 }
 
 async function applyForProfile(
@@ -181,7 +221,7 @@ async function applyForProfile(
   items: WorkItem[],
   state: BatchState,
 ): Promise<void> {
-  const { summary, fail, reschedule, now } = state;
+  const { summary, fail, wait, now } = state;
   const log = deps.logger.child({ profileId: profile.id });
   const retryCount = profile.options.retryCount ?? 12;
   const retryIntervalMs = (profile.options.retryIntervalSeconds ?? 5) * 1000;
@@ -195,7 +235,9 @@ async function applyForProfile(
     if (delta.lagMs !== undefined) m.lagMs = Math.max(m.lagMs ?? 0, delta.lagMs);
     metrics.set(entity, m);
   };
-  for (const item of items) if (item.message.attempt === 0) bump(item.change.entity, { received: 1 });
+  for (const item of items) {
+    if (item.message.attempt === 0 && !item.message.deferrals) bump(item.change.entity, { received: 1 });
+  }
 
   const retryLater = (item: WorkItem, error: AppError) => {
     const attempt = item.message.attempt + 1;
@@ -205,10 +247,7 @@ async function applyForProfile(
       return;
     }
     summary.retried++;
-    reschedule.push({
-      message: forProfile(item.message, profile.id, attempt),
-      at: new Date(now().getTime() + retryIntervalMs),
-    });
+    wait(forProfile(item.message, profile.id, attempt), new Date(now().getTime() + retryIntervalMs));
   };
   const deferAll = (error: AppError, state: TargetCondition) => {
     summary.deferred += items.length;
@@ -219,8 +258,10 @@ async function applyForProfile(
       backoffSeconds: deps.outageBackoffSeconds,
     });
     const at = new Date(now().getTime() + deps.outageBackoffSeconds * 1000);
-    for (const item of items)
-      reschedule.push({ message: forProfile(item.message, profile.id, item.message.attempt), at });
+    for (const item of items) {
+      const { attempt, deferrals = 0 } = item.message;
+      wait(forProfile(item.message, profile.id, attempt, deferrals + 1), at);
+    }
   };
 
   // Stripped payloads are re-read first; a Dataverse outage makes them retry like any transient fault.

@@ -15,6 +15,8 @@ export interface ChangeMessage {
   profileIds: string[];
   /** How many times applying this change already failed transiently (drives retryCount). */
   attempt: number;
+  /** How many times it was re-scheduled without spending the retry budget (target unreachable). */
+  deferrals?: number;
   body: { kind: 'inline'; change: ChangeEvent } | { kind: 'claimCheck'; blobName: string; bytes: number };
 }
 
@@ -52,7 +54,7 @@ function header(change: ChangeEvent, profileIds: string[], attempt: number): Omi
 /**
  * A deterministic message id: the same change for the same profiles always gets the same id, so a
  * Dataverse retry of one webhook is dropped by Service Bus duplicate detection. Retries we schedule
- * ourselves carry the attempt number and so get a new id.
+ * ourselves carry the attempt and deferral numbers and so get a new id, or the queue would drop them too.
  */
 export function messageIdOf(message: ChangeMessage): string {
   return createHash('sha256')
@@ -67,6 +69,7 @@ export function messageIdOf(message: ChangeMessage): string {
         message.operationTime,
         message.profileIds,
         message.attempt,
+        ...(message.deferrals ? [message.deferrals] : []),
       ]),
     )
     .digest('hex')

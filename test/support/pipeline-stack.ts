@@ -30,7 +30,8 @@ export async function startPipelineStack(
   options: { settings?: Record<string, string>; secrets?: Record<string, string> } = {},
 ): Promise<PipelineStack> {
   const db = await createTestDatabase();
-  const standIn = await startServiceBusStandIn({ lockDurationMs: 5_000 });
+  // The queue's lock in Azure (PT1M): a batch outlasting a shorter lock on a busy machine is redelivered, counted twice.
+  const standIn = await startServiceBusStandIn({ lockDurationMs: 60_000 });
   const storage = await testAzuriteConnectionString();
   const settings: Record<string, string> = {
     ControlStoreKind: 'postgres',
