@@ -91,13 +91,14 @@ describe('Azure SQL statements (golden files)', () => {
     matchesGolden('delete-with-deletelog', sql.deleteSql('dbo', 'sales_account', sides, true));
   });
 
-  it('replaces one entity’s metadata rows', () => {
+  it('replaces one entity’s metadata rows under an application lock', () => {
     const states = metadataTables('sales').states.def;
     const attributes = metadataTables('sales').attributes.def;
     matchesGolden(
       'metadata-replace',
       [
         sql.createTableSql('dbo', states),
+        sql.replaceLockSql,
         sql.deleteByKeySql('dbo', states.name, 'EntityName'),
         sql.insertRowsSql('dbo', states.name, insertColumns(states)),
         sql.createTableSql('dbo', attributes),
