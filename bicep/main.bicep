@@ -46,6 +46,10 @@ param sqlAdminPrincipalType string = 'User'
 @secure()
 param payloadEncryptionKey string = ''
 
+@description('The function key Dataverse sends to the webhook (WebhookKey); e.g. `openssl rand -base64 32`. Stored as function key `dataverse-webhook` and Key Vault secret `dataverse-webhook-key`. Empty: keep what an earlier deployment stored.')
+@secure()
+param webhookKey string = ''
+
 @description('E-mail address for alert notifications. Empty: alerts show in the portal only.')
 param alertEmailAddress string = ''
 
@@ -162,6 +166,7 @@ module keyVault 'modules/key-vault.bicep' = {
     tags: tags
     payloadKeySecretName: payloadKeySecretName
     payloadEncryptionKey: payloadEncryptionKey
+    webhookKey: webhookKey
   }
 }
 
@@ -223,6 +228,9 @@ var appSettings = {
   FailureLogRetentionDays: string(failureLogRetentionDays)
   TargetOutageBackoffSeconds: '10'
   DataverseCredential: 'default'
+  // Empty: the app derives https://<WEBSITE_HOSTNAME>, which the platform sets.
+  PublicBaseUrl: ''
+  DataverseWebhookKey: '@Microsoft.KeyVault(VaultName=${keyVault.outputs.name};SecretName=${keyVault.outputs.webhookKeySecretName})'
   DurableTaskHubName: 'dataverseexport'
   LogLevel: logLevel
 }
@@ -242,6 +250,7 @@ module functionApp 'modules/function-app.bicep' = {
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
     appSettings: appSettings
+    webhookKey: webhookKey
   }
   // The host starts as soon as the site exists: its identity should already reach storage, Service Bus and
   // Key Vault, or the first start fails and waits for a restart.

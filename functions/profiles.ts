@@ -21,6 +21,7 @@ async function apiFor(context: InvocationContext): Promise<ProfilesApi> {
     store: runtime.store,
     secrets: runtime.secrets,
     probeTarget,
+    registration: runtime.registrar,
     async startInitialSync(profile: ExportProfile, { full }) {
       const instanceId = initialSyncInstanceId(profile.id);
       const status = await durable.getStatus(instanceId).catch(() => undefined);
@@ -123,4 +124,12 @@ app.http('profileFailuresResync', {
   authLevel: 'function',
   extraInputs: [durableClient],
   handler: route({ POST: 'resyncFailures' }),
+});
+
+app.http('profileRegistration', {
+  route: 'profiles/{id}/registration',
+  methods: ['GET', 'POST'],
+  authLevel: 'function',
+  extraInputs: [durableClient],
+  handler: route({ GET: 'registration', POST: 'repairRegistration' }),
 });
