@@ -22,9 +22,9 @@ import type {
 import type { ControlStore } from './profiles/control-store.js';
 import { openControlStore } from './profiles/open-control-store.js';
 import { RoutingCache } from './profiles/routing-cache.js';
-import { WebhookRegistrar } from './registration/registrar.js';
 import { ServiceBusChangeQueue } from './queue/change-queue.js';
 import { CHANGES_QUEUE } from './queue/envelope.js';
+import { WebhookRegistrar } from './registration/registrar.js';
 import { createSecretProvider } from './secrets/create-secret-provider.js';
 import type { SecretProvider } from './secrets/provider.js';
 import { openSink, type Sink } from './sink/index.js';

@@ -360,7 +360,7 @@ export function imageMatches(image: ImageRow, spec: ImageSpec): boolean {
     .map((a) => a.trim())
     .filter(Boolean);
   if (attributes.length === 0) return true;
-  return spec.attributes !== null && spec.attributes.split(',').every((a) => attributes.includes(a));
+  return (spec.attributes ?? '').split(',').every((a) => attributes.includes(a));
 }
 
 /** A Dataverse refusal (403 and other 4xx) becomes a 422 saying what to do; other errors pass unchanged. */
