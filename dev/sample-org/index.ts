@@ -126,7 +126,8 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
       id: event.id,
       attributes,
       includePostImage: upsert ? postImage : undefined,
-      versionNumber: event.messageName === 'Delete' ? (preImageVersion ? event.versionNumber : undefined) : event.versionNumber,
+      versionNumber:
+        event.messageName === 'Delete' ? (preImageVersion ? event.versionNumber : undefined) : event.versionNumber,
       modifiedOn: event.messageName === 'Delete' ? undefined : event.modifiedOn,
       operationTime: event.operationTime,
       correlationId,

@@ -56,7 +56,9 @@ const SETS: Record<string, SetSpec> = {
   },
   sdkmessageprocessingstepimages: {
     key: 'sdkmessageprocessingstepimageid',
-    binds: { sdkmessageprocessingstepid: { column: '_sdkmessageprocessingstepid_value', set: 'sdkmessageprocessingsteps' } },
+    binds: {
+      sdkmessageprocessingstepid: { column: '_sdkmessageprocessingstepid_value', set: 'sdkmessageprocessingsteps' },
+    },
   },
 };
 
@@ -223,7 +225,8 @@ export class RegistrationStore {
     if (set === 'sdkmessageprocessingsteps') {
       // Deleting a step deletes its images, as in Dataverse.
       for (const [imageId, image] of this.table('sdkmessageprocessingstepimages')) {
-        if (image._sdkmessageprocessingstepid_value === id) this.table('sdkmessageprocessingstepimages').delete(imageId);
+        if (image._sdkmessageprocessingstepid_value === id)
+          this.table('sdkmessageprocessingstepimages').delete(imageId);
       }
     }
     return { status: 204 };
@@ -282,7 +285,13 @@ export class RegistrationStore {
       this.table('serviceendpoints').delete(endpoint.serviceendpointid as string);
     }
     if (!url) return;
-    const endpointId = this.insert('serviceendpoints', { name: HAND_REGISTERED, contract: 8, authtype: 4, url, authvalue: key });
+    const endpointId = this.insert('serviceendpoints', {
+      name: HAND_REGISTERED,
+      contract: 8,
+      authtype: 4,
+      url,
+      authvalue: key,
+    });
     const step = (message: string, filterId?: string) =>
       this.insert('sdkmessageprocessingsteps', {
         name: `${HAND_REGISTERED}: ${message}`,
@@ -316,7 +325,9 @@ export class RegistrationStore {
 function parseFilter(filter: string): [string, unknown][] | undefined {
   const terms: [string, unknown][] = [];
   for (const part of filter.split(/\s+and\s+/)) {
-    const m = /^\s*([A-Za-z_]+)\s+eq\s+(?:'((?:[^']|'')*)'|([0-9a-fA-F-]{36})|(-?\d+)|(null|true|false))\s*$/.exec(part);
+    const m = /^\s*([A-Za-z_]+)\s+eq\s+(?:'((?:[^']|'')*)'|([0-9a-fA-F-]{36})|(-?\d+)|(null|true|false))\s*$/.exec(
+      part,
+    );
     if (!m) return undefined;
     const value =
       m[2] !== undefined

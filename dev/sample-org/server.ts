@@ -15,6 +15,7 @@ import {
   relationshipJson,
 } from './metadata.js';
 import { errorBody, keyValue, type Preferences, parseExpand, parsePrefer, parseSelect } from './odata.js';
+import { RegistrationStore } from './registrations.js';
 import { annotationFilter, type RenderContext, renderRow, stringifyJson, webApiName, withContext } from './render.js';
 import {
   accountContactRelationship,
@@ -24,7 +25,6 @@ import {
   type SampleAttribute,
   type SampleEntity,
 } from './schema.js';
-import { RegistrationStore } from './registrations.js';
 import type { OrgStore } from './store.js';
 
 export const API_PATH = '/api/data/v9.2/';
@@ -283,9 +283,14 @@ export class SampleOrgHandler {
   private updateEntityDefinition(head: string, body: string) {
     const name = keyValue(head, 'LogicalName');
     const entity = name ? entityByName(name) : undefined;
-    if (!entity) throw new HttpError(404, DataverseErrorCodes.notFound, `Could not find entity with name '${name ?? head}'.`);
+    if (!entity)
+      throw new HttpError(404, DataverseErrorCodes.notFound, `Could not find entity with name '${name ?? head}'.`);
     if (this.registrations.refuseWrites) {
-      throw new HttpError(this.registrations.refuseWrites, '0x80040220', 'Principal user is missing prvWriteEntity privilege.');
+      throw new HttpError(
+        this.registrations.refuseWrites,
+        '0x80040220',
+        'Principal user is missing prvWriteEntity privilege.',
+      );
     }
     const definition = parseJsonLossless(body || '{}') as Record<string, unknown>;
     if (definition.ChangeTrackingEnabled === true) this.changeTrackingOff.delete(entity.logicalName);
