@@ -91,7 +91,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const samplePort = existsSync(samplePortFile) ? Number(readFileSync(samplePortFile, 'utf8')) : await freePort();
     writeFileSync(samplePortFile, String(samplePort));
     // Nothing registered by hand: activating a profile registers the webhook and its steps, as in Azure.
-    const sampleOrg = await startSampleOrg({ port: samplePort, counts: options.sampleCounts });
+    const sampleOrg = await startSampleOrg({
+      port: samplePort,
+      counts: options.sampleCounts,
+      registrationFile: join(dataDir, 'sample-org-registrations.json'),
+    });
     stops.push(() => sampleOrg.stop());
 
     const settings: Record<string, string> = {

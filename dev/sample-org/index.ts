@@ -31,6 +31,8 @@ export interface SampleOrgOptions {
   webhookKey?: string;
   /** Tables that start with change tracking off. */
   changeTrackingOff?: string[];
+  /** A file that keeps the plug-in registration across restarts (as an organization keeps its steps). */
+  registrationFile?: string;
   /** Delay before every entity-set page (to test slow sources). */
   pageDelayMs?: number;
   /**
@@ -101,7 +103,7 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
   const webhooks = new WebhookDispatcher();
   const images = options.webhookImages ?? 'full';
   let apiBase = '';
-  const registrations = new RegistrationStore(() => apiBase, entities);
+  const registrations = new RegistrationStore(() => apiBase, entities, options.registrationFile);
   registrations.registerByHand(options.webhookUrl, options.webhookKey, images);
 
   /** One delivery per registered, enabled step, carrying the images that step asks for. */

@@ -5,6 +5,7 @@
  * registered, enabled post-operation step whose message and filter match, carrying the images the step asks.
  */
 import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseJsonLossless } from '../../lib/dataverse/webapi/json.js';
 import { errorBody, parseSelect } from './odata.js';
 import { stringifyJson } from './render.js';
@@ -77,7 +78,17 @@ export class RegistrationStore {
   constructor(
     private readonly baseUrl: () => string,
     entities: readonly SampleEntity[],
+    /** Where the registration survives a restart (an organization keeps its steps); none: in memory only. */
+    private readonly file?: string,
   ) {
+    if (file && existsSync(file)) {
+      const saved = JSON.parse(readFileSync(file, 'utf8')) as Record<string, Row[]>;
+      for (const [set, rows] of Object.entries(saved)) {
+        const table = this.rows.get(set);
+        for (const row of rows) table?.set(row[SETS[set].key] as string, row);
+      }
+      return;
+    }
     for (const name of MESSAGES) this.insert('sdkmessages', { name });
     for (const entity of entities.filter((e) => !e.isIntersect)) {
       for (const message of ['Create', 'Update', 'Delete', 'Retrieve']) {
@@ -109,7 +120,14 @@ export class RegistrationStore {
     const id = randomUUID();
     const createdon = this.now();
     this.table(set).set(id, { ...spec.defaults, ...values, [spec.key]: id, createdon, modifiedon: createdon });
+    this.save();
     return id;
+  }
+
+  private save(): void {
+    if (!this.file) return;
+    const snapshot = Object.fromEntries([...this.rows].map(([set, rows]) => [set, [...rows.values()]]));
+    writeFileSync(this.file, JSON.stringify(snapshot));
   }
 
   private messageId(name: string): string {
@@ -214,6 +232,7 @@ export class RegistrationStore {
     const columns = this.columns(set, body);
     if ('error' in columns) return columns.error;
     Object.assign(row, columns.row, { modifiedon: this.now() });
+    this.save();
     return { status: 204 };
   }
 
@@ -284,6 +303,7 @@ export class RegistrationStore {
       }
       this.table('serviceendpoints').delete(endpoint.serviceendpointid as string);
     }
+    this.save();
     if (!url) return;
     const endpointId = this.insert('serviceendpoints', {
       name: HAND_REGISTERED,
