@@ -129,8 +129,14 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
       attributes,
       includePostImage: upsert ? postImage : undefined,
       versionNumber:
-        event.messageName === 'Delete' ? (preImageVersion ? event.versionNumber : undefined) : event.versionNumber,
-      modifiedOn: event.messageName === 'Delete' ? undefined : event.modifiedOn,
+        event.messageName === 'Delete'
+          ? preImageVersion
+            ? event.versionNumber
+            : undefined
+          : imageHas(step.postImage, 'versionnumber')
+            ? event.versionNumber
+            : undefined,
+      modifiedOn: upsert && imageHas(step.postImage, 'modifiedon') ? event.modifiedOn : undefined,
       operationTime: event.operationTime,
       correlationId,
       relationship: event.relationship,
@@ -213,6 +219,11 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
     stop,
     [Symbol.asyncDispose]: stop,
   };
+}
+
+/** Whether an image of these columns (null: all; undefined: no image, so the Target decides) holds the column. */
+function imageHas(image: string[] | null | undefined, column: string): boolean {
+  return image === undefined || image === null || image.includes(column);
 }
 
 /** Only the named columns (null: all of them). */
