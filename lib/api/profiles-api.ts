@@ -202,7 +202,8 @@ export function createProfilesApi(deps: ProfilesApiDeps): ProfilesApi {
         return json(200, initialSync ? { ...active, initialSync } : active);
       } catch (err) {
         // Activation is all or nothing: a profile whose copy could not start must not look active.
-        await store.setProfileState(id, 'Inactive');
+        const inactive = await store.setProfileState(id, 'Inactive');
+        if (inactive) await followRegistration('failed activation', () => deps.registration?.afterDeactivate(inactive));
         throw err;
       }
     }),
