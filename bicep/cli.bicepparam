@@ -15,5 +15,6 @@ param payloadEncryptionKey = readEnvironmentVariable('PAYLOAD_ENCRYPTION_KEY', '
 param payloadKeySecretName = readEnvironmentVariable('PAYLOAD_KEY_SECRET_NAME', 'payload-encryption-key')
 param payloadPreviousKeySecretNames = readEnvironmentVariable('PAYLOAD_PREVIOUS_KEY_SECRET_NAMES', '')
 param keyVaultNameSalt = readEnvironmentVariable('KEY_VAULT_NAME_SALT', '')
+param webhookKey = readEnvironmentVariable('DATAVERSE_WEBHOOK_KEY', '')
 param alertEmailAddress = readEnvironmentVariable('ALERT_EMAIL_ADDRESS', '')
 param logLevel = readEnvironmentVariable('LOG_LEVEL', 'info')

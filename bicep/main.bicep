@@ -59,6 +59,9 @@ param payloadPreviousKeySecretNames string = ''
 @description('Appended to the Key Vault name. Purge protection keeps a deleted vault\'s name taken for 90 days, so after `azd down` the postdown hook picks a new salt and the next `azd up` creates a new vault.')
 @maxLength(8)
 param keyVaultNameSalt string = ''
+@description('The function key Dataverse sends to the webhook (WebhookKey); e.g. `openssl rand -base64 32`. Stored as function key `dataverse-webhook` and Key Vault secret `dataverse-webhook-key`. Empty: keep what an earlier deployment stored.')
+@secure()
+param webhookKey string = ''
 
 @description('E-mail address for alert notifications. Empty: alerts show in the portal only.')
 param alertEmailAddress string = ''
@@ -172,6 +175,7 @@ module keyVault 'modules/key-vault.bicep' = {
     tags: tags
     payloadKeySecretName: payloadKeySecretName
     payloadEncryptionKey: payloadEncryptionKey
+    webhookKey: webhookKey
   }
 }
 
@@ -238,6 +242,9 @@ var appSettings = {
   TargetOutageBackoffSeconds: '10'
   AllowTrustServerCertificate: 'false'
   DataverseCredential: 'default'
+  // Empty: the app derives https://<WEBSITE_HOSTNAME>, which the platform sets.
+  PublicBaseUrl: ''
+  DataverseWebhookKey: '@Microsoft.KeyVault(VaultName=${keyVault.outputs.name};SecretName=${keyVault.outputs.webhookKeySecretName})'
   DurableTaskHubName: 'dataverseexport'
   LogLevel: logLevel
 }
@@ -257,6 +264,7 @@ module functionApp 'modules/function-app.bicep' = {
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
     appSettings: appSettings
+    webhookKey: webhookKey
   }
   // The host starts as soon as the site exists: its identity should already reach storage, Service Bus and
   // Key Vault, or the first start fails and waits for a restart.

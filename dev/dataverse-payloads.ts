@@ -25,6 +25,8 @@ export interface RemoteExecutionContextInput {
   relationship?: { schemaName: string; relatedEntity: string; relatedIds: string[] };
   userId?: string;
   depth?: number;
+  /** The registered step that fired (OwningExtension.Id); derived from the message and entity by default. */
+  stepId?: string;
 }
 
 const CONTRACTS = 'http://schemas.microsoft.com/xrm/2011/Contracts';
@@ -117,7 +119,7 @@ export function buildRemoteExecutionContext(input: RemoteExecutionContextInput):
     OrganizationName: `unq${input.organizationId.replace(/-/g, '')}`.slice(0, 32),
     OutputParameters: outputParameters,
     OwningExtension: {
-      Id: derivedGuid(input.organizationId, `step:${input.messageName}:${input.entity}`),
+      Id: input.stepId ?? derivedGuid(input.organizationId, `step:${input.messageName}:${input.entity}`),
       KeyAttributes: [],
       LogicalName: 'sdkmessageprocessingstep',
       Name: null,

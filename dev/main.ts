@@ -26,6 +26,8 @@ try {
       ` OpenAPI      ${info.apiBaseUrl}/openapi.json`,
       ` PostgreSQL   psql "${info.postgresUrl}"`,
       ` Sample org   ${info.sampleOrg.url}  organizationId ${info.sampleOrg.organizationId}`,
+      ` Webhook      ${info.apiBaseUrl}/webhooks/dataverse — activating a profile registers it and its steps`,
+      `              in the sample org (GET ${info.apiBaseUrl}/profiles/<id>/registration shows them)`,
       ` Target secret for profiles: "local-postgres"   Stack details: ${dataDir ?? '.local'}/stack.json`,
       line,
       ' Ctrl-C stops everything.',

@@ -90,11 +90,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const samplePortFile = join(dataDir, 'sample-org-port');
     const samplePort = existsSync(samplePortFile) ? Number(readFileSync(samplePortFile, 'utf8')) : await freePort();
     writeFileSync(samplePortFile, String(samplePort));
+    // Nothing registered by hand: activating a profile registers the webhook and its steps, as in Azure.
     const sampleOrg = await startSampleOrg({
       port: samplePort,
       counts: options.sampleCounts,
-      webhookUrl: `${apiBaseUrl}/webhooks/dataverse`,
-      webhookKey: functionKey,
+      registrationFile: join(dataDir, 'sample-org-registrations.json'),
     });
     stops.push(() => sampleOrg.stop());
 
@@ -105,6 +105,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       PayloadStorageConnection: azurite.connectionString,
       LocalSecrets: JSON.stringify({ 'local-postgres': targetUrl, 'payload-encryption-key': payloadKey }),
       DataverseCredential: 'none',
+      PublicBaseUrl: `http://127.0.0.1:${httpPort}`,
+      DataverseWebhookKey: functionKey,
       CleanupSchedule: '0 */15 * * * *',
       ReconcileSchedule: '0 */1 * * * *',
       ...options.settings,

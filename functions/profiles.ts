@@ -24,6 +24,7 @@ async function apiFor(context: InvocationContext): Promise<ProfilesApi> {
       probeTarget(kind, connectionString, schema, {
         allowTrustServerCertificate: runtime.config.allowTrustServerCertificate,
       }),
+    registration: runtime.registrar,
     async startInitialSync(profile: ExportProfile, { full }) {
       const instanceId = initialSyncInstanceId(profile.id);
       const status = await durable.getStatus(instanceId).catch(() => undefined);
@@ -126,4 +127,12 @@ app.http('profileFailuresResync', {
   authLevel: 'function',
   extraInputs: [durableClient],
   handler: route({ POST: 'resyncFailures' }),
+});
+
+app.http('profileRegistration', {
+  route: 'profiles/{id}/registration',
+  methods: ['GET', 'POST'],
+  authLevel: 'function',
+  extraInputs: [durableClient],
+  handler: route({ GET: 'registration', POST: 'repairRegistration' }),
 });

@@ -108,6 +108,18 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: 'default',
   },
   {
+    name: 'PublicBaseUrl',
+    description:
+      "The app's public base URL, e.g. `https://<app>.azurewebsites.net`: activation registers `<PublicBaseUrl>/api/webhooks/dataverse` as the Dataverse webhook. Empty: `https://` + `WEBSITE_HOSTNAME` (set by Azure).",
+    required: false,
+  },
+  {
+    name: 'DataverseWebhookKey',
+    description:
+      "The function key Dataverse sends as the webhook's WebhookKey (in Azure a Key Vault reference to the key Bicep creates). Empty: activation cannot register the webhook; profiles need `options.registerWebhook: false`.",
+    required: false,
+  },
+  {
     name: 'DurableTaskHubName',
     description: 'Task hub of the durable initial-sync orchestration (referenced from host.json).',
     required: false,
@@ -149,6 +161,8 @@ export interface AppConfig {
   targetOutageBackoffSeconds: number;
   allowTrustServerCertificate: boolean;
   dataverseCredential: 'default' | 'none';
+  /** Where Dataverse posts changes, and the key it sends; undefined when either is unknown. */
+  webhook?: { url: string; key: string };
   durableTaskHubName: string;
   applicationInsightsConnectionString?: string;
   applicationInsightsAuthenticationString?: string;
@@ -222,6 +236,16 @@ export function loadConfig(env: Env = process.env): AppConfig {
     }
   }
 
+  const hostName = get('WEBSITE_HOSTNAME');
+  const publicBaseUrl = (get('PublicBaseUrl') ?? (hostName ? `https://${hostName}` : undefined))?.replace(/\/+$/, '');
+  if (publicBaseUrl && !/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(publicBaseUrl)) {
+    problems.push({
+      field: 'PublicBaseUrl',
+      message: `setting PublicBaseUrl must be an http(s) URL, got ${JSON.stringify(publicBaseUrl)}`,
+    });
+  }
+  const webhookKey = get('DataverseWebhookKey');
+
   const config: AppConfig = {
     controlStore: { kind, connectionString: controlConnection },
     serviceBus: { connectionString: sbConn, fullyQualifiedNamespace: sbNs },
@@ -241,6 +265,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
     allowTrustServerCertificate:
       oneOf('AllowTrustServerCertificate', ['true', 'false'], withDefault('AllowTrustServerCertificate')) === 'true',
     dataverseCredential: oneOf('DataverseCredential', ['default', 'none'], withDefault('DataverseCredential')),
+    webhook:
+      publicBaseUrl && webhookKey ? { url: `${publicBaseUrl}/api/webhooks/dataverse`, key: webhookKey } : undefined,
     durableTaskHubName: withDefault('DurableTaskHubName'),
     applicationInsightsConnectionString: get('APPLICATIONINSIGHTS_CONNECTION_STRING'),
     applicationInsightsAuthenticationString: get('APPLICATIONINSIGHTS_AUTHENTICATION_STRING'),

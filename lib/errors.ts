@@ -43,6 +43,10 @@ export const ErrorCodes = {
   DATAVERSE_UNAVAILABLE: { status: 503, transient: true },
   /** Dataverse rejected the request (4xx other than 429). */
   DATAVERSE_REQUEST_FAILED: { status: 502, transient: false },
+  /** An entity or relationship of the profile is unknown to the organization, has change tracking off, or cannot be exported. */
+  ENTITY_NOT_EXPORTABLE: { status: 422, transient: false },
+  /** Dataverse refused to register the webhook or its steps (usually missing privileges); the profile stays inactive. */
+  REGISTRATION_REFUSED: { status: 422, transient: false },
   /** The stored change-tracking token has expired; the entity needs a full copy. */
   DELTA_TOKEN_EXPIRED: { status: 409, transient: false },
   /** A claim-check blob referenced by a message is gone or cannot be decrypted. */

@@ -25,6 +25,7 @@ import { openControlStore } from './profiles/open-control-store.js';
 import { RoutingCache } from './profiles/routing-cache.js';
 import { ServiceBusChangeQueue } from './queue/change-queue.js';
 import { CHANGES_QUEUE } from './queue/envelope.js';
+import { WebhookRegistrar } from './registration/registrar.js';
 import { createSecretProvider } from './secrets/create-secret-provider.js';
 import type { SecretProvider } from './secrets/provider.js';
 import { openSink, type Sink } from './sink/index.js';
@@ -49,6 +50,8 @@ export interface Runtime {
   sinks: SinkCache;
   /** A Web API client for the profile's environment (cached per URL). */
   dataverseFor(profile: Pick<RoutedProfile, 'id'> & { source: { url: string } }): DataverseClient;
+  /** Entity checks and the webhook registration in each organization, following its profiles. */
+  registrar: WebhookRegistrar;
   ingestDeps(logger?: Logger): IngestDeps;
   applyDeps(logger?: Logger): ApplyDeps;
   close(): Promise<void>;
@@ -130,6 +133,13 @@ export async function createRuntime(env: Record<string, string | undefined>): Pr
     return client;
   };
 
+  const registrar = new WebhookRegistrar({
+    listProfiles: () => store.listProfiles(),
+    dataverseFor,
+    webhook: config.webhook,
+    logger: logger.child({ component: 'registration' }),
+  });
+
   const claimCheckPort: ClaimCheckPort = {
     put: (json, meta) => claimChecks.putClaimCheck(json, meta),
     get: (blobName) => claimChecks.getClaimCheck(blobName),
@@ -163,6 +173,7 @@ export async function createRuntime(env: Record<string, string | undefined>): Pr
     queue,
     sinks,
     dataverseFor,
+    registrar,
     ingestDeps: (log = logger) => ({
       parse: parseWebhook,
       profiles: {

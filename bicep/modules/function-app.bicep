@@ -30,6 +30,10 @@ param maximumInstanceCount int = 40
 @description('Every app setting, name → string value (see the appSettings block in main.bicep).')
 param appSettings object
 
+@description('Value of the host-level function key `dataverse-webhook` that Dataverse sends; empty leaves the key as it is.')
+@secure()
+param webhookKey string = ''
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
   location: location
@@ -59,6 +63,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    // Key Vault references in app settings (DataverseWebhookKey) resolve with the app's own identity.
+    keyVaultReferenceIdentity: identityId
     publicNetworkAccess: 'Enabled'
     siteConfig: {
       minTlsVersion: '1.2'
@@ -107,6 +113,15 @@ resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@20
   name: 'scm'
   properties: {
     allow: false
+  }
+}
+
+// A named key for Dataverse alone: it can be rotated without touching the keys people use for the API.
+resource webhookFunctionKey 'Microsoft.Web/sites/host/functionKeys@2024-04-01' = if (!empty(webhookKey)) {
+  name: '${site.name}/default/dataverse-webhook'
+  properties: {
+    name: 'dataverse-webhook'
+    value: webhookKey
   }
 }
 

@@ -53,6 +53,23 @@ resource payloadKey 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(
   }
 }
 
+@description('The webhook\'s function key, stored for the app setting DataverseWebhookKey. Empty: left as it is.')
+@secure()
+param webhookKey string = ''
+
+var webhookKeySecretName = 'dataverse-webhook-key'
+
+// Like the payload key: written only when supplied, so a provision without it keeps the registered key.
+resource webhookKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(webhookKey)) {
+  parent: vault
+  name: webhookKeySecretName
+  properties: {
+    value: webhookKey
+    contentType: 'Functions key Dataverse sends as WebhookKey'
+  }
+}
+
 output id string = vault.id
 output name string = vault.name
 output uri string = vault.properties.vaultUri
+output webhookKeySecretName string = webhookKeySecretName

@@ -8,7 +8,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { buildRemoteExecutionContext, serializeRemoteExecutionContext } from '../dataverse-payloads.js';
 import { associationCount, type TypedRow } from './generate.js';
-import { accountContact, account as accountEntity, contact as contactEntity } from './schema.js';
+import { RegistrationStore, type StepDelivery } from './registrations.js';
+import { accountContact, account as accountEntity, contact as contactEntity, entities } from './schema.js';
 import { type Faults, type RequestStats, SampleOrgHandler, type WriteEvent } from './server.js';
 import { OrgStore } from './store.js';
 import { type WebhookDelivery, WebhookDispatcher } from './webhook.js';
@@ -22,13 +23,21 @@ export interface SampleOrgOptions {
   organizationId?: string;
   seed?: number;
   counts?: { account?: number; contact?: number };
+  /**
+   * Registers a webhook at this URL by hand, as an administrator would in the Plug-in Registration Tool (steps
+   * for every table). Without it, only what the app registers through the Web API fires.
+   */
   webhookUrl?: string;
   webhookKey?: string;
+  /** Tables that start with change tracking off. */
+  changeTrackingOff?: string[];
+  /** A file that keeps the plug-in registration across restarts (as an organization keeps its steps). */
+  registrationFile?: string;
   /** Delay before every entity-set page (to test slow sources). */
   pageDelayMs?: number;
   /**
-   * What a webhook carries for Create/Update: `full` = the row's non-null columns (a step with an all-columns
-   * post-image), `changed` = only the columns the request set (Target only, no post-image).
+   * The images of the hand registration (`webhookUrl`): `full` = an all-columns post-image on Create/Update,
+   * `changed` = none, so the webhook carries only the columns the request set (the Target).
    */
   webhookImages?: 'full' | 'changed';
 }
@@ -42,8 +51,11 @@ export interface SampleOrg {
   seed: number;
   /** Generated rows per table (writes since start not included). */
   counts: SampleOrgCounts;
+  /** Replaces the hand registration (see `webhookUrl`); undefined removes it. What the app registered stays. */
   setWebhook(url: string | undefined, key?: string): void;
   faults: {
+    /** Every registration write (steps, endpoints, table definitions) answers `status` until reset (403: no privilege). */
+    refuseRegistration(status?: number): void;
     /** The next n requests answer 429 with `Retry-After: retryAfterSeconds`. */
     throttleNext(n: number, retryAfterSeconds?: number): void;
     /** The next n requests answer `status` (default 503). */
@@ -89,31 +101,48 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
     pageDelayMs: options.pageDelayMs ?? 0,
   };
   const webhooks = new WebhookDispatcher();
-  webhooks.setTarget(options.webhookUrl, options.webhookKey);
   const images = options.webhookImages ?? 'full';
+  let apiBase = '';
+  const registrations = new RegistrationStore(() => apiBase, entities, options.registrationFile);
+  registrations.registerByHand(options.webhookUrl, options.webhookKey, images);
 
-  const onWrite = (event: WriteEvent) => {
-    if (!webhooks.enabled) return;
+  /** One delivery per registered, enabled step, carrying the images that step asks for. */
+  const deliver = (event: WriteEvent, step: StepDelivery) => {
     const correlationId = randomUUID();
-    const attributes =
-      event.messageName === 'Create' || event.messageName === 'Update'
-        ? webhookAttributes(images === 'full' ? event.postImage : event.attributes, images === 'full')
-        : undefined;
+    const upsert = event.messageName === 'Create' || event.messageName === 'Update';
+    const postImage = upsert && step.postImage !== undefined;
+    const attributes = upsert
+      ? postImage
+        ? only(webhookAttributes(event.postImage, true), step.postImage ?? null)
+        : webhookAttributes(event.attributes, false)
+      : undefined;
+    // A Delete's pre-image here holds the deleted row's version (the row itself is gone from the store).
+    const preImageVersion =
+      event.messageName === 'Delete' &&
+      step.preImage !== undefined &&
+      (step.preImage === null || step.preImage.includes('versionnumber'));
     const context = buildRemoteExecutionContext({
       organizationId,
       messageName: event.messageName,
       entity: event.entity.logicalName,
       id: event.id,
       attributes,
-      includePostImage:
-        event.messageName === 'Create' || event.messageName === 'Update' ? images === 'full' : undefined,
-      versionNumber: event.messageName === 'Delete' ? undefined : event.versionNumber,
-      modifiedOn: event.modifiedOn,
+      includePostImage: upsert ? postImage : undefined,
+      versionNumber:
+        event.messageName === 'Delete'
+          ? preImageVersion
+            ? event.versionNumber
+            : undefined
+          : imageHas(step.postImage, 'versionnumber')
+            ? event.versionNumber
+            : undefined,
+      modifiedOn: upsert && imageHas(step.postImage, 'modifiedon') ? event.modifiedOn : undefined,
       operationTime: event.operationTime,
       correlationId,
       relationship: event.relationship,
+      stepId: step.stepId,
     });
-    webhooks.fire(serializeRemoteExecutionContext(context), {
+    webhooks.fire({ url: step.url, key: step.key }, serializeRemoteExecutionContext(context), {
       messageName: event.messageName,
       entity: event.entity.logicalName,
       id: event.id,
@@ -121,8 +150,18 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
       correlationId,
     });
   };
+  const onWrite = (event: WriteEvent) => {
+    for (const step of registrations.deliveriesFor(event.messageName, event.entity.logicalName)) deliver(event, step);
+  };
 
-  const handler = new SampleOrgHandler(store, faults, organizationId, onWrite);
+  const handler = new SampleOrgHandler(
+    store,
+    faults,
+    organizationId,
+    onWrite,
+    registrations,
+    new Set(options.changeTrackingOff ?? []),
+  );
   const server = createServer((req, res) => {
     void handler.handle(req, res);
   });
@@ -133,6 +172,7 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   handler.baseUrl = url;
+  apiBase = `${url}/api/data/v9.2/`;
 
   const stop = async () => {
     await webhooks.drain();
@@ -145,8 +185,11 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
     organizationId,
     seed,
     counts,
-    setWebhook: (webhookUrl, key) => webhooks.setTarget(webhookUrl, key),
+    setWebhook: (webhookUrl, key) => registrations.registerByHand(webhookUrl, key, images),
     faults: {
+      refuseRegistration: (status = 403) => {
+        registrations.refuseWrites = status;
+      },
       throttleNext: (n, retryAfterSeconds = 1) => {
         faults.throttle = { remaining: n, retryAfterSeconds };
       },
@@ -165,6 +208,7 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
         faults.fail.remaining = 0;
         faults.reset.remaining = 0;
         faults.pageDelayMs = 0;
+        registrations.refuseWrites = undefined;
       },
     },
     pendingWebhooks: () => webhooks.pendingCount,
@@ -175,6 +219,17 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
     stop,
     [Symbol.asyncDispose]: stop,
   };
+}
+
+/** Whether an image of these columns (null: all; undefined: no image, so the Target decides) holds the column. */
+function imageHas(image: string[] | null | undefined, column: string): boolean {
+  return image === undefined || image === null || image.includes(column);
+}
+
+/** Only the named columns (null: all of them). */
+function only(row: TypedRow | undefined, names: string[] | null): TypedRow | undefined {
+  if (!row || names === null) return row;
+  return Object.fromEntries(Object.entries(row).filter(([k]) => names.includes(k)));
 }
 
 /** The columns a webhook carries: without versionnumber (sent separately), and without nulls for an image. */

@@ -15,6 +15,7 @@ import {
   relationshipJson,
 } from './metadata.js';
 import { errorBody, keyValue, type Preferences, parseExpand, parsePrefer, parseSelect } from './odata.js';
+import { RegistrationStore } from './registrations.js';
 import { annotationFilter, type RenderContext, renderRow, stringifyJson, webApiName, withContext } from './render.js';
 import {
   accountContactRelationship,
@@ -92,6 +93,9 @@ export class SampleOrgHandler {
     readonly faults: Faults,
     readonly organizationId: string,
     private readonly onWrite: (event: WriteEvent) => void,
+    readonly registrations: RegistrationStore,
+    /** Tables whose change tracking is off (an admin can switch it on through the metadata API). */
+    readonly changeTrackingOff: Set<string> = new Set(),
   ) {}
 
   private get apiBase(): string {
@@ -171,6 +175,10 @@ export class SampleOrgHandler {
       });
     }
     if (method === 'GET' && head.startsWith('EntityDefinitions')) return this.entityDefinitions(segments, url);
+    if ((method === 'PUT' || method === 'PATCH') && head.startsWith('EntityDefinitions') && segments.length === 1) {
+      return this.updateEntityDefinition(head, body);
+    }
+    if (RegistrationStore.handles(head)) return this.registrations.route(method, head, url, body);
     if (method === 'GET' && head.startsWith('RelationshipDefinitions')) return this.relationshipDefinition(head);
     if (method === 'GET' && head.startsWith('GlobalOptionSetDefinitions')) return this.globalOptionSets(head);
     if (method === 'GET' && head.startsWith('RetrieveTotalRecordCount')) return this.totalRecordCount(head, url);
@@ -226,7 +234,7 @@ export class SampleOrgHandler {
     };
 
     if (segments.length === 1) {
-      const base = entityJson(entity);
+      const base = this.entityJson(entity);
       const out: Record<string, unknown> = {
         '@odata.context': `${this.apiBase}$metadata#EntityDefinitions/$entity`,
         ...(select ? pick(base, select) : base),
@@ -266,6 +274,30 @@ export class SampleOrgHandler {
     throw new HttpError(404, DataverseErrorCodes.notFound, `Resource not found for the segment '${segments[1]}'.`);
   }
 
+  /** The definition as served: change tracking as switched. */
+  private entityJson(entity: SampleEntity): Record<string, unknown> {
+    return { ...entityJson(entity), ChangeTrackingEnabled: !this.changeTrackingOff.has(entity.logicalName) };
+  }
+
+  /** `PUT EntityDefinitions(LogicalName='x')` (the whole definition, as Dataverse takes it): only ChangeTrackingEnabled changes here. */
+  private updateEntityDefinition(head: string, body: string) {
+    const name = keyValue(head, 'LogicalName');
+    const entity = name ? entityByName(name) : undefined;
+    if (!entity)
+      throw new HttpError(404, DataverseErrorCodes.notFound, `Could not find entity with name '${name ?? head}'.`);
+    if (this.registrations.refuseWrites) {
+      throw new HttpError(
+        this.registrations.refuseWrites,
+        '0x80040220',
+        'Principal user is missing prvWriteEntity privilege.',
+      );
+    }
+    const definition = parseJsonLossless(body || '{}') as Record<string, unknown>;
+    if (definition.ChangeTrackingEnabled === true) this.changeTrackingOff.delete(entity.logicalName);
+    if (definition.ChangeTrackingEnabled === false) this.changeTrackingOff.add(entity.logicalName);
+    return { status: 204 };
+  }
+
   /** `EntityDefinitions?$filter=EntitySetName eq 'contacts'` (or LogicalName eq …; no filter lists all). */
   private entityDefinitionList(url: URL) {
     const filter = url.searchParams.get('$filter');
@@ -279,7 +311,7 @@ export class SampleOrgHandler {
     const select = parseSelect(url.searchParams.get('$select'));
     return json({
       '@odata.context': `${this.apiBase}$metadata#EntityDefinitions`,
-      value: entities.filter(matches).map((e) => (select ? pick(entityJson(e), select) : entityJson(e))),
+      value: entities.filter(matches).map((e) => (select ? pick(this.entityJson(e), select) : this.entityJson(e))),
     });
   }
 

@@ -21,8 +21,13 @@ export interface WebhookInfo {
   correlationId: string;
 }
 
+export interface WebhookTarget {
+  url: string;
+  /** The WebhookKey, sent as `?code=`. */
+  key?: string;
+}
+
 export class WebhookDispatcher {
-  private target: { url: string; key?: string } | undefined;
   private readonly pending = new Set<Promise<void>>();
   /** Every finished delivery, oldest first. */
   readonly deliveries: WebhookDelivery[] = [];
@@ -32,22 +37,12 @@ export class WebhookDispatcher {
     private readonly baseDelayMs = 200,
   ) {}
 
-  setTarget(url: string | undefined, key?: string): void {
-    this.target = url ? { url, key } : undefined;
-  }
-
-  get enabled(): boolean {
-    return this.target !== undefined;
-  }
-
   get pendingCount(): number {
     return this.pending.size;
   }
 
   /** Queues one delivery; returns at once, like Dataverse's asynchronous service. */
-  fire(body: string, info: WebhookInfo): void {
-    const target = this.target;
-    if (!target) return;
+  fire(target: WebhookTarget, body: string, info: WebhookInfo): void {
     const url = new URL(target.url);
     if (target.key) url.searchParams.set('code', target.key);
     const delivery = new Promise<void>((resolve) => setImmediate(resolve))

@@ -194,6 +194,67 @@ const profileStatus = {
       },
     },
     entities: { type: 'array', items: ref('EntityStatus') },
+    registration: {
+      ...ref('Registration'),
+      description: 'The webhook steps in Dataverse and their drift (or `error` when Dataverse could not be read).',
+    },
+  },
+} as const;
+
+const stepView = {
+  type: 'object',
+  required: ['entity', 'message', 'name', 'exists', 'enabled', 'imageOk', 'drift'],
+  properties: {
+    entity: {
+      type: ['string', 'null'],
+      description: 'The entity; null for Associate/Disassociate (primary entity none).',
+    },
+    message: { type: 'string', enum: ['Create', 'Update', 'Delete', 'Associate', 'Disassociate'] },
+    name: { type: 'string', description: 'The step name in the organization.' },
+    exists: { type: 'boolean' },
+    enabled: { type: 'boolean' },
+    imageOk: {
+      type: 'boolean',
+      description: 'The image ordering needs is registered (true for messages without one).',
+    },
+    drift: {
+      type: ['string', 'null'],
+      description: 'For an active profile: `missing`, `disabled` or `image missing`; null when in order.',
+    },
+  },
+} as const;
+
+const registrationView = {
+  type: 'object',
+  required: ['managed', 'endpoint', 'steps', 'inSync', 'repair'],
+  properties: {
+    managed: { type: 'boolean', description: 'False when options.registerWebhook is false (registered by hand).' },
+    endpoint: {
+      type: 'object',
+      required: ['name', 'exists', 'url', 'drift'],
+      properties: {
+        name: { type: 'string' },
+        exists: { type: 'boolean' },
+        url: { type: ['string', 'null'] },
+        drift: { type: ['string', 'null'] },
+      },
+    },
+    steps: { type: 'array', items: ref('RegistrationStep') },
+    inSync: { type: 'boolean', description: 'Nothing drifted.' },
+    repair: { type: 'string', description: 'How to repair drift.' },
+    repaired: {
+      type: 'object',
+      description: 'Only after a repair: what it changed.',
+      properties: {
+        endpointId: { type: ['string', 'null'] },
+        created: { type: 'array', items: { type: 'string' } },
+        enabled: { type: 'array', items: { type: 'string' } },
+        disabled: { type: 'array', items: { type: 'string' } },
+        removed: { type: 'array', items: { type: 'string' } },
+        imagesAdded: { type: 'array', items: { type: 'string' } },
+      },
+    },
+    error: { type: 'string', description: 'In a status only: why the registration could not be read.' },
   },
 } as const;
 
@@ -272,7 +333,7 @@ const responses = {
   NotFound: errorResponse('No profile has this id (PROFILE_NOT_FOUND).'),
   Conflict: errorResponse("The change conflicts with the profile's state; deactivate first (CONFLICT)."),
   Unprocessable: errorResponse(
-    'The target cannot be used (SECRET_NOT_FOUND, TARGET_UNREACHABLE, TARGET_MISCONFIGURED); `details` name each missing right or setting and the statement that fixes it.',
+    'The target or the organization cannot be used (SECRET_NOT_FOUND, TARGET_UNREACHABLE, TARGET_MISCONFIGURED, ENTITY_NOT_EXPORTABLE, REGISTRATION_REFUSED); `details` name each missing right, setting or entity and what fixes it.',
   ),
   ServerError: errorResponse('An internal error (INTERNAL and other 5xx codes).'),
   Unavailable: errorResponse('A dependency is unavailable; retry later (QUEUE_UNAVAILABLE).'),
@@ -381,7 +442,8 @@ export function openApiDocument(): Record<string, unknown> {
         post: {
           operationId: 'activateProfile',
           tags: ['profiles'],
-          summary: 'Activate: check the target, then start the initial sync (idempotent).',
+          summary:
+            'Activate: check the target and the entities, register the webhook steps in Dataverse, then start the initial sync (idempotent).',
           parameters: [
             {
               name: 'full',
@@ -423,6 +485,30 @@ export function openApiDocument(): Record<string, unknown> {
             200: jsonResponse('The status.', ref('ProfileStatus')),
             401: use('Unauthorized'),
             404: use('NotFound'),
+          },
+        },
+      },
+      '/api/profiles/{id}/registration': {
+        parameters: [idParam],
+        get: {
+          operationId: 'getRegistration',
+          tags: ['profiles'],
+          summary: "The profile's webhook steps in Dataverse: whether each exists, is enabled and has its image.",
+          responses: {
+            200: jsonResponse('The registration and its drift.', ref('Registration')),
+            401: use('Unauthorized'),
+            404: use('NotFound'),
+          },
+        },
+        post: {
+          operationId: 'repairRegistration',
+          tags: ['profiles'],
+          summary: "Repair: make the organization's registration match its profiles again (idempotent).",
+          responses: {
+            200: jsonResponse('The registration after the repair, with what it changed.', ref('Registration')),
+            401: use('Unauthorized'),
+            404: use('NotFound'),
+            422: use('Unprocessable'),
           },
         },
       },
@@ -520,6 +606,8 @@ export function openApiDocument(): Record<string, unknown> {
         EntitySyncState: { type: 'string', enum: [...syncStates] },
         EntityStatus: entityStatus,
         ProfileStatus: profileStatus,
+        Registration: registrationView,
+        RegistrationStep: stepView,
         Failure: failure,
         Error: error,
         RemoteExecutionContext: remoteExecutionContextSchema,

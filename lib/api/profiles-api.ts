@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import type { ControlStore } from '../profiles/control-store.js';
 import { type ExportProfile, type ProfileDefinition, withDefaults } from '../profiles/schema.js';
 import { validateProfileInput } from '../profiles/validate.js';
+import type { WebhookRegistrar } from '../registration/registrar.js';
 import type { SecretProvider } from '../secrets/provider.js';
 import { type FailureEntry, failuresToCsv } from '../storage/failure-log.js';
 import { profileStatus } from './profile-status.js';
@@ -47,6 +48,8 @@ export interface ProfilesApiDeps {
     /** Removes every failure entry of the profile; called when the profile is deleted. */
     purge?(profileId: string): Promise<unknown>;
   };
+  /** The Dataverse side (lib/registration): entity checks and the webhook steps; absent, nothing is registered. */
+  registration?: Pick<WebhookRegistrar, 'activate' | 'afterDeactivate' | 'beforeDelete' | 'repair' | 'inspect'>;
   logger: Logger;
   now?: () => Date;
 }
@@ -64,6 +67,8 @@ export interface ProfilesApi {
   status: ApiHandler;
   failures: ApiHandler;
   resyncFailures: ApiHandler;
+  registration: ApiHandler;
+  repairRegistration: ApiHandler;
 }
 
 /** What activation (and adding entities to an active profile) started, returned beside the profile. */
@@ -142,7 +147,10 @@ export function createProfilesApi(deps: ProfilesApiDeps): ProfilesApi {
       const id = profileIdOf(request);
       const definition = withDefaults(validateProfileInput(jsonBody(request)));
       const before = await existing(id);
-      if (before.state === 'Active') assertSafeWhileActive(before, definition);
+      if (before.state === 'Active') {
+        assertSafeWhileActive(before, definition);
+        await deps.registration?.activate({ ...before, ...definition });
+      }
       const profile = await store.replaceProfile(id, definition);
       if (!profile) throw profileNotFound(id);
       log.info('profile replaced', { profileId: id, state: profile.state });
@@ -164,6 +172,7 @@ export function createProfilesApi(deps: ProfilesApiDeps): ProfilesApi {
       }
       let profile = await existing(id);
       if (profile.state === 'Active') profile = await deactivate(profile);
+      await followRegistration('delete', () => deps.registration?.beforeDelete(profile));
       if (dropTables) await deps.dropTables!(profile);
       await deps.failures?.purge?.(id);
       if (!(await store.deleteProfile(id))) throw profileNotFound(id);
@@ -196,6 +205,9 @@ export function createProfilesApi(deps: ProfilesApiDeps): ProfilesApi {
         });
       }
 
+      // The Dataverse side: entities checked, webhook steps registered; a refusal keeps the profile Inactive.
+      await deps.registration?.activate(profile);
+
       const active = await store.setProfileState(id, 'Active');
       if (!active) throw profileNotFound(id);
       try {
@@ -211,7 +223,8 @@ export function createProfilesApi(deps: ProfilesApiDeps): ProfilesApi {
         });
       } catch (err) {
         // Activation is all or nothing: a profile whose copy could not start must not look active.
-        await store.setProfileState(id, 'Inactive');
+        const inactive = await store.setProfileState(id, 'Inactive');
+        if (inactive) await followRegistration('failed activation', () => deps.registration?.afterDeactivate(inactive));
         throw err;
       }
     }),
@@ -225,7 +238,24 @@ export function createProfilesApi(deps: ProfilesApiDeps): ProfilesApi {
     status: handle(async (request) => {
       const profile = await existing(profileIdOf(request));
       const [statuses, target] = await Promise.all([store.entityStatuses(profile.id), store.targetState(profile.id)]);
-      return json(200, profileStatus(profile, statuses, now(), target));
+      const status = profileStatus(profile, statuses, now(), target);
+      return json(200, deps.registration ? { ...status, registration: await registrationOrError(profile) } : status);
+    }),
+
+    registration: handle(async (request) => {
+      const profile = await existing(profileIdOf(request));
+      if (!deps.registration)
+        throw new AppError('CONFIG_INVALID', 'Webhook registration is not configured on this host.');
+      return json(200, await deps.registration.inspect(profile));
+    }),
+
+    repairRegistration: handle(async (request) => {
+      const profile = await existing(profileIdOf(request));
+      if (!deps.registration)
+        throw new AppError('CONFIG_INVALID', 'Webhook registration is not configured on this host.');
+      const repaired = await deps.registration.repair(profile);
+      log.info('webhook registration repaired', { profileId: profile.id, ...repaired });
+      return json(200, { repaired, ...(await deps.registration.inspect(profile)) });
     }),
 
     failures: handle(async (request) => {
@@ -274,8 +304,29 @@ export function createProfilesApi(deps: ProfilesApiDeps): ProfilesApi {
     await deps.stopSync?.(profile);
     const inactive = await store.setProfileState(profile.id, 'Inactive');
     if (!inactive) throw profileNotFound(profile.id);
+    await followRegistration('deactivate', () => deps.registration?.afterDeactivate(inactive));
     log.info('profile deactivated', { profileId: profile.id });
     return inactive;
+  }
+
+  /**
+   * After deactivation or before deletion the stream is already off (ingest routes only to active profiles), so
+   * a Dataverse that cannot be reached must not block it: the steps left over are fixed by the next run.
+   */
+  async function followRegistration(after: string, run: () => Promise<unknown> | undefined): Promise<void> {
+    try {
+      await run();
+    } catch (err) {
+      log.warn('webhook registration not updated; the next activation or repair does it', { after, error: err });
+    }
+  }
+
+  async function registrationOrError(profile: ExportProfile): Promise<unknown> {
+    try {
+      return await deps.registration!.inspect(profile);
+    } catch (err) {
+      return { error: err instanceof Error ? err.message : String(err) };
+    }
   }
 
   async function resolveConnection(profile: ExportProfile): Promise<string> {

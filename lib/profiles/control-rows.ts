@@ -83,6 +83,8 @@ export function profileFromRow(row: Row): ExportProfile {
       retryCount: options.retryCount ?? 12,
       retryIntervalSeconds: options.retryIntervalSeconds ?? 5,
       initialSync: options.initialSync ?? true,
+      registerWebhook: options.registerWebhook ?? true,
+      enableChangeTracking: options.enableChangeTracking ?? false,
     },
     state: String(row.state) as ProfileState,
     createdOn: iso(row.created_on),

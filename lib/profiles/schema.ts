@@ -91,6 +91,16 @@ export const profileInputSchema = {
           type: 'boolean',
           description: 'Copy every row on activation. Default true; false for an already populated target.',
         },
+        registerWebhook: {
+          type: 'boolean',
+          description:
+            'Activation registers the webhook and its steps in Dataverse. Default true; false leaves registration to an administrator.',
+        },
+        enableChangeTracking: {
+          type: 'boolean',
+          description:
+            'Activation switches change tracking on for an entity that has it off, instead of refusing it. Default false.',
+        },
       },
     },
   },
@@ -109,7 +119,14 @@ export interface ExportProfile {
   target: { kind: 'postgres' | 'mssql'; connectionSecret: string; schema: string; tablePrefix: string };
   entities: string[];
   relationships: string[];
-  options: { writeDeleteLog: boolean; retryCount: number; retryIntervalSeconds: number; initialSync: boolean };
+  options: {
+    writeDeleteLog: boolean;
+    retryCount: number;
+    retryIntervalSeconds: number;
+    initialSync: boolean;
+    registerWebhook: boolean;
+    enableChangeTracking: boolean;
+  };
   state: ProfileState;
   createdOn: string;
   modifiedOn: string;
@@ -137,6 +154,8 @@ export function withDefaults(input: ProfileInput): ProfileDefinition {
       retryCount: input.options?.retryCount ?? 12,
       retryIntervalSeconds: input.options?.retryIntervalSeconds ?? 5,
       initialSync: input.options?.initialSync ?? true,
+      registerWebhook: input.options?.registerWebhook ?? true,
+      enableChangeTracking: input.options?.enableChangeTracking ?? false,
     },
   };
 }

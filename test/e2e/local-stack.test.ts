@@ -149,6 +149,20 @@ describe('the local stack, driven over HTTP', { timeout: 240_000 }, () => {
     });
     const { id } = (await created.json()) as { id: string };
     assert.equal((await api(`/profiles/${id}/activate`, { method: 'POST' })).status, 200);
+    // Nothing was registered by hand: activation put the webhook and its steps into the sample org.
+    const registration = (await (await api(`/profiles/${id}/registration`)).json()) as {
+      inSync: boolean;
+      steps: { message: string; exists: boolean; enabled: boolean }[];
+    };
+    assert.equal(registration.inSync, true, JSON.stringify(registration));
+    assert.deepEqual(
+      registration.steps.map((s) => [s.message, s.exists, s.enabled]),
+      [
+        ['Create', true, true],
+        ['Update', true, true],
+        ['Delete', true, true],
+      ],
+    );
 
     const webApi = `${stack.info.sampleOrg.url}/api/data/v9.2`;
     const post = await fetch(`${webApi}/accounts`, {

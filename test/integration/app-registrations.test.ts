@@ -43,6 +43,7 @@ describe('the app as the Functions host would read it', () => {
       'GET /api/profiles/{id}/failures function',
       'GET /api/profiles/{id}/status function',
       'GET,POST /api/profiles function',
+      'GET,POST /api/profiles/{id}/registration function',
       'GET,PUT,DELETE /api/profiles/{id} function',
       'POST /api/profiles/{id}/activate function',
       'POST /api/profiles/{id}/deactivate function',

@@ -144,6 +144,8 @@ describe('profiles API', () => {
       retryCount: 12,
       retryIntervalSeconds: 5,
       initialSync: true,
+      registerWebhook: true,
+      enableChangeTracking: false,
     });
 
     const get = await api.get(withId(profile.id.toUpperCase()));

@@ -243,6 +243,63 @@ describe('sample organization', () => {
     });
   });
 
+  it('fires only registered, enabled steps, to their endpoint with their key and exactly the image they ask', async () => {
+    await using capture = await startCapture();
+    await using org = await startSampleOrg({ seed: 4, counts: { account: 10, contact: 10 } });
+    const id = new RowGenerator(org.seed, org.counts).id('account', 2);
+    await send(org, 'PATCH', `accounts(${id})`, { numberofemployees: 1 });
+    await org.drain();
+    assert.equal(capture.received.length, 0, 'no step, no webhook');
+
+    const created = async (set: string, body: unknown) =>
+      /\(([0-9a-f-]{36})\)$/.exec((await send(org, 'POST', set, body)).headers.get('odata-entityid') ?? '')![1];
+    const endpoint = await created('serviceendpoints', {
+      name: 'test',
+      contract: 8,
+      authtype: 4,
+      url: capture.url,
+      authvalue: 'k-1',
+    });
+    const update = (await getJson(org, "sdkmessages?$filter=name eq 'Update'")).value[0].sdkmessageid as string;
+    const filter = (
+      await getJson(
+        org,
+        `sdkmessagefilters?$filter=${encodeURIComponent(`primaryobjecttypecode eq 'account' and _sdkmessageid_value eq ${update}`)}`,
+      )
+    ).value[0].sdkmessagefilterid as string;
+    const step = await created('sdkmessageprocessingsteps', {
+      name: 'Update of account',
+      stage: 40,
+      mode: 1,
+      'eventhandler_serviceendpoint@odata.bind': `/serviceendpoints(${endpoint})`,
+      'sdkmessageid@odata.bind': `/sdkmessages(${update})`,
+      'sdkmessagefilterid@odata.bind': `/sdkmessagefilters(${filter})`,
+    });
+    await created('sdkmessageprocessingstepimages', {
+      name: 'PostImage',
+      entityalias: 'PostImage',
+      imagetype: 1,
+      messagepropertyname: 'Target',
+      attributes: 'name,accountnumber,modifiedon,versionnumber',
+      'sdkmessageprocessingstepid@odata.bind': `/sdkmessageprocessingsteps(${step})`,
+    });
+    await send(org, 'PATCH', `accounts(${id})`, { numberofemployees: 2 });
+    await send(org, 'POST', 'contacts', { lastname: 'Not registered' });
+    await org.drain();
+    assert.equal(capture.received.length, 1, 'the contact write has no step');
+    assert.equal(capture.received[0].url.searchParams.get('code'), 'k-1');
+    const change = parseWebhook(capture.received[0].body, headersOf(capture.received[0])).changes[0];
+    assert.deepEqual(Object.keys(change.attributes ?? {}).sort(), ['accountnumber', 'modifiedon', 'name']);
+    assert.ok(change.version.rowVersion, 'versionnumber was asked for: the change is ordered by it');
+
+    await send(org, 'PATCH', `sdkmessageprocessingsteps(${step})`, { statecode: 1, statuscode: 2 });
+    await send(org, 'PATCH', `accounts(${id})`, { numberofemployees: 3 });
+    await org.drain();
+    assert.equal(capture.received.length, 1, 'a disabled step fires nothing');
+    const refused = await api(org, `serviceendpoints(${endpoint})`, { method: 'DELETE' });
+    assert.equal(refused.status, 400, 'an endpoint still used by a step cannot be deleted');
+  });
+
   it('answers 429 with Retry-After, then 5xx, then lost connections, and slow pages on demand', async () => {
     await using org = await startSampleOrg({ counts: { account: 5, contact: 5 } });
     org.faults.throttleNext(2, 0.25);

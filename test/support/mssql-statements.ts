@@ -11,7 +11,14 @@ const definition = {
   target: { kind: 'mssql' as const, connectionSecret: 'sales-db', schema: 'dbo', tablePrefix: '' },
   entities: ['account', 'contact'],
   relationships: ['accountleads'],
-  options: { writeDeleteLog: true, retryCount: 12, retryIntervalSeconds: 5, initialSync: true },
+  options: {
+    writeDeleteLog: true,
+    retryCount: 12,
+    retryIntervalSeconds: 5,
+    initialSync: true,
+    registerWebhook: true,
+    enableChangeTracking: false,
+  },
 };
 
 /** Every statement the control store can send, built with fixed inputs (the golden files' names). */

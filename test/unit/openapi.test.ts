@@ -24,6 +24,8 @@ const ROUTES: [string, string][] = [
   ['post', '/api/profiles/{id}/activate'],
   ['post', '/api/profiles/{id}/deactivate'],
   ['get', '/api/profiles/{id}/status'],
+  ['get', '/api/profiles/{id}/registration'],
+  ['post', '/api/profiles/{id}/registration'],
   ['get', '/api/profiles/{id}/failures'],
   ['post', '/api/profiles/{id}/failures/resync'],
   ['post', '/api/webhooks/dataverse'],

@@ -12,7 +12,14 @@ function sample(): Record<string, unknown> {
     target: { kind: 'postgres', connectionSecret: 'sales-db', schema: 'public', tablePrefix: '' },
     entities: ['account', 'contact'],
     relationships: ['accountleads'],
-    options: { writeDeleteLog: true, retryCount: 12, retryIntervalSeconds: 5, initialSync: true },
+    options: {
+      writeDeleteLog: true,
+      retryCount: 12,
+      retryIntervalSeconds: 5,
+      initialSync: true,
+      registerWebhook: true,
+      enableChangeTracking: false,
+    },
   };
 }
 

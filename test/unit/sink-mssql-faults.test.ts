@@ -16,6 +16,7 @@ import { Applier } from '../../lib/sink/applier.js';
 import { type MssqlConnector, MssqlDialect, type MssqlInput } from '../../lib/sink/dialects/mssql.js';
 import { readColumnsSql } from '../../lib/sink/dialects/mssql-sql.js';
 import { deleteLogTable, tombstoneTable } from '../../lib/sink/side-tables.js';
+import { hourPath } from '../../lib/storage/blob-time-path.js';
 
 const ORG = '6f2d8a1c-3b4e-4f5a-9c7d-1e2f3a4b5c6d';
 const profile: RoutedProfile = {
@@ -107,13 +108,19 @@ function pipeline() {
   const failures: FailureRecord[] = [];
   const scheduled: Array<{ messages: ChangeMessage[]; at: Date }> = [];
   const targetStates: Array<TargetStateReport | null> = [];
+  const parked = new Map<string, string>();
   const deps = {
     profiles: { activeProfilesFor: async () => [profile], getProfile: async () => profile },
     sinks: { sinkFor: async () => ({ applyBatch: (changes: ChangeEvent[]) => applier.applyBatch(changes) }) },
+    // Waiting changes are parked here (as in Blob Storage), named by creation hour like real claim checks.
     claimChecks: {
-      put: async () => ({ blobName: 'x', bytes: 0 }),
-      get: async () => '',
-      delete: async () => {},
+      put: async (json: string) => {
+        const blobName = `${hourPath(new Date('2026-11-25T10:00:05.000Z'))}/${parked.size + 1}.json`;
+        parked.set(blobName, json);
+        return { blobName, bytes: json.length };
+      },
+      get: async (blobName: string) => parked.get(blobName) ?? '',
+      delete: async (blobName: string) => void parked.delete(blobName),
     },
     queue: {
       send: async () => {},
@@ -135,6 +142,7 @@ function pipeline() {
     server,
     failures,
     scheduled,
+    parked,
     targetStates,
     run: (messages: ChangeMessage[]) => applyMessages(deps, messages),
     /** What the queue holds for later, taken off it (as delivery would). */
@@ -167,6 +175,10 @@ describe('the Azure SQL path under faults (driver-level stand-in)', () => {
     const later = p.takeScheduled();
     assert.equal(later.length, 6);
     assert.ok(
+      later.every((m) => m.body.kind === 'claimCheck'),
+      'what waits is parked, not queued inline',
+    );
+    assert.ok(
       later.every((m) => m.attempt === 0),
       'waiting spends no retry budget',
     );
@@ -178,6 +190,7 @@ describe('the Azure SQL path under faults (driver-level stand-in)', () => {
     assert.deepEqual(p.failures, []);
     assert.equal(p.targetStates.at(-1), null, 'status clears once the target takes writes');
     assert.equal(p.server.rowsOf(entityTable).size, 6);
+    assert.equal(p.parked.size, 0, 'parked blobs go once applied');
   });
 
   it('defers the profile’s changes with a status reason when permission is denied, and never fails a row', async () => {

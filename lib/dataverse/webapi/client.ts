@@ -9,7 +9,7 @@ import type { TokenCredential } from '@azure/identity';
 import type { ChangeEvent } from '../../change/change-event.js';
 import { AppError } from '../../errors.js';
 import { createLogger, type Logger } from '../../log.js';
-import { DEFAULT_RETRY, type RetryPolicy, WebApiTransport } from './http.js';
+import { DEFAULT_RETRY, type RequestOptions, type RetryPolicy, type WebApiResponse, WebApiTransport } from './http.js';
 import { parseJsonLossless } from './json.js';
 import {
   ATTRIBUTE_CASTS,
@@ -87,6 +87,8 @@ export interface DataverseClient {
   retrieve(entity: string, id: string, options?: { source?: ChangeEvent['source'] }): Promise<ChangeEvent | undefined>;
   /** Rows in the table: Dataverse's snapshot count (RetrieveTotalRecordCount), else `$count` (capped at 5000). */
   estimateCount(entity: string): Promise<number>;
+  /** Any other Web API call (registration entity sets, metadata updates) under the same throttling, retries and token. */
+  send(path: string, options?: RequestOptions): Promise<WebApiResponse | undefined>;
 }
 
 export const DEFAULT_MAX_CONCURRENCY = 8;
@@ -375,5 +377,6 @@ export function createDataverseClient(options: DataverseClientOptions): Datavers
     readDelta,
     retrieve,
     estimateCount,
+    send: (path, requestOptions) => transport.request(path, requestOptions),
   };
 }

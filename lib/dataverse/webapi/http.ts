@@ -31,12 +31,14 @@ export interface WebApiResponse {
 }
 
 export interface RequestOptions {
-  method?: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  method?: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
   /** Preferences for the `Prefer` header (joined with commas). */
   prefer?: string[];
   body?: string;
   /** Answer undefined instead of throwing on 404. */
   allowNotFound?: boolean;
+  /** Further request headers (e.g. `MSCRM.MergeLabels` on a metadata update). */
+  headers?: Record<string, string>;
 }
 
 export interface WebApiTransportOptions {
@@ -228,6 +230,7 @@ export class WebApiTransport {
     if (token) headers.Authorization = `Bearer ${token}`;
     if (options.prefer?.length) headers.Prefer = options.prefer.join(',');
     if (options.body !== undefined) headers['Content-Type'] = 'application/json; charset=utf-8';
+    Object.assign(headers, options.headers);
     const res = await (this.options.fetch ?? fetch)(url, {
       method,
       headers,
