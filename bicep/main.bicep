@@ -225,6 +225,9 @@ var appSettings = {
   DataverseCredential: 'default'
   DurableTaskHubName: 'dataverseexport'
   LogLevel: logLevel
+  // The management API's key for automation; people sign in through App Service Authentication instead.
+  ManagementKeyAccepted: 'true'
+  ManagementKeySecretName: 'management-api-key'
 }
 // ---- END appSettings -----------------------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 // Brings a fresh clone (or a stale one) to a runnable state: installs from the lockfile when
-// node_modules is missing or older than package-lock.json, then compiles the TypeScript.
+// node_modules is missing or older than package-lock.json, then compiles the TypeScript and builds the console.
 // Plain JavaScript with no dependencies, because it runs before anything is installed.
 import { execSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -23,4 +23,7 @@ if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== lockHash) {
 }
 if (!process.argv.includes('--no-build')) {
   run('npx tsc -p tsconfig.json');
+  // The admin console: type-checked, then bundled by Vite into dist/console (served under /api/admin/).
+  run('npx tsc -p console/tsconfig.json');
+  run('npx vite build --config console/vite.config.ts --logLevel warn');
 }

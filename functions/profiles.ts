@@ -1,7 +1,9 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
+import { guardProfilesApi } from '../lib/api/guarded.js';
 import { createProfilesApi, type ProfilesApi } from '../lib/api/profiles-api.js';
 import type { ApiRequest } from '../lib/api/request.js';
+import { accessOptionsOf } from '../lib/auth/management-key.js';
 import { loggerFor } from '../lib/log.js';
 import type { ExportProfile } from '../lib/profiles/schema.js';
 import { getRuntime } from '../lib/runtime.js';
@@ -15,6 +17,16 @@ export const initialSyncInstanceId = (profileId: string) => `initialSync-${profi
 const ACTIVE_STATES = new Set<string>(['Running', 'Pending', 'ContinuedAsNew']);
 
 async function apiFor(context: InvocationContext): Promise<ProfilesApi> {
+  const runtime = await getRuntime();
+  return guardProfilesApi(await profilesApiFor(context), {
+    access: accessOptionsOf(runtime),
+    audit: runtime.store,
+    getProfile: (id) => runtime.store.getProfile(id),
+    logger: loggerFor(context),
+  });
+}
+
+async function profilesApiFor(context: InvocationContext): Promise<ProfilesApi> {
   const runtime = await getRuntime();
   const durable = df.getClient(context);
   return createProfilesApi({
@@ -69,10 +81,12 @@ function route(handlers: Partial<Record<string, keyof ProfilesApi>>) {
 
 const durableClient = df.input.durableClient();
 
+// Anonymous at the host: the app itself admits signed-in principals by app role, or the management key.
+
 app.http('profiles', {
   route: 'profiles',
   methods: ['GET', 'POST'],
-  authLevel: 'function',
+  authLevel: 'anonymous',
   extraInputs: [durableClient],
   handler: route({ GET: 'list', POST: 'create' }),
 });
@@ -80,7 +94,7 @@ app.http('profiles', {
 app.http('profile', {
   route: 'profiles/{id}',
   methods: ['GET', 'PUT', 'DELETE'],
-  authLevel: 'function',
+  authLevel: 'anonymous',
   extraInputs: [durableClient],
   handler: route({ GET: 'get', PUT: 'replace', DELETE: 'delete' }),
 });
@@ -88,7 +102,7 @@ app.http('profile', {
 app.http('profileActivate', {
   route: 'profiles/{id}/activate',
   methods: ['POST'],
-  authLevel: 'function',
+  authLevel: 'anonymous',
   extraInputs: [durableClient],
   handler: route({ POST: 'activate' }),
 });
@@ -96,7 +110,7 @@ app.http('profileActivate', {
 app.http('profileDeactivate', {
   route: 'profiles/{id}/deactivate',
   methods: ['POST'],
-  authLevel: 'function',
+  authLevel: 'anonymous',
   extraInputs: [durableClient],
   handler: route({ POST: 'deactivate' }),
 });
@@ -104,7 +118,7 @@ app.http('profileDeactivate', {
 app.http('profileStatus', {
   route: 'profiles/{id}/status',
   methods: ['GET'],
-  authLevel: 'function',
+  authLevel: 'anonymous',
   extraInputs: [durableClient],
   handler: route({ GET: 'status' }),
 });
@@ -112,7 +126,7 @@ app.http('profileStatus', {
 app.http('profileFailures', {
   route: 'profiles/{id}/failures',
   methods: ['GET'],
-  authLevel: 'function',
+  authLevel: 'anonymous',
   extraInputs: [durableClient],
   handler: route({ GET: 'failures' }),
 });
@@ -120,7 +134,7 @@ app.http('profileFailures', {
 app.http('profileFailuresResync', {
   route: 'profiles/{id}/failures/resync',
   methods: ['POST'],
-  authLevel: 'function',
+  authLevel: 'anonymous',
   extraInputs: [durableClient],
   handler: route({ POST: 'resyncFailures' }),
 });

@@ -112,6 +112,20 @@ export const SETTINGS: readonly SettingSpec[] = [
     required: false,
   },
   {
+    name: 'ManagementKeyAccepted',
+    description:
+      '`true`: the management API also opens to the function key automation sends (`x-functions-key` or `?code=`), beside signed-in principals with an app role; `false`: only signed-in principals.',
+    required: false,
+    default: 'true',
+  },
+  {
+    name: 'ManagementKeySecretName',
+    description:
+      "Secret holding that key (in Azure the host's default function key, which Bicep writes to Key Vault). A missing secret turns the key off.",
+    required: false,
+    default: 'management-api-key',
+  },
+  {
     name: 'LogLevel',
     description: 'Minimum level of the structured logs: `debug`, `info`, `warn`, `error`.',
     required: false,
@@ -138,6 +152,8 @@ export interface AppConfig {
   durableTaskHubName: string;
   applicationInsightsConnectionString?: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** The secret holding the management key, or undefined when the key is turned off. */
+  managementKeySecretName?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -227,6 +243,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
     durableTaskHubName: withDefault('DurableTaskHubName'),
     applicationInsightsConnectionString: get('APPLICATIONINSIGHTS_CONNECTION_STRING'),
     logLevel: oneOf('LogLevel', ['debug', 'info', 'warn', 'error'], withDefault('LogLevel')),
+    managementKeySecretName:
+      oneOf('ManagementKeyAccepted', ['true', 'false'], withDefault('ManagementKeyAccepted')) === 'true'
+        ? withDefault('ManagementKeySecretName')
+        : undefined,
   };
 
   if (problems.length) {

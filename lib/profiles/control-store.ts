@@ -1,4 +1,5 @@
 import type { MetricsDelta, MetricsRecorder, ProfileDirectory } from '../pipeline/ports.js';
+import type { AuditTrail } from './audit.js';
 import type { ExportProfile, ProfileDefinition, ProfileState } from './schema.js';
 
 /** Initial-sync state of one entity of a profile (ARCHITECTURE §3 status). */
@@ -53,7 +54,7 @@ export interface SyncCheckpoint {
  * PostgreSQL and Azure SQL apply versioned migrations in `migrate()`; counters are updated atomically
  * in SQL (`x = x + $n`), so concurrent writers never lose an increment.
  */
-export interface ControlStore extends ProfileDirectory, MetricsRecorder {
+export interface ControlStore extends ProfileDirectory, MetricsRecorder, AuditTrail {
   migrate(): Promise<void>;
   createProfile(definition: ProfileDefinition): Promise<ExportProfile>;
   listProfiles(): Promise<ExportProfile[]>;

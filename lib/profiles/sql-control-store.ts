@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MetricsDelta } from '../pipeline/ports.js';
+import { type AuditQuery, type AuditRecord, auditFromRow } from './audit.js';
 import {
   checkpointFromRow,
   profileFromRow,
@@ -37,6 +38,8 @@ export interface ControlSql<S> {
   upsertCheckpoint(checkpoint: Omit<SyncCheckpoint, 'updatedAt'>, at: Date): S;
   deleteCheckpoints(key: string, entity: string | null): S;
   selectDeltaCheckpoints(): S;
+  insertAudit(id: string, record: AuditRecord, at: Date): S;
+  selectAudit(query: AuditQuery): S;
 }
 
 export interface ControlDialect<S> {
@@ -142,6 +145,17 @@ export function sqlControlStore<S>(dialect: ControlDialect<S>): ControlStore {
 
     async listDeltaCheckpoints() {
       return (await rows(sql.selectDeltaCheckpoints())).map(checkpointFromRow);
+    },
+
+    async recordAudit(record) {
+      const profileId = profileKey(record.profileId) ?? record.profileId;
+      return auditFromRow(await first(sql.insertAudit(randomUUID(), { ...record, profileId }, now())));
+    },
+
+    async listAudit(query) {
+      const profileId = query.profileId === undefined ? undefined : profileKey(query.profileId);
+      if (query.profileId !== undefined && !profileId) return [];
+      return (await rows(sql.selectAudit({ ...query, profileId }))).map(auditFromRow);
     },
 
     close: () => dialect.close(),

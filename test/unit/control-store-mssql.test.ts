@@ -78,6 +78,21 @@ function statements(): Record<string, MssqlStatement> {
     ),
     'delete-checkpoints': sql.deleteCheckpoints(PROFILE, null),
     'select-delta-checkpoints': sql.selectDeltaCheckpoints(),
+    'insert-audit': sql.insertAudit(
+      '7c9e6679-7425-40de-944b-e07fc1f90ae7',
+      {
+        actor: 'ada@contoso.com',
+        actorKind: 'principal',
+        action: 'activate',
+        profileId: PROFILE,
+        profileName: definition.name,
+        before: null,
+        after: null,
+        details: { full: false },
+      },
+      NOW,
+    ),
+    'select-audit': sql.selectAudit({ profileId: PROFILE, from: NOW, limit: 50, offset: 100 }),
   };
 }
 
@@ -132,7 +147,7 @@ describe('Azure SQL control store T-SQL', () => {
       const text = code(statement.text);
       assert.doesNotMatch(text, /(^|[^[])dvexport\b/, `${name}: unbracketed schema`);
       assert.doesNotMatch(text, /\$\d|"|::|\bRETURNING\b|\bON CONFLICT\b|\bjsonb\b|\bILIKE\b/i, name);
-      for (const table of ['profiles', 'entity_status', 'checkpoints', 'schema_migrations']) {
+      for (const table of ['profiles', 'entity_status', 'checkpoints', 'schema_migrations', 'audit_log']) {
         assert.doesNotMatch(text, new RegExp(`\\.${table}\\b`), `${name}: [dvexport].${table} unbracketed`);
       }
     }

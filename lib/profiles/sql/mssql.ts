@@ -6,6 +6,8 @@
  * increment. Rows are only inserted for a profile that exists (INSERT … SELECT FROM profiles).
  * The text is pinned by golden files (test/fixtures/golden/control-store), since no SQL Server runs here.
  */
+
+import { AUDIT_COLUMNS, type AuditQuery, type AuditRecord } from '../audit.js';
 import type { SyncCheckpoint, SyncStatePatch } from '../control-store.js';
 import type { MetricsIncrement } from '../metrics-increment.js';
 import type { ProfileDefinition, ProfileState } from '../schema.js';
@@ -74,12 +76,15 @@ const CHECKPOINT_COLUMNS = ['profile_id', 'entity', 'next_link', 'delta_link', '
 
 const given = (patch: SyncStatePatch, key: keyof SyncStatePatch): boolean => patch[key] !== undefined;
 
+const jsonOrNull = (value: unknown): string | null => (value === null ? null : JSON.stringify(value));
+
 export function mssqlControlSql(schema: string) {
   const t = (name: string): string => `${q(schema)}.${q(name)}`;
   const profiles = t('profiles');
   const status = t('entity_status');
   const checkpoints = t('checkpoints');
   const history = t('schema_migrations');
+  const audit = t('audit_log');
 
   return {
     /** Serialises migrations of this schema across instances; the lock is released with the transaction. */
@@ -339,6 +344,39 @@ SELECT @written AS [written];`,
     selectDeltaCheckpoints: (): MssqlStatement =>
       statement(
         `SELECT ${CHECKPOINT_COLUMNS} FROM ${checkpoints} WHERE [delta_link] IS NOT NULL ORDER BY [profile_id], [entity];`,
+      ),
+
+    insertAudit: (id: string, record: AuditRecord, at: Date): MssqlStatement =>
+      statement(
+        `INSERT INTO ${audit} (${AUDIT_COLUMNS.map(q).join(', ')})
+OUTPUT ${AUDIT_COLUMNS.map((c) => `INSERTED.${q(c)}`).join(', ')}
+VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9, @p10);`,
+        ['UNIQUEIDENTIFIER', id],
+        ['DATETIME2(3)', at],
+        ['NVARCHAR(200)', record.actor],
+        ['NVARCHAR(16)', record.actorKind],
+        ['NVARCHAR(16)', record.action],
+        ['UNIQUEIDENTIFIER', record.profileId],
+        ['NVARCHAR(200)', record.profileName],
+        ['NVARCHAR(MAX)', jsonOrNull(record.before)],
+        ['NVARCHAR(MAX)', jsonOrNull(record.after)],
+        ['NVARCHAR(MAX)', jsonOrNull(record.details)],
+      ),
+
+    /** Newest first; a null filter matches every row. */
+    selectAudit: (query: AuditQuery): MssqlStatement =>
+      statement(
+        `SELECT ${AUDIT_COLUMNS.map(q).join(', ')} FROM ${audit}
+WHERE (@p1 IS NULL OR [profile_id] = @p1)
+  AND (@p2 IS NULL OR [at] >= @p2)
+  AND (@p3 IS NULL OR [at] <= @p3)
+ORDER BY [at] DESC, [id] DESC
+OFFSET @p5 ROWS FETCH NEXT @p4 ROWS ONLY;`,
+        ['UNIQUEIDENTIFIER', query.profileId ?? null],
+        ['DATETIME2(3)', query.from ?? null],
+        ['DATETIME2(3)', query.to ?? null],
+        ['INT', query.limit],
+        ['INT', query.offset],
       ),
   };
 }
