@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { createAdminApi } from '../lib/api/admin-api.js';
+import { refuseAnonymous } from '../lib/api/guarded.js';
 import type { ApiRequest } from '../lib/api/request.js';
 import { accessOptionsOf } from '../lib/auth/management-key.js';
 import { serveStatic } from '../lib/http/static-files.js';
@@ -31,6 +32,7 @@ async function toApiRequest(request: HttpRequest): Promise<ApiRequest> {
 const handler =
   (name: 'audit' | 'me' | 'catalog') =>
   async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> =>
+    refuseAnonymous({ headers: request.headers, query: request.query }) ??
     (await adminApiFor(context))[name](await toApiRequest(request));
 
 // Anonymous at the host: the app admits signed-in principals by app role, or the management key.

@@ -1,6 +1,6 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
-import { guardProfilesApi } from '../lib/api/guarded.js';
+import { guardProfilesApi, refuseAnonymous } from '../lib/api/guarded.js';
 import { createProfilesApi, type ProfilesApi } from '../lib/api/profiles-api.js';
 import type { ApiRequest } from '../lib/api/request.js';
 import { accessOptionsOf } from '../lib/auth/management-key.js';
@@ -68,6 +68,8 @@ async function toApiRequest(request: HttpRequest): Promise<ApiRequest> {
 /** Routes one HTTP trigger to the API handler its method names. */
 function route(handlers: Partial<Record<string, keyof ProfilesApi>>) {
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+    const refused = refuseAnonymous({ headers: request.headers, query: request.query });
+    if (refused) return refused;
     const api = await apiFor(context);
     const name = handlers[request.method.toUpperCase()];
     if (!name)

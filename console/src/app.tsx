@@ -39,16 +39,9 @@ export function App() {
 
   return (
     <>
-      <a
-        class="skip"
-        href="#main"
-        onClick={(e) => {
-          e.preventDefault();
-          document.querySelector<HTMLElement>('main h1')?.focus();
-        }}
-      >
+      <button type="button" class="skip" onClick={() => document.querySelector<HTMLElement>('main h1')?.focus()}>
         Skip to content
-      </a>
+      </button>
       <header class="banner">
         <span class="brand">Dataverse Export</span>
         <nav aria-label="Main">

@@ -52,7 +52,7 @@ export function ProfilePage({ me, id }: { me?: Me; id: string }) {
           {p.name} <span class={`badge ${p.state.toLowerCase()}`}>{p.state}</span>
         </h1>
         {me?.canWrite && (
-          <div class="actions" role="group" aria-label="Profile actions">
+          <div class="actions">
             {p.state === 'Inactive' ? (
               <button type="button" class="primary" disabled={busy} onClick={() => setPending('activate')}>
                 Activate

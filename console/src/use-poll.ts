@@ -9,8 +9,14 @@ export function usePoll<T>(load: () => Promise<T>, ms: number, deps: unknown[] =
     let alive = true;
     const run = () =>
       load().then(
-        (v) => alive && (setValue(v), setError(undefined)),
-        (e: Error) => alive && setError(e),
+        (v) => {
+          if (!alive) return;
+          setValue(v);
+          setError(undefined);
+        },
+        (e: Error) => {
+          if (alive) setError(e);
+        },
       );
     run();
     const timer = ms > 0 ? setInterval(run, ms) : undefined;

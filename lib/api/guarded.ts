@@ -3,7 +3,7 @@
  * and each change that succeeded is recorded with the profile before and after it. The handlers themselves
  * stay unaware of either.
  */
-import { type Access, type AccessOptions, actorOf, authorize } from '../auth/access.js';
+import { type Access, type AccessOptions, actorOf, authorize, isAnonymous, nobodyError } from '../auth/access.js';
 import { toAppError } from '../errors.js';
 import { errorResult, type HttpResult } from '../http/boundary.js';
 import type { Logger } from '../log.js';
@@ -28,6 +28,11 @@ const CHANGES: Record<Exclude<keyof ProfilesApi, (typeof READS)[number]>, AuditA
   deactivate: 'deactivate',
   resyncFailures: 'resync',
 };
+
+/** The 401 for a request that brings neither a principal nor a key; undefined when it brings one. */
+export function refuseAnonymous(request: ApiRequest): HttpResult | undefined {
+  return isAnonymous(request) ? errorResult(nobodyError()) : undefined;
+}
 
 /** Runs `run` only when the caller may do `access`; a refusal answers 401/403 as coded JSON. */
 export async function guard(

@@ -49,6 +49,25 @@ export async function authorize(request: ApiRequest, access: Access, options: Ac
   return caller;
 }
 
+/**
+ * Nobody at all: neither a principal nor a key. Answered before the app's runtime is touched, so a stray
+ * request costs nothing and gets its 401 even while the control store is down.
+ */
+export function isAnonymous(request: ApiRequest): boolean {
+  return (
+    !lookup(request.headers, PRINCIPAL_HEADER) &&
+    !lookup(request.headers, 'x-functions-key') &&
+    !lookup(request.query, 'code')
+  );
+}
+
+export function nobodyError(): AppError {
+  return new AppError(
+    'UNAUTHORIZED',
+    'Nobody is signed in: sign in through the app (App Service Authentication) or send the function key in x-functions-key.',
+  );
+}
+
 /** Who is calling, without checking a role; throws UNAUTHORIZED for nobody or a wrong key. */
 export async function identify(request: ApiRequest, options: AccessOptions): Promise<Caller> {
   const principal = readPrincipal(lookup(request.headers, PRINCIPAL_HEADER));
@@ -64,10 +83,7 @@ export async function identify(request: ApiRequest, options: AccessOptions): Pro
         : 'The function key is wrong; send the management key in x-functions-key or ?code=, or sign in.',
     );
   }
-  throw new AppError(
-    'UNAUTHORIZED',
-    'Nobody is signed in: sign in through the app (App Service Authentication) or send the function key in x-functions-key.',
-  );
+  throw nobodyError();
 }
 
 function sameKey(given: string, key: string): boolean {
