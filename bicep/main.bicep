@@ -247,6 +247,9 @@ var appSettings = {
   DataverseWebhookKey: '@Microsoft.KeyVault(VaultName=${keyVault.outputs.name};SecretName=${keyVault.outputs.webhookKeySecretName})'
   DurableTaskHubName: 'dataverseexport'
   LogLevel: logLevel
+  // The management API's key for automation; people sign in through App Service Authentication instead.
+  ManagementKeyAccepted: 'true'
+  ManagementKeySecretName: 'management-api-key'
 }
 // ---- END appSettings -----------------------------------------------------------------------------------------
 

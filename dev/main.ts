@@ -12,8 +12,10 @@ const count = (name: string) => {
   return raw === undefined ? undefined : Number(raw);
 };
 const sampleCounts = { account: count('accounts'), contact: count('contacts') };
+// `--no-sign-in`: forward no development principal, so only the function key (or a sent principal) gets in.
+const signedIn = process.argv.includes('--no-sign-in') ? false : undefined;
 try {
-  const stack = await startStack({ fresh, dataDir, sampleCounts });
+  const stack = await startStack({ fresh, dataDir, sampleCounts, signedIn });
   const { info } = stack;
   const line = '─'.repeat(72);
   console.log(
@@ -21,6 +23,7 @@ try {
       line,
       ` Dataverse Export — local stack ready in ${(stack.startupMs / 1000).toFixed(1)} s`,
       line,
+      ` Console      ${info.consoleUrl}   (${signedIn === false ? 'no development sign-in' : 'signed in as the development admin'})`,
       ` API          ${info.apiBaseUrl}   (health: ${info.apiBaseUrl}/health)`,
       ` Function key ${info.functionKey}   (header x-functions-key or ?code=)`,
       ` OpenAPI      ${info.apiBaseUrl}/openapi.json`,

@@ -4,6 +4,7 @@
 // The project runs on the Node major that package.json's `engines` names. When the machine's Node is older,
 // that Node is fetched once from the npm registry (the `node` package) into .toolchain/ and used for
 // everything that follows, so neither npm's engine checks nor the code ever run on the older one.
+// The admin console is type-checked, then bundled by Vite into dist/console (served under /api/admin/).
 // Plain JavaScript with no dependencies, because it runs before anything is installed.
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -65,7 +66,12 @@ if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== lockHash) {
   sh('npm ci --no-audit --no-fund');
   writeFileSync(stamp, lockHash);
 }
-if (!args.includes('--no-build')) sh('npx tsc -p tsconfig.json');
+if (!args.includes('--no-build')) {
+  sh('npx tsc -p tsconfig.json');
+  // The admin console: type-checked, then bundled by Vite into dist/console (served under /api/admin/).
+  sh('npx tsc -p console/tsconfig.json');
+  sh('npx vite build --config console/vite.config.ts --logLevel warn');
+}
 
 if (runAt >= 0) {
   const exe = join(dir, process.platform === 'win32' ? 'node.exe' : 'node');

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { encodePrincipal, ROLES } from '../lib/auth/principal.js';
 import { createLogger, type Logger } from '../lib/log.js';
 import { closeRuntime } from '../lib/runtime.js';
 import { startAzurite } from './embedded/azurite.js';
@@ -26,10 +27,17 @@ export interface StackOptions {
   logger?: Logger;
   /** Extra settings for the app (override the stack's). */
   settings?: Record<string, string>;
+  /**
+   * Who the console opens as: the development admin by default (as if signed in through App Service
+   * Authentication); `false` forwards no principal, so a request without a key or principal is refused.
+   */
+  signedIn?: { name: string; roles: string[] } | false;
 }
 
 export interface StackInfo {
   apiBaseUrl: string;
+  /** The admin console (signed in as the development admin). */
+  consoleUrl: string;
   functionKey: string;
   postgresUrl: string;
   targetPostgresUrl: string;
@@ -48,6 +56,9 @@ export interface Stack extends AsyncDisposable {
 }
 
 const CONTROL_DB = 'dataverse_export_control';
+
+/** Who the local console is signed in as. */
+export const DEVELOPMENT_ADMIN = { name: 'Development admin (local)', id: 'local-admin', roles: [ROLES.admin] };
 const TARGET_DB = 'dataverse_export';
 
 /**
@@ -103,7 +114,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       ControlStoreConnection: controlUrl,
       ServiceBusConnection: serviceBus.connectionString,
       PayloadStorageConnection: azurite.connectionString,
-      LocalSecrets: JSON.stringify({ 'local-postgres': targetUrl, 'payload-encryption-key': payloadKey }),
+      LocalSecrets: JSON.stringify({
+        'local-postgres': targetUrl,
+        'payload-encryption-key': payloadKey,
+        // Automation's key for the management API is the host's function key, as Bicep arranges in Azure.
+        'management-api-key': functionKey,
+      }),
       DataverseCredential: 'none',
       PublicBaseUrl: `http://127.0.0.1:${httpPort}`,
       DataverseWebhookKey: functionKey,
@@ -124,6 +140,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       logger,
       stateDir: join(dataDir, 'durable'),
       hostJson: join(repoRoot, 'host.json'),
+      signedInPrincipal:
+        options.signedIn === false ? undefined : encodePrincipal(options.signedIn ?? DEVELOPMENT_ADMIN),
     });
     // Stopped in reverse: the host first (no new invocations), then the app's connections, then the parts.
     stops.push(() => closeRuntime());
@@ -132,6 +150,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
     const info: StackInfo = {
       apiBaseUrl,
+      consoleUrl: `${apiBaseUrl}/admin/`,
       functionKey,
       postgresUrl: targetUrl,
       targetPostgresUrl: targetUrl,

@@ -1,7 +1,9 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
+import { guardProfilesApi, refuseAnonymous } from '../lib/api/guarded.js';
 import { createProfilesApi, type ProfilesApi } from '../lib/api/profiles-api.js';
 import type { ApiRequest } from '../lib/api/request.js';
+import { accessOptionsOf } from '../lib/auth/management-key.js';
 import { loggerFor } from '../lib/log.js';
 import type { ExportProfile } from '../lib/profiles/schema.js';
 import { getRuntime } from '../lib/runtime.js';
@@ -15,6 +17,16 @@ export const initialSyncInstanceId = (profileId: string) => `initialSync-${profi
 const ACTIVE_STATES = new Set<string>(['Running', 'Pending', 'ContinuedAsNew']);
 
 async function apiFor(context: InvocationContext): Promise<ProfilesApi> {
+  const runtime = await getRuntime();
+  return guardProfilesApi(await profilesApiFor(context), {
+    access: accessOptionsOf(runtime),
+    audit: runtime.store,
+    getProfile: (id) => runtime.store.getProfile(id),
+    logger: loggerFor(context),
+  });
+}
+
+async function profilesApiFor(context: InvocationContext): Promise<ProfilesApi> {
   const runtime = await getRuntime();
   const durable = df.getClient(context);
   return createProfilesApi({
@@ -60,6 +72,8 @@ async function toApiRequest(request: HttpRequest): Promise<ApiRequest> {
 /** Routes one HTTP trigger to the API handler its method names. */
 function route(handlers: Partial<Record<string, keyof ProfilesApi>>) {
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+    const refused = refuseAnonymous({ headers: request.headers, query: request.query });
+    if (refused) return refused;
     const api = await apiFor(context);
     const name = handlers[request.method.toUpperCase()];
     if (!name)
@@ -73,10 +87,12 @@ function route(handlers: Partial<Record<string, keyof ProfilesApi>>) {
 
 const durableClient = df.input.durableClient();
 
+// Anonymous at the host: the app itself admits signed-in principals by app role, or the management key.
+
 app.http('profiles', {
   route: 'profiles',
   methods: ['GET', 'POST'],
-  authLevel: 'function',
+  authLevel: 'anonymous',
   extraInputs: [durableClient],
   handler: route({ GET: 'list', POST: 'create' }),
 });
@@ -84,7 +100,7 @@ app.http('profiles', {
 app.http('profile', {
   route: 'profiles/{id}',
   methods: ['GET', 'PUT', 'DELETE'],
-  authLevel: 'function',
+  authLevel: 'anonymous',
   extraInputs: [durableClient],
   handler: route({ GET: 'get', PUT: 'replace', DELETE: 'delete' }),
 });
@@ -92,7 +108,7 @@ app.http('profile', {
 app.http('profileActivate', {
   route: 'profiles/{id}/activate',
   methods: ['POST'],
-  authLevel: 'function',
+  authLevel: 'anonymous',
   extraInputs: [durableClient],
   handler: route({ POST: 'activate' }),
 });
@@ -100,7 +116,7 @@ app.http('profileActivate', {
 app.http('profileDeactivate', {
   route: 'profiles/{id}/deactivate',
   methods: ['POST'],
-  authLevel: 'function',
+  authLevel: 'anonymous',
   extraInputs: [durableClient],
   handler: route({ POST: 'deactivate' }),
 });
@@ -108,7 +124,7 @@ app.http('profileDeactivate', {
 app.http('profileStatus', {
   route: 'profiles/{id}/status',
   methods: ['GET'],
-  authLevel: 'function',
+  authLevel: 'anonymous',
   extraInputs: [durableClient],
   handler: route({ GET: 'status' }),
 });
@@ -116,7 +132,7 @@ app.http('profileStatus', {
 app.http('profileFailures', {
   route: 'profiles/{id}/failures',
   methods: ['GET'],
-  authLevel: 'function',
+  authLevel: 'anonymous',
   extraInputs: [durableClient],
   handler: route({ GET: 'failures' }),
 });
@@ -124,7 +140,7 @@ app.http('profileFailures', {
 app.http('profileFailuresResync', {
   route: 'profiles/{id}/failures/resync',
   methods: ['POST'],
-  authLevel: 'function',
+  authLevel: 'anonymous',
   extraInputs: [durableClient],
   handler: route({ POST: 'resyncFailures' }),
 });
@@ -132,7 +148,7 @@ app.http('profileFailuresResync', {
 app.http('profileRegistration', {
   route: 'profiles/{id}/registration',
   methods: ['GET', 'POST'],
-  authLevel: 'function',
+  authLevel: 'anonymous',
   extraInputs: [durableClient],
   handler: route({ GET: 'registration', POST: 'repairRegistration' }),
 });

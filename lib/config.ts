@@ -137,6 +137,20 @@ export const SETTINGS: readonly SettingSpec[] = [
     required: false,
   },
   {
+    name: 'ManagementKeyAccepted',
+    description:
+      '`true`: the management API also opens to the function key automation sends (`x-functions-key` or `?code=`), beside signed-in principals with an app role; `false`: only signed-in principals.',
+    required: false,
+    default: 'true',
+  },
+  {
+    name: 'ManagementKeySecretName',
+    description:
+      "Secret holding that key (in Azure the host's default function key, which Bicep writes to Key Vault). A missing secret turns the key off.",
+    required: false,
+    default: 'management-api-key',
+  },
+  {
     name: 'LogLevel',
     description: 'Minimum level of the structured logs: `debug`, `info`, `warn`, `error`.',
     required: false,
@@ -167,6 +181,8 @@ export interface AppConfig {
   applicationInsightsConnectionString?: string;
   applicationInsightsAuthenticationString?: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** The secret holding the management key, or undefined when the key is turned off. */
+  managementKeySecretName?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -271,6 +287,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
     applicationInsightsConnectionString: get('APPLICATIONINSIGHTS_CONNECTION_STRING'),
     applicationInsightsAuthenticationString: get('APPLICATIONINSIGHTS_AUTHENTICATION_STRING'),
     logLevel: oneOf('LogLevel', ['debug', 'info', 'warn', 'error'], withDefault('LogLevel')),
+    managementKeySecretName:
+      oneOf('ManagementKeyAccepted', ['true', 'false'], withDefault('ManagementKeyAccepted')) === 'true'
+        ? withDefault('ManagementKeySecretName')
+        : undefined,
   };
 
   if (problems.length) {

@@ -11,8 +11,10 @@ export const ErrorCodes = {
   MALFORMED_JSON: { status: 400, transient: false },
   /** An entity, attribute or relationship name is not a legal identifier (`^[a-z_][a-z0-9_]{0,127}$`). */
   ILLEGAL_IDENTIFIER: { status: 400, transient: false },
-  /** No function key, or a wrong one. */
+  /** Nobody signed in and no function key, or a wrong one. */
   UNAUTHORIZED: { status: 401, transient: false },
+  /** Signed in, but without the app role the request needs (`Export.Admin` to change, `Export.Reader` to read). */
+  FORBIDDEN: { status: 403, transient: false },
   /** The profile id does not exist. */
   PROFILE_NOT_FOUND: { status: 404, transient: false },
   /** The route exists but not with this method. */

@@ -1,6 +1,6 @@
 /**
  * `npm test`: starts one embedded PostgreSQL for the whole run, then runs every compiled test file under
- * dist/test/{unit,integration,e2e} with Node's test runner. Pass folder names to run a subset:
+ * dist/test/{unit,integration,e2e,browser} with Node's test runner. Pass folder names to run a subset:
  * `node dist/test/run.js unit`.
  */
 import { spawn } from 'node:child_process';
@@ -23,7 +23,7 @@ function testFiles(dir: string): string[] {
 }
 
 const suites = process.argv.slice(2).filter((a) => !a.startsWith('-'));
-const folders = suites.length ? suites : ['unit', 'integration', 'e2e'];
+const folders = suites.length ? suites : ['unit', 'integration', 'e2e', 'browser'];
 const files = folders.flatMap((f) => (existsSync(join(here, f)) ? testFiles(join(here, f)) : []));
 
 const started = Date.now();

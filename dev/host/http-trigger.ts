@@ -13,6 +13,8 @@ export interface HttpTriggerDeps {
   routePrefix: string;
   functionKey: string;
   functions: FunctionRegistration[];
+  /** Forwarded as `x-ms-client-principal` when a request has neither that header nor a key. */
+  signedInPrincipal?: string;
   /** Runs the function with the given trigger data; resolves with the RPC response. */
   invoke(fn: FunctionRegistration, request: RpcHttpData): Promise<RpcInvocationResponse>;
   /** Requests the host itself answers (e.g. the durable management API); return false to fall through. */
@@ -76,10 +78,19 @@ export function createHttpTriggerHandler(deps: HttpTriggerDeps): (req: IncomingM
       return;
     }
 
+    const headers = flattenHeaders(req);
+    if (
+      deps.signedInPrincipal &&
+      !headers['x-ms-client-principal'] &&
+      !headers['x-functions-key'] &&
+      !url.searchParams.has('code')
+    ) {
+      headers['x-ms-client-principal'] = deps.signedInPrincipal;
+    }
     const rpcRequest: RpcHttpData = {
       method,
       url: url.href,
-      headers: flattenHeaders(req),
+      headers,
       query: Object.fromEntries(
         [...new Set(url.searchParams.keys())].map((k) => [k, url.searchParams.getAll(k).join(',')]),
       ),

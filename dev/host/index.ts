@@ -59,6 +59,11 @@ export interface DevHostOptions {
   /** Start timers / Service Bus receivers in `start()` (default true). */
   timers?: boolean;
   serviceBus?: boolean;
+  /**
+   * An `x-ms-client-principal` value forwarded with every request that brings neither its own principal nor
+   * a key, as App Service Authentication forwards a signed-in session's (the local stack: a development admin).
+   */
+  signedInPrincipal?: string;
 }
 
 /** The trigger options `describe()` reports, named as the host reads them. */
@@ -198,6 +203,7 @@ export class DevHost {
     const handler = createHttpTriggerHandler({
       routePrefix: this.options.routePrefix ?? this.#hostJson.routePrefix,
       functionKey: this.options.functionKey,
+      signedInPrincipal: this.options.signedInPrincipal,
       functions: this.#functions,
       invoke: async (fn, request) =>
         (await this.#invoke(fn, { inputData: [{ name: fn.trigger.name, data: { http: request } }] }, 'http')).response,

@@ -179,6 +179,16 @@ export class SampleOrgHandler {
       return this.updateEntityDefinition(head, body);
     }
     if (RegistrationStore.handles(head)) return this.registrations.route(method, head, url, body);
+    if (
+      method === 'GET' &&
+      head === 'RelationshipDefinitions' &&
+      segments[1]?.endsWith('ManyToManyRelationshipMetadata')
+    ) {
+      return json({
+        '@odata.context': `${this.apiBase}$metadata#RelationshipDefinitions/Microsoft.Dynamics.CRM.ManyToManyRelationshipMetadata`,
+        value: [relationshipJson(accountContactRelationship)],
+      });
+    }
     if (method === 'GET' && head.startsWith('RelationshipDefinitions')) return this.relationshipDefinition(head);
     if (method === 'GET' && head.startsWith('GlobalOptionSetDefinitions')) return this.globalOptionSets(head);
     if (method === 'GET' && head.startsWith('RetrieveTotalRecordCount')) return this.totalRecordCount(head, url);

@@ -1,6 +1,7 @@
 import { remoteExecutionContextSchema } from '../dataverse/webhook/schema.js';
 import { ErrorCodes } from '../errors.js';
 import { profileInputSchema } from '../profiles/schema.js';
+import { adminPaths, adminSchemas, adminSecuritySchemes, forbidden } from './admin-openapi.js';
 
 /**
  * `GET /api/openapi.json`: the OpenAPI 3.1 description of every HTTP route. The profile schemas are built
@@ -329,7 +330,8 @@ const jsonResponse = (description: string, schema: unknown) => ({
 
 const responses = {
   BadRequest: errorResponse('The body or a parameter is invalid (VALIDATION_FAILED, MALFORMED_JSON).'),
-  Unauthorized: errorResponse('No function key, or a wrong one.'),
+  Unauthorized: errorResponse('Nobody signed in and no function key, or a wrong one.'),
+  Forbidden: forbidden,
   NotFound: errorResponse('No profile has this id (PROFILE_NOT_FOUND).'),
   Conflict: errorResponse("The change conflicts with the profile's state; deactivate first (CONFLICT)."),
   Unprocessable: errorResponse(
@@ -357,13 +359,15 @@ export function openApiDocument(): Record<string, unknown> {
       summary: 'Continuous export of Dataverse tables to Azure SQL or PostgreSQL (a Data Export Service replacement).',
     },
     jsonSchemaDialect: 'https://spec.openapis.org/oas/3.1/dialect/base',
-    security: [{ functionKey: [] }, { functionKeyQuery: [] }],
+    security: [{ appServicePrincipal: [] }, { functionKey: [] }, { functionKeyQuery: [] }],
     tags: [
       { name: 'profiles', description: 'Export profiles: what to export where, and its state.' },
       { name: 'dataverse', description: 'Endpoints Dataverse calls.' },
       { name: 'service', description: 'Health and this description.' },
+      { name: 'audit', description: 'Who changed what, and who the caller is.' },
     ],
     paths: {
+      ...adminPaths,
       '/api/profiles': {
         get: {
           operationId: 'listProfiles',
@@ -613,6 +617,7 @@ export function openApiDocument(): Record<string, unknown> {
         RemoteExecutionContext: remoteExecutionContextSchema,
         WebhookAccepted: webhookAccepted,
         Health: health,
+        ...adminSchemas,
       },
       responses,
       parameters: {
@@ -625,6 +630,7 @@ export function openApiDocument(): Record<string, unknown> {
         },
       },
       securitySchemes: {
+        ...adminSecuritySchemes,
         functionKey: { type: 'apiKey', in: 'header', name: 'x-functions-key' },
         functionKeyQuery: { type: 'apiKey', in: 'query', name: 'code' },
       },

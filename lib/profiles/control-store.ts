@@ -5,6 +5,7 @@ import type {
   TargetStateRecorder,
   TargetStateReport,
 } from '../pipeline/ports.js';
+import type { AuditTrail } from './audit.js';
 import type { ExportProfile, ProfileDefinition, ProfileState } from './schema.js';
 
 /** Initial-sync state of one entity of a profile (ARCHITECTURE §3 status). */
@@ -67,7 +68,7 @@ export interface SyncCheckpoint {
  * PostgreSQL and Azure SQL apply versioned migrations in `migrate()`; counters are updated atomically
  * in SQL (`x = x + $n`), so concurrent writers never lose an increment.
  */
-export interface ControlStore extends ProfileDirectory, MetricsRecorder, TargetStateRecorder {
+export interface ControlStore extends ProfileDirectory, MetricsRecorder, TargetStateRecorder, AuditTrail {
   migrate(): Promise<void>;
   createProfile(definition: ProfileDefinition): Promise<ExportProfile>;
   listProfiles(): Promise<ExportProfile[]>;

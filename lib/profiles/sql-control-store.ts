@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MetricsDelta, TargetStateReport } from '../pipeline/ports.js';
+import { type AuditQuery, type AuditRecord, auditFromRow } from './audit.js';
 import {
   checkpointFromRow,
   profileFromRow,
@@ -41,6 +42,8 @@ export interface ControlSql<S> {
   upsertTargetState(key: string, report: TargetStateReport, at: Date): S;
   deleteTargetState(key: string): S;
   selectTargetState(key: string): S;
+  insertAudit(id: string, record: AuditRecord, at: Date): S;
+  selectAudit(query: AuditQuery): S;
 }
 
 export interface ControlDialect<S> {
@@ -159,6 +162,17 @@ export function sqlControlStore<S>(dialect: ControlDialect<S>): ControlStore {
       const key = profileKey(profileId);
       const row = key ? await first(sql.selectTargetState(key)) : undefined;
       return row ? targetStateFromRow(row) : undefined;
+    },
+
+    async recordAudit(record) {
+      const profileId = profileKey(record.profileId) ?? record.profileId;
+      return auditFromRow(await first(sql.insertAudit(randomUUID(), { ...record, profileId }, now())));
+    },
+
+    async listAudit(query) {
+      const profileId = query.profileId === undefined ? undefined : profileKey(query.profileId);
+      if (query.profileId !== undefined && !profileId) return [];
+      return (await rows(sql.selectAudit({ ...query, profileId }))).map(auditFromRow);
     },
 
     close: () => dialect.close(),

@@ -13,7 +13,8 @@ describe('the local stack, driven over HTTP', { timeout: 240_000 }, () => {
   let api: (path: string, init?: RequestInit & { json?: unknown }) => Promise<Response>;
 
   before(async () => {
-    stack = await startStackProcess();
+    // Signed out: this suite pins the function-key rules; the console's sign-in has its own browser tests.
+    stack = await startStackProcess({ args: ['--no-sign-in'] });
     console.log(`[e2e] stack healthy ${stack.readyMs} ms after spawn`);
     api = (path, init = {}) =>
       fetch(`${stack.info.apiBaseUrl}${path}`, {

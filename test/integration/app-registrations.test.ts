@@ -37,17 +37,22 @@ describe('the app as the Functions host would read it', () => {
       .filter((d) => d.triggerType === 'httpTrigger')
       .map((d) => `${d.methods?.join(',')} /api/${d.route} ${d.authLevel}`)
       .sort();
+    // The management routes are anonymous at the host: the app admits principals by app role, or the key.
     assert.deepEqual(http, [
+      'GET /api/admin/{*path} anonymous',
+      'GET /api/audit anonymous',
       'GET /api/health anonymous',
+      'GET /api/me anonymous',
       'GET /api/openapi.json function',
-      'GET /api/profiles/{id}/failures function',
-      'GET /api/profiles/{id}/status function',
-      'GET,POST /api/profiles function',
-      'GET,POST /api/profiles/{id}/registration function',
-      'GET,PUT,DELETE /api/profiles/{id} function',
-      'POST /api/profiles/{id}/activate function',
-      'POST /api/profiles/{id}/deactivate function',
-      'POST /api/profiles/{id}/failures/resync function',
+      'GET /api/organizations/catalog anonymous',
+      'GET /api/profiles/{id}/failures anonymous',
+      'GET /api/profiles/{id}/status anonymous',
+      'GET,POST /api/profiles anonymous',
+      'GET,POST /api/profiles/{id}/registration anonymous',
+      'GET,PUT,DELETE /api/profiles/{id} anonymous',
+      'POST /api/profiles/{id}/activate anonymous',
+      'POST /api/profiles/{id}/deactivate anonymous',
+      'POST /api/profiles/{id}/failures/resync anonymous',
       'POST /api/webhooks/dataverse function',
     ]);
     assert.deepEqual(byName.get('applyChanges'), {
@@ -70,10 +75,11 @@ describe('the app as the Functions host would read it', () => {
     assertDescribesBindings(host, registry, SETTINGS);
   });
 
-  it('serves each HTTP route: health without a key, every other route only with one', async () => {
+  it('serves each HTTP route: health and the console without a key, every other route only with one', async () => {
     const base = host.url!;
     assert.equal((await fetch(`${base}/api/health`)).status, 200);
-    for (const d of host.describe().filter((x) => x.triggerType === 'httpTrigger' && x.authLevel !== 'anonymous')) {
+    const open = new Set(['health', 'console']);
+    for (const d of host.describe().filter((x) => x.triggerType === 'httpTrigger' && !open.has(x.name))) {
       const path = `/api/${d.route!.replace('{id}', '00000000-0000-4000-8000-000000000000')}`;
       const method = d.methods![0];
       const anonymous = await fetch(`${base}${path}`, { method });

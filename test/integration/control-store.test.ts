@@ -52,7 +52,7 @@ describe('PostgreSQL control store: migrations', () => {
     );
     assert.deepEqual(
       tables.rows.map((r) => r.table_name),
-      ['checkpoints', 'entity_status', 'profiles', 'schema_migrations'],
+      ['audit_log', 'checkpoints', 'entity_status', 'profiles', 'schema_migrations'],
     );
   });
 

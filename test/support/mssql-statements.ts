@@ -81,5 +81,20 @@ export function controlStatements(): Record<string, MssqlStatement> {
     ),
     'delete-target-state': sql.deleteTargetState(PROFILE),
     'select-target-state': sql.selectTargetState(PROFILE),
+    'insert-audit': sql.insertAudit(
+      '7c9e6679-7425-40de-944b-e07fc1f90ae7',
+      {
+        actor: 'ada@contoso.com',
+        actorKind: 'principal',
+        action: 'activate',
+        profileId: PROFILE,
+        profileName: definition.name,
+        before: null,
+        after: null,
+        details: { full: false },
+      },
+      NOW,
+    ),
+    'select-audit': sql.selectAudit({ profileId: PROFILE, from: NOW, limit: 50, offset: 100 }),
   };
 }

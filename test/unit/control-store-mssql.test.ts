@@ -68,7 +68,7 @@ describe('Azure SQL control store T-SQL', () => {
       const text = code(statement.text);
       assert.doesNotMatch(text, /(^|[^[])dvexport\b/, `${name}: unbracketed schema`);
       assert.doesNotMatch(text, /\$\d|"|::|\bRETURNING\b|\bON CONFLICT\b|\bjsonb\b|\bILIKE\b/i, name);
-      for (const table of ['profiles', 'entity_status', 'checkpoints', 'schema_migrations']) {
+      for (const table of ['profiles', 'entity_status', 'checkpoints', 'schema_migrations', 'audit_log']) {
         assert.doesNotMatch(text, new RegExp(`\\.${table}\\b`), `${name}: [dvexport].${table} unbracketed`);
       }
     }

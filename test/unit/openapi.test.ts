@@ -31,6 +31,10 @@ const ROUTES: [string, string][] = [
   ['post', '/api/webhooks/dataverse'],
   ['get', '/api/health'],
   ['get', '/api/openapi.json'],
+  ['get', '/api/audit'],
+  ['get', '/api/me'],
+  ['get', '/api/organizations/catalog'],
+  ['get', '/api/admin/{path}'],
 ];
 
 function resolve(pointer: string): unknown {
@@ -132,13 +136,14 @@ describe('openApiDocument', () => {
     for (const ref of refs) assert.ok(resolve(ref) !== undefined, ref);
   });
 
-  it('keys every route but health with x-functions-key or ?code=', () => {
+  it('guards every route but health and the console with a signed-in principal, x-functions-key or ?code=', () => {
     const schemes = doc.components.securitySchemes as Json;
     assert.deepEqual(schemes.functionKey, { type: 'apiKey', in: 'header', name: 'x-functions-key' });
     assert.deepEqual(schemes.functionKeyQuery, { type: 'apiKey', in: 'query', name: 'code' });
-    assert.deepEqual(doc.security, [{ functionKey: [] }, { functionKeyQuery: [] }]);
+    assert.equal((schemes.appServicePrincipal as Json).name, 'x-ms-client-principal');
+    assert.deepEqual(doc.security, [{ appServicePrincipal: [] }, { functionKey: [] }, { functionKeyQuery: [] }]);
     for (const { path, op } of operations()) {
-      if (path === '/api/health') assert.deepEqual(op.security, []);
+      if (path === '/api/health' || path === '/api/admin/{path}') assert.deepEqual(op.security, []);
       else assert.equal(op.security, undefined, `${path} inherits the keyed default`);
     }
   });

@@ -9,6 +9,7 @@ import type { TokenCredential } from '@azure/identity';
 import type { ChangeEvent } from '../../change/change-event.js';
 import { AppError } from '../../errors.js';
 import { createLogger, type Logger } from '../../log.js';
+import { CATALOG_ENTITY_QUERY, CATALOG_RELATIONSHIP_QUERY, type OrganizationCatalog, toCatalog } from './catalog.js';
 import { DEFAULT_RETRY, type RequestOptions, type RetryPolicy, type WebApiResponse, WebApiTransport } from './http.js';
 import { parseJsonLossless } from './json.js';
 import {
@@ -89,6 +90,8 @@ export interface DataverseClient {
   estimateCount(entity: string): Promise<number>;
   /** Any other Web API call (registration entity sets, metadata updates) under the same throttling, retries and token. */
   send(path: string, options?: RequestOptions): Promise<WebApiResponse | undefined>;
+  /** Every table and N:N relationship of the organization, for picking what to export. */
+  catalog(): Promise<OrganizationCatalog>;
 }
 
 export const DEFAULT_MAX_CONCURRENCY = 8;
@@ -141,6 +144,15 @@ export function createDataverseClient(options: DataverseClientOptions): Datavers
   async function getJson<T>(path: string, prefer?: string[]): Promise<T> {
     const response = await transport.request(path, { prefer });
     return parseJsonLossless(response!.text) as T;
+  }
+
+  async function catalog(): Promise<OrganizationCatalog> {
+    const [id, entities, relationships] = await Promise.all([
+      organizationId(),
+      getJson<{ value: Parameters<typeof toCatalog>[1] }>(CATALOG_ENTITY_QUERY),
+      getJson<{ value: Parameters<typeof toCatalog>[2] }>(CATALOG_RELATIONSHIP_QUERY),
+    ]);
+    return toCatalog(id, entities.value ?? [], relationships.value ?? []);
   }
 
   function organizationId(): Promise<string> {
@@ -378,5 +390,6 @@ export function createDataverseClient(options: DataverseClientOptions): Datavers
     retrieve,
     estimateCount,
     send: (path, requestOptions) => transport.request(path, requestOptions),
+    catalog,
   };
 }

@@ -72,5 +72,26 @@ CREATE TABLE ${t('checkpoints')} (
   [updated_at] DATETIME2(3) NOT NULL
 );`,
     },
+    {
+      version: 3,
+      name: 'audit trail',
+      // No foreign key to profiles: a deleted profile keeps its trail.
+      sql: `CREATE TABLE ${t('audit_log')} (
+  [id] UNIQUEIDENTIFIER NOT NULL CONSTRAINT [pk_audit_log] PRIMARY KEY NONCLUSTERED,
+  [at] DATETIME2(3) NOT NULL,
+  [actor] NVARCHAR(200) NOT NULL,
+  [actor_kind] NVARCHAR(16) NOT NULL CONSTRAINT [ck_audit_log_actor_kind] CHECK ([actor_kind] IN (N'principal', N'functionKey')),
+  [action] NVARCHAR(16) NOT NULL
+    CONSTRAINT [ck_audit_log_action]
+    CHECK ([action] IN (N'create', N'replace', N'delete', N'activate', N'deactivate', N'resync')),
+  [profile_id] UNIQUEIDENTIFIER NOT NULL,
+  [profile_name] NVARCHAR(200) NULL,
+  [before_profile] NVARCHAR(MAX) NULL CONSTRAINT [ck_audit_log_before] CHECK (ISJSON([before_profile]) = 1),
+  [after_profile] NVARCHAR(MAX) NULL CONSTRAINT [ck_audit_log_after] CHECK (ISJSON([after_profile]) = 1),
+  [details] NVARCHAR(MAX) NULL CONSTRAINT [ck_audit_log_details] CHECK (ISJSON([details]) = 1),
+  INDEX [ix_audit_log_at] CLUSTERED ([at] DESC, [id] DESC),
+  INDEX [ix_audit_log_profile_at] ([profile_id], [at] DESC, [id] DESC)
+);`,
+    },
   ];
 }

@@ -68,5 +68,24 @@ CREATE INDEX checkpoints_delta ON ${t('checkpoints')} (profile_id, entity) WHERE
   updated_at timestamptz NOT NULL
 );`,
     },
+    {
+      version: 3,
+      name: 'audit trail',
+      // No foreign key to profiles: a deleted profile keeps its trail.
+      sql: `CREATE TABLE ${t('audit_log')} (
+  id uuid PRIMARY KEY,
+  at timestamptz NOT NULL,
+  actor text NOT NULL,
+  actor_kind text NOT NULL CHECK (actor_kind IN ('principal', 'functionKey')),
+  action text NOT NULL CHECK (action IN ('create', 'replace', 'delete', 'activate', 'deactivate', 'resync')),
+  profile_id uuid NOT NULL,
+  profile_name text,
+  before_profile jsonb,
+  after_profile jsonb,
+  details jsonb
+);
+CREATE INDEX audit_log_at ON ${t('audit_log')} (at DESC, id DESC);
+CREATE INDEX audit_log_profile_at ON ${t('audit_log')} (profile_id, at DESC, id DESC);`,
+    },
   ];
 }

@@ -7,6 +7,7 @@
  * The text is pinned by golden files (test/fixtures/golden/control-store), since no SQL Server runs here.
  */
 import type { TargetStateReport } from '../../pipeline/ports.js';
+import { AUDIT_COLUMNS, type AuditQuery, type AuditRecord } from '../audit.js';
 import type { SyncCheckpoint, SyncStatePatch } from '../control-store.js';
 import type { MetricsIncrement } from '../metrics-increment.js';
 import type { ProfileDefinition, ProfileState } from '../schema.js';
@@ -84,6 +85,8 @@ const SAVED_PROFILE = `DECLARE @saved TABLE (
 
 const given = (patch: SyncStatePatch, key: keyof SyncStatePatch): boolean => patch[key] !== undefined;
 
+const jsonOrNull = (value: unknown): string | null => (value === null ? null : JSON.stringify(value));
+
 export function mssqlControlSql(schema: string) {
   const t = (name: string): string => `${q(schema)}.${q(name)}`;
   const profiles = t('profiles');
@@ -91,6 +94,7 @@ export function mssqlControlSql(schema: string) {
   const checkpoints = t('checkpoints');
   const targetState = t('target_state');
   const history = t('schema_migrations');
+  const audit = t('audit_log');
 
   return {
     /** Serialises migrations of this schema across instances; the lock is released with the transaction. */
@@ -396,6 +400,39 @@ SELECT @written AS [written];`,
     selectDeltaCheckpoints: (): MssqlStatement =>
       statement(
         `SELECT ${CHECKPOINT_COLUMNS} FROM ${checkpoints} WHERE [delta_link] IS NOT NULL ORDER BY [profile_id], [entity];`,
+      ),
+
+    insertAudit: (id: string, record: AuditRecord, at: Date): MssqlStatement =>
+      statement(
+        `INSERT INTO ${audit} (${AUDIT_COLUMNS.map(q).join(', ')})
+OUTPUT ${AUDIT_COLUMNS.map((c) => `INSERTED.${q(c)}`).join(', ')}
+VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9, @p10);`,
+        ['UNIQUEIDENTIFIER', id],
+        ['DATETIME2(3)', at],
+        ['NVARCHAR(200)', record.actor],
+        ['NVARCHAR(16)', record.actorKind],
+        ['NVARCHAR(16)', record.action],
+        ['UNIQUEIDENTIFIER', record.profileId],
+        ['NVARCHAR(200)', record.profileName],
+        ['NVARCHAR(MAX)', jsonOrNull(record.before)],
+        ['NVARCHAR(MAX)', jsonOrNull(record.after)],
+        ['NVARCHAR(MAX)', jsonOrNull(record.details)],
+      ),
+
+    /** Newest first; a null filter matches every row. */
+    selectAudit: (query: AuditQuery): MssqlStatement =>
+      statement(
+        `SELECT ${AUDIT_COLUMNS.map(q).join(', ')} FROM ${audit}
+WHERE (@p1 IS NULL OR [profile_id] = @p1)
+  AND (@p2 IS NULL OR [at] >= @p2)
+  AND (@p3 IS NULL OR [at] <= @p3)
+ORDER BY [at] DESC, [id] DESC
+OFFSET @p5 ROWS FETCH NEXT @p4 ROWS ONLY;`,
+        ['UNIQUEIDENTIFIER', query.profileId ?? null],
+        ['DATETIME2(3)', query.from ?? null],
+        ['DATETIME2(3)', query.to ?? null],
+        ['INT', query.limit],
+        ['INT', query.offset],
       ),
   };
 }

@@ -5,6 +5,7 @@
  * a row for a deleted profile is never created.
  */
 import type { TargetStateReport } from '../../pipeline/ports.js';
+import { AUDIT_COLUMNS, type AuditQuery, type AuditRecord } from '../audit.js';
 import type { SyncCheckpoint, SyncStatePatch } from '../control-store.js';
 import type { MetricsIncrement } from '../metrics-increment.js';
 import type { ProfileDefinition, ProfileState } from '../schema.js';
@@ -25,6 +26,8 @@ const CHECKPOINT_COLUMNS = 'profile_id, entity, next_link, delta_link, pages_don
 /** Whether a patch field was given at all: `null` clears a column, a missing key keeps it. */
 const given = (patch: SyncStatePatch, key: keyof SyncStatePatch): boolean => patch[key] !== undefined;
 
+const jsonOrNull = (value: unknown): string | null => (value === null ? null : JSON.stringify(value));
+
 export function postgresControlSql(schema: string) {
   const t = (name: string): string => `${q(schema)}.${q(name)}`;
   const profiles = t('profiles');
@@ -32,6 +35,7 @@ export function postgresControlSql(schema: string) {
   const checkpoints = t('checkpoints');
   const targetState = t('target_state');
   const history = t('schema_migrations');
+  const audit = t('audit_log');
 
   return {
     /** Serialises migrations of this schema across instances; released at commit. */
@@ -237,6 +241,35 @@ ON CONFLICT (profile_id) DO UPDATE SET
     selectDeltaCheckpoints: (): PgStatement => ({
       text: `SELECT ${CHECKPOINT_COLUMNS} FROM ${checkpoints} WHERE delta_link IS NOT NULL ORDER BY profile_id, entity`,
       values: [],
+    }),
+
+    insertAudit: (id: string, record: AuditRecord, at: Date): PgStatement => ({
+      text: `INSERT INTO ${audit} (${AUDIT_COLUMNS.join(', ')})
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb)
+RETURNING ${AUDIT_COLUMNS.join(', ')}`,
+      values: [
+        id,
+        at,
+        record.actor,
+        record.actorKind,
+        record.action,
+        record.profileId,
+        record.profileName,
+        jsonOrNull(record.before),
+        jsonOrNull(record.after),
+        jsonOrNull(record.details),
+      ],
+    }),
+
+    /** Newest first; a null filter matches every row. */
+    selectAudit: (query: AuditQuery): PgStatement => ({
+      text: `SELECT ${AUDIT_COLUMNS.join(', ')} FROM ${audit}
+WHERE ($1::uuid IS NULL OR profile_id = $1::uuid)
+  AND ($2::timestamptz IS NULL OR at >= $2::timestamptz)
+  AND ($3::timestamptz IS NULL OR at <= $3::timestamptz)
+ORDER BY at DESC, id DESC
+LIMIT $4 OFFSET $5`,
+      values: [query.profileId ?? null, query.from ?? null, query.to ?? null, query.limit, query.offset],
     }),
   };
 }

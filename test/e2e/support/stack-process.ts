@@ -8,6 +8,7 @@ const root = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..'
 
 export interface StackJson {
   apiBaseUrl: string;
+  consoleUrl: string;
   functionKey: string;
   postgresUrl: string;
   storageConnectionString: string;
