@@ -52,7 +52,7 @@ describe('PostgreSQL control store: migrations', () => {
     );
     assert.deepEqual(
       tables.rows.map((r) => r.table_name),
-      ['audit_log', 'checkpoints', 'entity_status', 'profiles', 'schema_migrations'],
+      ['audit_log', 'checkpoints', 'entity_status', 'profiles', 'schema_migrations', 'target_state'],
     );
   });
 
@@ -87,6 +87,44 @@ describe('PostgreSQL control store: migrations', () => {
       (err: unknown) =>
         err instanceof AppError && err.code === 'CONFIG_INVALID' && /schema "dvexport"; DROP/.test(err.message),
     );
+  });
+});
+
+/** A clock the test moves by hand. */
+function manualClock(start = Date.parse('2026-11-25T10:00:00.000Z')) {
+  let time = start;
+  return {
+    now: () => new Date(time),
+    advance(ms: number) {
+      time += ms;
+    },
+  };
+}
+
+describe('PostgreSQL control store: target state', () => {
+  it('keeps when a condition began while it lasts, restarts it for another, and clears it', async () => {
+    await using db = await createTestDatabase();
+    const clock = manualClock();
+    await using store = await storeOn(db, { now: clock.now });
+    const p = await store.createProfile(definition());
+    assert.equal(await store.targetState(p.id), undefined);
+    const full = { state: 'unavailable' as const, reason: 'disk full', action: 'free space' };
+    await store.recordTargetState(p.id, full);
+    clock.advance(5000);
+    await store.recordTargetState(p.id, { ...full, reason: 'disk still full' });
+    assert.deepEqual(await store.targetState(p.id), {
+      ...full,
+      reason: 'disk still full',
+      since: '2026-11-25T10:00:00.000Z',
+      updatedAt: '2026-11-25T10:00:05.000Z',
+    });
+    clock.advance(5000);
+    await store.recordTargetState(p.id, { state: 'misconfigured', reason: 'no grant', action: 'GRANT' });
+    assert.equal((await store.targetState(p.id))?.since, '2026-11-25T10:00:10.000Z');
+    await store.recordTargetState(p.id, null);
+    assert.equal(await store.targetState(p.id), undefined);
+    await store.recordTargetState('00000000-0000-4000-8000-000000000000', full);
+    assert.equal(await store.deleteProfile(p.id), true);
   });
 });
 
