@@ -16,6 +16,7 @@ import type {
   FailureLogWriter,
   RecordRereader,
   RoutedProfile,
+  SchemaSourceFactory,
   SinkFactory,
   TargetSink,
 } from './pipeline/ports.js';
@@ -31,6 +32,7 @@ import { BlobStore } from './storage/blob-store.js';
 import { ClaimCheckStore } from './storage/claim-check.js';
 import { type FailureEntry, FailureLog } from './storage/failure-log.js';
 import { PayloadCipher } from './storage/payload-crypto.js';
+import { EntitySchemaCache } from './sync/entity-schema.js';
 import { startTelemetry, withTelemetry } from './telemetry.js';
 
 export interface Runtime {
@@ -112,17 +114,30 @@ export async function createRuntime(env: Record<string, string | undefined>): Pr
   const sinks = new SinkCache(secrets, logger, () => store.listProfiles());
 
   const dataverseClients = new Map<string, DataverseClient>();
-  const dataverseFor: Runtime['dataverseFor'] = (profile) => {
-    let client = dataverseClients.get(profile.source.url);
+  const clientFor = (url: string): DataverseClient => {
+    let client = dataverseClients.get(url);
     if (!client) {
       client = createDataverseClient({
-        url: profile.source.url,
+        url,
         credential: config.dataverseCredential === 'default' ? azureCredential() : undefined,
-        logger: logger.child({ component: 'dataverse', url: profile.source.url }),
+        logger: logger.child({ component: 'dataverse', url }),
       });
-      dataverseClients.set(profile.source.url, client);
+      dataverseClients.set(url, client);
     }
     return client;
+  };
+  const dataverseFor: Runtime['dataverseFor'] = (profile) => clientFor(profile.source.url);
+  // One metadata cache per organization, so its copies age (and refresh) across batches.
+  const schemaCaches = new Map<string, EntitySchemaCache>();
+  const schemaFor: SchemaSourceFactory = (profile) => {
+    const url = profile.source?.url;
+    if (!url) return undefined;
+    let cache = schemaCaches.get(url);
+    if (!cache) {
+      cache = new EntitySchemaCache(clientFor(url), logger.child({ component: 'metadata', url }));
+      schemaCaches.set(url, cache);
+    }
+    return cache.forProfile(profile);
   };
 
   const claimCheckPort: ClaimCheckPort = {
@@ -177,6 +192,7 @@ export async function createRuntime(env: Record<string, string | undefined>): Pr
       failureLog: failureWriter,
       metrics: withTelemetry(store),
       rereader,
+      schemaFor,
       outageBackoffSeconds: config.targetOutageBackoffSeconds,
       logger: log,
     }),

@@ -8,6 +8,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { buildRemoteExecutionContext, serializeRemoteExecutionContext } from '../dataverse-payloads.js';
 import { associationCount, type TypedRow } from './generate.js';
+import { type MetadataChanges, metadataChanges } from './metadata-changes.js';
 import { accountContact, account as accountEntity, contact as contactEntity } from './schema.js';
 import { type Faults, type RequestStats, SampleOrgHandler, type WriteEvent } from './server.js';
 import { OrgStore } from './store.js';
@@ -57,6 +58,8 @@ export interface SampleOrg {
     /** Clears all of the above. */
     reset(): void;
   };
+  /** Changes to the org's metadata at run time (widen an attribute, add an option); undone on stop. */
+  metadata: MetadataChanges;
   /** Webhook deliveries still in flight. */
   pendingWebhooks(): number;
   /** Resolves when every queued webhook delivery has finished (with its retries). */
@@ -134,7 +137,9 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   handler.baseUrl = url;
 
+  const metadata = metadataChanges();
   const stop = async () => {
+    metadata.reset();
     await webhooks.drain();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -167,6 +172,7 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
         faults.pageDelayMs = 0;
       },
     },
+    metadata,
     pendingWebhooks: () => webhooks.pendingCount,
     drain: () => webhooks.drain(),
     webhookDeliveries: () => webhooks.deliveries,

@@ -14,6 +14,7 @@ import type {
   ProfileDirectory,
   RecordRereader,
   RoutedProfile,
+  SchemaSourceFactory,
   SinkFactory,
 } from './ports.js';
 
@@ -25,6 +26,8 @@ export interface ApplyDeps {
   failureLog: FailureLogWriter;
   metrics: MetricsRecorder;
   rereader?: RecordRereader;
+  /** Dataverse's metadata for the sink; without it new columns are typed from their first values. */
+  schemaFor?: SchemaSourceFactory;
   /** Seconds before changes for an unreachable target are tried again. */
   outageBackoffSeconds: number;
   logger: Logger;
@@ -255,7 +258,13 @@ async function applyForProfile(
   let outcomes: ApplyOutcome[];
   try {
     const sink = await deps.sinks.sinkFor(profile);
-    outcomes = ready.length ? await sink.applyBatch(ready.map((i) => i.change)) : [];
+    const schema = deps.schemaFor?.(profile);
+    outcomes = ready.length
+      ? await sink.applyBatch(
+          ready.map((i) => i.change),
+          schema ? { schema } : undefined,
+        )
+      : [];
   } catch (err) {
     const error = toAppError(err);
     if (error.code === 'TARGET_UNREACHABLE' || error.code === 'SECRET_NOT_FOUND') {
