@@ -76,6 +76,10 @@ export async function closeRuntime(): Promise<void> {
   if (runtime) await (await runtime.catch(() => undefined))?.close();
 }
 
+/** The live path's metadata reads: two tries, 10 s each, before values type new columns. */
+const METADATA_RETRY = { maxAttempts: 2, baseDelayMs: 200, maxDelayMs: 2_000 };
+const METADATA_TIMEOUT_MS = 10_000;
+
 export async function createRuntime(env: Record<string, string | undefined>): Promise<Runtime> {
   const config = loadConfig(env);
   const logger = createLogger({ level: config.logLevel, fields: { app: 'dataverse-export' } });
@@ -114,27 +118,35 @@ export async function createRuntime(env: Record<string, string | undefined>): Pr
   const sinks = new SinkCache(secrets, logger, () => store.listProfiles());
 
   const dataverseClients = new Map<string, DataverseClient>();
-  const clientFor = (url: string): DataverseClient => {
-    let client = dataverseClients.get(url);
+  const dataverseFor: Runtime['dataverseFor'] = (profile) => {
+    let client = dataverseClients.get(profile.source.url);
     if (!client) {
       client = createDataverseClient({
-        url,
+        url: profile.source.url,
         credential: config.dataverseCredential === 'default' ? azureCredential() : undefined,
-        logger: logger.child({ component: 'dataverse', url }),
+        logger: logger.child({ component: 'dataverse', url: profile.source.url }),
       });
-      dataverseClients.set(url, client);
+      dataverseClients.set(profile.source.url, client);
     }
     return client;
   };
-  const dataverseFor: Runtime['dataverseFor'] = (profile) => clientFor(profile.source.url);
-  // One metadata cache per organization, so its copies age (and refresh) across batches.
+  // One metadata cache per organization, so its copies age (and refresh) across batches. Its client gives
+  // up quickly: a batch waits a moment for metadata, not a whole retry schedule (values type columns then).
   const schemaCaches = new Map<string, EntitySchemaCache>();
   const schemaFor: SchemaSourceFactory = (profile) => {
     const url = profile.source?.url;
     if (!url) return undefined;
     let cache = schemaCaches.get(url);
     if (!cache) {
-      cache = new EntitySchemaCache(clientFor(url), logger.child({ component: 'metadata', url }));
+      const log = logger.child({ component: 'metadata', url });
+      const client = createDataverseClient({
+        url,
+        credential: config.dataverseCredential === 'default' ? azureCredential() : undefined,
+        logger: log,
+        retry: METADATA_RETRY,
+        timeoutMs: METADATA_TIMEOUT_MS,
+      });
+      cache = new EntitySchemaCache(client, log);
       schemaCaches.set(url, cache);
     }
     return cache.forProfile(profile);

@@ -8,7 +8,12 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { buildRemoteExecutionContext, serializeRemoteExecutionContext } from '../dataverse-payloads.js';
 import { associationCount, type TypedRow } from './generate.js';
-import { type MetadataChanges, metadataChanges } from './metadata-changes.js';
+import {
+  METADATA_CHANGE_PATH,
+  type MetadataChanges,
+  metadataChanges,
+  serveMetadataChange,
+} from './metadata-changes.js';
 import { accountContact, account as accountEntity, contact as contactEntity } from './schema.js';
 import { type Faults, type RequestStats, SampleOrgHandler, type WriteEvent } from './server.js';
 import { OrgStore } from './store.js';
@@ -126,8 +131,10 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
   };
 
   const handler = new SampleOrgHandler(store, faults, organizationId, onWrite);
+  const metadata = metadataChanges();
   const server = createServer((req, res) => {
-    void handler.handle(req, res);
+    if (req.url === METADATA_CHANGE_PATH) void serveMetadataChange(metadata, req, res);
+    else void handler.handle(req, res);
   });
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
@@ -137,7 +144,6 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   handler.baseUrl = url;
 
-  const metadata = metadataChanges();
   const stop = async () => {
     metadata.reset();
     await webhooks.drain();

@@ -3,6 +3,7 @@
  * a decimal's precision, an option added to a choice. Tests use it to see the export follow Dataverse.
  * The sample tables are shared by every org of a process, so `reset()` puts back what was changed.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { entityByName, type SampleAttribute } from './schema.js';
 
 export interface MetadataChanges {
@@ -61,4 +62,37 @@ export function metadataChanges(): MetadataChanges {
       while (undo.length) undo.pop()?.();
     },
   };
+}
+
+/** Where `npm start`'s sample org takes metadata changes over HTTP (the stack runs in its own process). */
+export const METADATA_CHANGE_PATH = '/_sample/metadata';
+
+type ChangeRequest =
+  | { change: 'maxLength'; entity: string; attribute: string; maxLength: number }
+  | { change: 'precision'; entity: string; attribute: string; precision: number }
+  | { change: 'option'; entity: string; attribute: string; value: number; label: string };
+
+/** `POST /_sample/metadata` with one ChangeRequest as JSON: 204 when applied, 400 naming what was wrong. */
+export async function serveMetadataChange(
+  changes: MetadataChanges,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const answer = (status: number, message?: string) => {
+    res.writeHead(status, message ? { 'content-type': 'text/plain' } : {});
+    res.end(message);
+  };
+  if (req.method !== 'POST') return answer(405, 'POST a metadata change as JSON');
+  let body = '';
+  for await (const chunk of req) body += chunk;
+  try {
+    const r = JSON.parse(body) as ChangeRequest;
+    if (r.change === 'maxLength') changes.setMaxLength(r.entity, r.attribute, Number(r.maxLength));
+    else if (r.change === 'precision') changes.setPrecision(r.entity, r.attribute, Number(r.precision));
+    else if (r.change === 'option') changes.addOption(r.entity, r.attribute, Number(r.value), String(r.label));
+    else return answer(400, 'change must be maxLength, precision or option');
+    answer(204);
+  } catch (err) {
+    answer(400, err instanceof Error ? err.message : String(err));
+  }
 }
