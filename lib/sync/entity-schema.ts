@@ -11,14 +11,13 @@ import { attributeSpecs, toSinkMetadata } from './target-metadata.js';
 
 /** How long a metadata copy serves before it is read again. */
 export const METADATA_FRESH_FOR_MS = 5 * 60_000;
-/** A refresh asked for within this long of the last read uses that read (many failing rows, one request). */
-const REFRESH_AT_MOST_EVERY_MS = 10_000;
 /** After a failed read, values type their own columns for this long before the Web API is asked again. */
 const UNAVAILABLE_FOR_MS = 30_000;
 
 export class EntitySchemaCache implements EntitySchemaSource {
   private readonly readAt = new Map<string, number>();
-  private readonly refreshedAt = new Map<string, number>();
+  /** Refreshes under way: appliers failing rows of one entity at once share one read. */
+  private readonly refreshing = new Map<string, Promise<EntitySchema | undefined>>();
   private readonly unavailableUntil = new Map<string, number>();
 
   constructor(
@@ -31,14 +30,20 @@ export class EntitySchemaCache implements EntitySchemaSource {
   async describe(entity: string, options: { refresh?: boolean } = {}): Promise<EntitySchema | undefined> {
     const now = this.now();
     if ((this.unavailableUntil.get(entity) ?? 0) > now) return undefined;
-    const since = (times: Map<string, number>) => now - (times.get(entity) ?? Number.NEGATIVE_INFINITY);
-    const stale = options.refresh
-      ? since(this.refreshedAt) > REFRESH_AT_MOST_EVERY_MS
-      : since(this.readAt) > this.freshForMs;
+    const stale = options.refresh || now - (this.readAt.get(entity) ?? Number.NEGATIVE_INFINITY) > this.freshForMs;
+    if (!stale) return this.read(entity, false, now);
+    let refresh = this.refreshing.get(entity);
+    if (!refresh) {
+      refresh = this.read(entity, true, now).finally(() => this.refreshing.delete(entity));
+      this.refreshing.set(entity, refresh);
+    }
+    return refresh;
+  }
+
+  private async read(entity: string, refresh: boolean, now: number): Promise<EntitySchema | undefined> {
     try {
-      const metadata = await this.source.entityMetadata(entity, stale ? { refresh: true } : undefined);
-      if (stale) this.readAt.set(entity, now);
-      if (stale && options.refresh) this.refreshedAt.set(entity, now);
+      const metadata = await this.source.entityMetadata(entity, refresh ? { refresh: true } : undefined);
+      if (refresh) this.readAt.set(entity, now);
       this.unavailableUntil.delete(entity);
       return { specs: attributeSpecs(metadata), metadata: toSinkMetadata(metadata) };
     } catch (err) {

@@ -352,7 +352,10 @@ describe('the local stack, driven over HTTP', { timeout: 240_000 }, () => {
       assert.equal(widen.status, 204, await widen.text());
       const long = 'N'.repeat(300);
       await rename(long);
-      await nameIs(long);
+      await nameIs(long).catch(async (err) => {
+        const failures = await (await api(`/profiles/${id}/failures`)).text();
+        throw new Error(`${err}; failures: ${failures}; stack output: ${stack.output().slice(-4000)}`);
+      });
 
       assert.equal(await nameLength(), 400);
       assert.deepEqual(await (await api(`/profiles/${id}/failures`)).json(), []);
