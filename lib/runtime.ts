@@ -16,6 +16,7 @@ import type {
   FailureLogWriter,
   RecordRereader,
   RoutedProfile,
+  SchemaSourceFactory,
   SinkFactory,
   TargetSink,
 } from './pipeline/ports.js';
@@ -33,6 +34,7 @@ import { BlobStore } from './storage/blob-store.js';
 import { ClaimCheckStore } from './storage/claim-check.js';
 import { type FailureEntry, FailureLog } from './storage/failure-log.js';
 import { PayloadCipher } from './storage/payload-crypto.js';
+import { EntitySchemaCache } from './sync/entity-schema.js';
 import { startTelemetry, withTelemetry } from './telemetry.js';
 
 export interface Runtime {
@@ -77,6 +79,10 @@ export async function closeRuntime(): Promise<void> {
   current = undefined;
   if (runtime) await (await runtime.catch(() => undefined))?.close();
 }
+
+/** The live path's metadata reads: two tries, 10 s each, before values type new columns. */
+const METADATA_RETRY = { maxAttempts: 2, baseDelayMs: 200, maxDelayMs: 2_000 };
+const METADATA_TIMEOUT_MS = 10_000;
 
 export async function createRuntime(env: Record<string, string | undefined>): Promise<Runtime> {
   const config = loadConfig(env);
@@ -131,6 +137,27 @@ export async function createRuntime(env: Record<string, string | undefined>): Pr
       dataverseClients.set(profile.source.url, client);
     }
     return client;
+  };
+  // One metadata cache per organization, so its copies age (and refresh) across batches. Its client gives
+  // up quickly: a batch waits a moment for metadata, not a whole retry schedule (values type columns then).
+  const schemaCaches = new Map<string, EntitySchemaCache>();
+  const schemaFor: SchemaSourceFactory = (profile) => {
+    const url = profile.source?.url;
+    if (!url) return undefined;
+    let cache = schemaCaches.get(url);
+    if (!cache) {
+      const log = logger.child({ component: 'metadata', url });
+      const client = createDataverseClient({
+        url,
+        credential: config.dataverseCredential === 'default' ? azureCredential() : undefined,
+        logger: log,
+        retry: METADATA_RETRY,
+        timeoutMs: METADATA_TIMEOUT_MS,
+      });
+      cache = new EntitySchemaCache(client, log);
+      schemaCaches.set(url, cache);
+    }
+    return cache.forProfile(profile);
   };
 
   const registrar = new WebhookRegistrar({
@@ -193,6 +220,7 @@ export async function createRuntime(env: Record<string, string | undefined>): Pr
       failureLog: failureWriter,
       metrics: withTelemetry(store),
       rereader,
+      schemaFor,
       outageBackoffSeconds: config.targetOutageBackoffSeconds,
       targetStates,
       logger: log,

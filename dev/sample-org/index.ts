@@ -8,6 +8,12 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { buildRemoteExecutionContext, serializeRemoteExecutionContext } from '../dataverse-payloads.js';
 import { associationCount, type TypedRow } from './generate.js';
+import {
+  METADATA_CHANGE_PATH,
+  type MetadataChanges,
+  metadataChanges,
+  serveMetadataChange,
+} from './metadata-changes.js';
 import { RegistrationStore, type StepDelivery } from './registrations.js';
 import { accountContact, account as accountEntity, contact as contactEntity, entities } from './schema.js';
 import { type Faults, type RequestStats, SampleOrgHandler, type WriteEvent } from './server.js';
@@ -69,6 +75,8 @@ export interface SampleOrg {
     /** Clears all of the above. */
     reset(): void;
   };
+  /** Changes to the org's metadata at run time (widen an attribute, add an option); undone on stop. */
+  metadata: MetadataChanges;
   /** Webhook deliveries still in flight. */
   pendingWebhooks(): number;
   /** Resolves when every queued webhook delivery has finished (with its retries). */
@@ -162,8 +170,10 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
     registrations,
     new Set(options.changeTrackingOff ?? []),
   );
+  const metadata = metadataChanges();
   const server = createServer((req, res) => {
-    void handler.handle(req, res);
+    if (req.url === METADATA_CHANGE_PATH) void serveMetadataChange(metadata, req, res);
+    else void handler.handle(req, res);
   });
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
@@ -175,6 +185,7 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
   apiBase = `${url}/api/data/v9.2/`;
 
   const stop = async () => {
+    metadata.reset();
     await webhooks.drain();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -211,6 +222,7 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
         registrations.refuseWrites = undefined;
       },
     },
+    metadata,
     pendingWebhooks: () => webhooks.pendingCount,
     drain: () => webhooks.drain(),
     webhookDeliveries: () => webhooks.deliveries,

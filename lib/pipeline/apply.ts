@@ -22,6 +22,7 @@ import type {
   ProfileDirectory,
   RecordRereader,
   RoutedProfile,
+  SchemaSourceFactory,
   SinkFactory,
   TargetCondition,
   TargetStateRecorder,
@@ -35,6 +36,8 @@ export interface ApplyDeps {
   failureLog: FailureLogWriter;
   metrics: MetricsRecorder;
   rereader?: RecordRereader;
+  /** Dataverse's metadata for the sink; without it new columns are typed from their first values. */
+  schemaFor?: SchemaSourceFactory;
   /** Seconds before changes for an unreachable target are tried again. */
   outageBackoffSeconds: number;
   /** Notes why a target waits (and that it no longer does), for the profile's status. */
@@ -301,7 +304,13 @@ async function applyForProfile(
   let outcomes: ApplyOutcome[];
   try {
     const sink = await deps.sinks.sinkFor(profile);
-    outcomes = ready.length ? await sink.applyBatch(ready.map((i) => i.change)) : [];
+    const schema = deps.schemaFor?.(profile);
+    outcomes = ready.length
+      ? await sink.applyBatch(
+          ready.map((i) => i.change),
+          schema ? { schema } : undefined,
+        )
+      : [];
     if (ready.length) await noteTargetState(deps, profile.id, null, log);
   } catch (err) {
     const error = toAppError(err);

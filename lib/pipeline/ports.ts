@@ -1,5 +1,6 @@
 import type { ChangeEvent } from '../change/change-event.js';
 import type { AppError } from '../errors.js';
+import type { EntitySchemaSource } from '../sink/index.js';
 
 /**
  * The narrow views the pipeline has of the modules it composes. The control store, the blob store and
@@ -13,6 +14,8 @@ export interface RoutedProfile {
   state: 'Active' | 'Inactive';
   entities: string[];
   relationships?: string[];
+  /** Where the profile's organization is (the live path reads its metadata). */
+  source?: { url: string };
   target: { kind: 'postgres' | 'mssql'; connectionSecret: string; schema?: string; tablePrefix?: string };
   options: { writeDeleteLog?: boolean; retryCount?: number; retryIntervalSeconds?: number };
 }
@@ -47,8 +50,12 @@ export interface FailureLogWriter {
 export type ApplyOutcome = { status: 'applied' } | { status: 'stale' } | { status: 'failed'; error: AppError };
 
 export interface TargetSink {
-  applyBatch(changes: ChangeEvent[]): Promise<ApplyOutcome[]>;
+  /** `schema`: Dataverse's metadata, so new columns get their declared types and columns widen. */
+  applyBatch(changes: ChangeEvent[], options?: { schema?: EntitySchemaSource }): Promise<ApplyOutcome[]>;
 }
+
+/** The metadata of a profile's organization, as the sink asks for it; undefined when it cannot be read. */
+export type SchemaSourceFactory = (profile: RoutedProfile) => EntitySchemaSource | undefined;
 
 /** Opens (or reuses) the sink of a profile's target. */
 export interface SinkFactory {

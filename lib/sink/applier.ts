@@ -7,9 +7,11 @@ import type { AttributeValue, ChangeEvent } from '../change/change-event.js';
 import { assertLogicalName } from '../change/identifiers.js';
 import { AppError, toAppError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { type ColumnWidening, keptKey, sameColumnType, widenColumnsToSpecs } from './column-widening.js';
 import type { ClassifiedFailure, DeleteRow, TableDef, TargetDialect, UpsertRow } from './dialect.js';
 import { type RecordChange, toRecordChange } from './record-change.js';
 import { reduceBatch } from './reduce.js';
+import type { EntitySchemaSource } from './schema-source.js';
 import {
   deleteLogTable,
   type EntityMetadata,
@@ -38,6 +40,11 @@ export type ApplyOutcome = { status: 'applied' } | { status: 'stale' } | { statu
 export interface ApplyOptions {
   /** Column types from Dataverse metadata, per entity; without them types are inferred from values. */
   attributeSpecs?: Record<string, AttributeSpec[]>;
+  /**
+   * Dataverse's metadata on demand: it types the columns of entities without `attributeSpecs`, refreshes
+   * their metadata tables, and is asked again once before a record whose value does not fit is failed.
+   */
+  schema?: EntitySchemaSource;
 }
 
 const APPLIED: ApplyOutcome = { status: 'applied' };
@@ -52,6 +59,10 @@ export class Applier {
   private readonly tables = new Map<string, Columns>();
   private sideTables: Promise<void> | undefined;
   private schemaReady: Promise<void> | undefined;
+  /** Why a column was left as it is although the metadata asks for more, per `table.column` (folded). */
+  private readonly keptColumns = new Map<string, string>();
+  /** The rows last written per metadata table and key, so an unchanged refresh writes nothing. */
+  private readonly writtenMetadata = new Map<string, string>();
 
   constructor(
     private readonly dialect: TargetDialect,
@@ -62,7 +73,7 @@ export class Applier {
 
   async applyBatch(changes: ChangeEvent[], options: ApplyOptions = {}): Promise<ApplyOutcome[]> {
     const outcomes: ApplyOutcome[] = new Array(changes.length);
-    const specs = this.validSpecs(options.attributeSpecs ?? {});
+    const specs = this.validSpecs(await this.specsFor(changes, options));
     const records: RecordChange[] = [];
     const fitting = new Set<string>();
     changes.forEach((change, index) => {
@@ -88,7 +99,9 @@ export class Applier {
         // assertFits already failed every change of an entity whose specs are illegal.
         const spec = specs.get(entity);
         try {
-          await this.applyTable(entity, list, spec instanceof AppError ? undefined : spec, outcomes);
+          const known = spec instanceof AppError ? undefined : spec;
+          await this.applyTable(entity, list, known, outcomes);
+          await this.retryAfterReread(entity, list, known, outcomes, options.schema);
         } catch (err) {
           // The target refused this table's DDL for good (e.g. too many columns): fail its records, go on.
           if (!(err instanceof AppError) || err.transient) throw err;
@@ -121,14 +134,88 @@ export class Applier {
         jobs.push({ def: t.def, key: t.key, keyValue: name, rows: rows.map((r) => t.cells(entity, r)) });
       }
     }
-    if (jobs.length) await this.ensureSchema();
-    for (const job of jobs) {
+    const changed = jobs.filter((job) => this.writtenMetadata.get(metadataKey(job)) !== JSON.stringify(job.rows));
+    if (changed.length) await this.ensureSchema();
+    for (const job of changed) {
       await this.guard(() => this.ensureTable(job.def));
       await this.guard(
         () => this.dialect.replaceRows(job.def.name, insertColumns(job.def), job.key, job.keyValue, job.rows),
         true,
       );
+      this.writtenMetadata.set(metadataKey(job), JSON.stringify(job.rows));
     }
+  }
+
+  /**
+   * The specs of each entity in the batch: the caller's, else Dataverse's through `options.schema` (whose
+   * metadata rows are written too when they changed), else none, and types are inferred from values.
+   */
+  private async specsFor(changes: ChangeEvent[], options: ApplyOptions): Promise<Record<string, AttributeSpec[]>> {
+    const given = options.attributeSpecs ?? {};
+    if (!options.schema) return given;
+    const all = { ...given };
+    for (const entity of new Set(changes.map((c) => c.entity))) {
+      if (all[entity]) continue;
+      const specs = await this.describe(options.schema, entity, false);
+      if (specs) all[entity] = specs;
+    }
+    return all;
+  }
+
+  /** Asks the schema source about an entity; its metadata rows are kept current on the way. */
+  private async describe(
+    source: EntitySchemaSource,
+    entity: string,
+    refresh: boolean,
+  ): Promise<AttributeSpec[] | undefined> {
+    let described: Awaited<ReturnType<EntitySchemaSource['describe']>>;
+    try {
+      described = await source.describe(entity, { refresh });
+    } catch (err) {
+      this.logger.warn('sink.schema.unavailable', { entity, error: toAppError(err) });
+      return undefined;
+    }
+    if (!described) return undefined;
+    try {
+      await this.writeMetadata(described.metadata);
+    } catch (err) {
+      // A transient fault of the target surfaces with the batch's own writes; labels are reporting only.
+      const error = toAppError(err);
+      if (error.transient) throw error;
+      this.logger.warn('sink.metadata.failed', { entity, error });
+    }
+    return described.specs;
+  }
+
+  /**
+   * A value that does not fit its column (too long, too many digits) may mean Dataverse widened the
+   * attribute since: read the metadata again once, widen what it now allows, and apply the failed upserts
+   * again. Without a schema source the table is still read again (another applier may have widened it).
+   */
+  private async retryAfterReread(
+    entity: string,
+    records: RecordChange[],
+    specs: Map<string, AttributeSpec> | undefined,
+    outcomes: ApplyOutcome[],
+    source: EntitySchemaSource | undefined,
+  ): Promise<void> {
+    const failed = records.filter((r) => {
+      const outcome = outcomes[r.index];
+      return r.kind === 'upsert' && outcome?.status === 'failed' && !outcome.error.transient;
+    });
+    if (!failed.length) return;
+    const table = prefixedName(this.prefix, entity);
+    const key = this.dialect.fold(table);
+    const before = this.tables.get(key);
+    let fresh = specs;
+    const reread = source && (await this.describe(source, entity, true));
+    if (reread) fresh = this.validSpecs({ [entity]: reread }).get(entity) as Map<string, AttributeSpec> | undefined;
+    if (fresh instanceof AppError) return;
+    this.tables.delete(key);
+    const after = await this.guard(() => this.ensureEntityTable(table, failed, fresh));
+    if (before && sameColumns(before, after)) return;
+    this.logger.info('sink.records.retried', { table, records: failed.length });
+    await this.applyTable(entity, failed, fresh, outcomes);
   }
 
   /** Removes tombstones older than `olderThan` (the cleanup timer's retention); returns how many. */
@@ -235,6 +322,7 @@ export class Applier {
   /** Someone dropped what we cached (or we did): look at the target again on next use. */
   private forgetSchema(): void {
     this.tables.clear();
+    this.writtenMetadata.clear();
     this.sideTables = undefined;
   }
 
@@ -306,6 +394,7 @@ export class Applier {
    * the same cells, so the column lookups and the sort are done once per shape, not once per row.
    */
   private upsertGroups(entity: string, upserts: RecordChange[], columns: Columns, outcomes: ApplyOutcome[]) {
+    const table = prefixedName(this.prefix, entity);
     const groups = new Map<string, UpsertGroup>();
     const plans = new Map<string, CellPlan>();
     let plan: CellPlan | undefined;
@@ -350,7 +439,12 @@ export class Applier {
         });
       } catch (err) {
         if (!(err instanceof CellError)) throw err;
-        outcomes[record.index] = permanentFailure(entity, record.id, err.message, err.column);
+        outcomes[record.index] = permanentFailure(
+          entity,
+          record.id,
+          this.withKeptNote(table, err.message, err.column),
+          err.column,
+        );
       }
     }
     return groups;
@@ -429,7 +523,12 @@ export class Applier {
       else if (failure.class !== 'permanent' && failure.class !== 'schemaRace') throw batchError(failure, err);
       if (rows.length === 1) {
         const { record } = rows[0];
-        outcomes[record.index] = permanentFailure(entity, record.id, failure.reason, failure.column);
+        outcomes[record.index] = permanentFailure(
+          entity,
+          record.id,
+          this.withKeptNote(table, failure.reason, failure.column),
+          failure.column,
+        );
         this.logger.warn('sink.record.failed', { entity, recordId: record.id, reason: failure.reason });
         return;
       }
@@ -460,7 +559,21 @@ export class Applier {
         if (type) want(name, type, value.type === 'lookup');
       }
     }
-    return this.ensureTable({ name: table, columns: [...systemColumns(), ...wanted.values()], primaryKey: ['Id'] });
+    const columns = await this.ensureTable({
+      name: table,
+      columns: [...systemColumns(), ...wanted.values()],
+      primaryKey: ['Id'],
+    });
+    if (!specs?.size) return columns;
+    const widening: ColumnWidening = {
+      dialect: this.dialect,
+      logger: this.logger,
+      kept: this.keptColumns,
+      retry: (ddl) => this.retryingRace(ddl),
+    };
+    const widened = await widenColumnsToSpecs(widening, table, columns, specs.values());
+    if (widened !== columns) this.tables.set(this.dialect.fold(table), widened);
+    return widened;
   }
 
   private async ensureTable(def: TableDef): Promise<Columns> {
@@ -482,6 +595,12 @@ export class Applier {
     if (!columns) throw new AppError('TARGET_TRANSIENT', `table ${def.name} vanished while it was being created`);
     this.tables.set(key, columns);
     return columns;
+  }
+
+  /** A record's failure reason, with why its column was not widened when the metadata asked for more. */
+  private withKeptNote(table: string, reason: string, column: string | undefined): string {
+    const note = column && this.keptColumns.get(keptKey(this.dialect, table, column));
+    return note ? `${reason}. ${note}` : reason;
   }
 
   /** A table the target cannot hold fails its entity with one error naming the columns, before any DDL. */
@@ -575,6 +694,19 @@ interface CellPlan {
   columns: Column[];
   steps: CellStep[];
   group?: UpsertGroup;
+}
+
+function metadataKey(job: { def: TableDef; keyValue: string }): string {
+  return `${job.def.name}\u0000${job.keyValue}`;
+}
+
+function sameColumns(a: Columns, b: Columns): boolean {
+  if (a.size !== b.size) return false;
+  for (const [name, type] of a) {
+    const other = b.get(name);
+    if (!other || !sameColumnType(type, other)) return false;
+  }
+  return true;
 }
 
 function byId(a: { row: { id: string } }, b: { row: { id: string } }): number {

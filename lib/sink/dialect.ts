@@ -82,7 +82,13 @@ export interface ClassifiedFailure {
   action?: string;
 }
 
-export interface TargetDialect {
+/** The introspector side of a dialect: reading what the target's tables are now. */
+export interface SchemaIntrospector {
+  /** The table's columns keyed by folded name, or undefined when the table does not exist. */
+  readColumns(table: string): Promise<Map<string, ColumnType> | undefined>;
+}
+
+export interface TargetDialect extends SchemaIntrospector {
   readonly kind: 'postgres' | 'mssql';
   /** Longest identifier the target keeps without truncating. */
   readonly maxIdentifierLength: number;
@@ -100,10 +106,13 @@ export interface TargetDialect {
   /** The identifier as the target stores it (PostgreSQL: lower case). */
   fold(name: string): string;
   ensureSchema(): Promise<void>;
-  /** The table's columns keyed by folded name, or undefined when the table does not exist. */
-  readColumns(table: string): Promise<Map<string, ColumnType> | undefined>;
   createTable(table: TableDef): Promise<void>;
   addColumns(table: string, columns: Column[]): Promise<void>;
+  /**
+   * Under the schema lock: alters `column` from `from` to the wider `to`, keeping its NULL-ability, if it
+   * still is `from`. False when it no longer is (another applier got there first, or someone altered it).
+   */
+  widenColumn(table: string, column: string, from: ColumnType, to: ColumnType): Promise<boolean>;
   /** Version-guarded upsert of a set of rows; returns the ids that applied (the rest were stale). */
   upsert(batch: UpsertBatch): Promise<Set<string>>;
   /**

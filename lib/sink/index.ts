@@ -19,6 +19,7 @@ import { deleteLogTable, type EntityMetadata, metadataTables, tombstoneTable } f
 import { assertTablePrefix } from './table-model.js';
 
 export type { ApplyOptions, ApplyOutcome } from './applier.js';
+export type { EntitySchema, EntitySchemaSource } from './schema-source.js';
 export type {
   AttributeMetadataRow,
   EntityMetadata,

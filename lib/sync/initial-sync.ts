@@ -7,6 +7,7 @@ import { AppError, toAppError } from '../errors.js';
 import type { SyncCheckpoint } from '../profiles/control-store.js';
 import type { ExportProfile } from '../profiles/schema.js';
 import { applyChanges } from './apply-changes.js';
+import { EntitySchemaCache } from './entity-schema.js';
 import type { SyncDeps } from './ports.js';
 import { toAssociations } from './relationship-rows.js';
 import { attributeSpecs, toSinkMetadata } from './target-metadata.js';
@@ -126,7 +127,11 @@ export async function copyEntityPages(
   const relationship = isRelationship(profile, entity) ? await source.relationshipMetadata(entity) : undefined;
   const options = relationship
     ? undefined
-    : { attributeSpecs: { [entity]: attributeSpecs(await source.entityMetadata(entity)) } };
+    : {
+        attributeSpecs: { [entity]: attributeSpecs(await source.entityMetadata(entity)) },
+        // A value too long for its column has the metadata read again once before the row fails.
+        schema: new EntitySchemaCache(source, log).forProfile(profile),
+      };
   let pagesDone = checkpoint?.pagesDone ?? 0;
   let deltaLink = checkpoint?.deltaLink ?? null;
   const result: CopyResult = { done: false, rows: 0, pages: 0 };

@@ -44,7 +44,8 @@ export interface ReadPagesOptions {
 
 /** The Web API reads the sync steps make (lib/dataverse/webapi/client.ts implements them). */
 export interface DataverseSource {
-  entityMetadata(entity: string): Promise<DataverseEntityMetadata>;
+  /** Cached per client; `refresh` reads it again. */
+  entityMetadata(entity: string, options?: { refresh?: boolean }): Promise<DataverseEntityMetadata>;
   /** An N:N relationship by schema name: its intersect entity and the two sides. */
   relationshipMetadata(schemaName: string): Promise<RelationshipMetadata>;
   readPages(entity: string, options: ReadPagesOptions): AsyncIterable<SourcePage>;

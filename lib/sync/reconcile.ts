@@ -9,11 +9,15 @@
  */
 import type { RelationshipMetadata } from '../dataverse/webapi/metadata.js';
 import { AppError, type ErrorCode, toAppError } from '../errors.js';
+import type { Logger } from '../log.js';
 import type { ExportProfile } from '../profiles/schema.js';
+import type { ApplyOptions } from '../sink/index.js';
 import { applyChanges } from './apply-changes.js';
+import { EntitySchemaCache } from './entity-schema.js';
 import { activeProfile, copyTargets, DEFAULT_PAGE_SIZE, isRelationship } from './initial-sync.js';
-import type { SyncDeps } from './ports.js';
+import type { DataverseSource, SyncDeps, SyncSink } from './ports.js';
 import { toAssociations } from './relationship-rows.js';
+import { attributeSpecs, toSinkMetadata } from './target-metadata.js';
 
 export interface ReconcileDeps extends SyncDeps {
   /**
@@ -104,6 +108,7 @@ async function reconcileEntity(
     return failed(toAppError(err));
   }
   const sink = await deps.sinkFor(profile);
+  const options = relationship ? undefined : await refreshMetadata(sink, source, profile, entity, log);
   const now = deps.now ?? (() => new Date());
   let deltaLink = checkpoint.deltaLink;
   try {
@@ -115,7 +120,7 @@ async function reconcileEntity(
       const page = next.value;
       // An intersect row's delete names no pair; the Disassociate webhook is what removes a pair.
       const changes = relationship ? toAssociations(page.rows, relationship, requestedAt).changes : page.rows;
-      const tally = await applyChanges(deps, profile, sink, changes);
+      const tally = await applyChanges(deps, profile, sink, changes, options);
       entry.applied += tally.applied;
       entry.stale += tally.stale;
       entry.failed += tally.failed;
@@ -166,6 +171,31 @@ async function reconcileEntity(
   });
   if (entry.applied || entry.failed) log.info('reconcile applied missed changes', { ...entry });
   return entry;
+}
+
+/**
+ * Reads the entity's metadata again each run and writes the metadata tables whose rows changed (a new
+ * option's label appears within one reconcile period); its specs widen columns for the changes applied
+ * now. Unreadable metadata leaves the tables as they are and the changes still apply.
+ */
+async function refreshMetadata(
+  sink: SyncSink,
+  source: DataverseSource,
+  profile: ExportProfile,
+  entity: string,
+  log: Logger,
+): Promise<ApplyOptions | undefined> {
+  try {
+    const metadata = await source.entityMetadata(entity, { refresh: true });
+    await sink.writeMetadata(toSinkMetadata(metadata));
+    return {
+      attributeSpecs: { [entity]: attributeSpecs(metadata) },
+      schema: new EntitySchemaCache(source, log).forProfile(profile),
+    };
+  } catch (err) {
+    log.warn('metadata not refreshed', { error: toAppError(err) });
+    return undefined;
+  }
 }
 
 /**

@@ -314,6 +314,71 @@ describe('the local stack, driven over HTTP', { timeout: 240_000 }, () => {
     }
   });
 
+  it('widens a column when Dataverse raises its MaxLength: a 300-character name arrives, nothing is failure-logged', async () => {
+    const created = await api('/profiles', {
+      method: 'POST',
+      json: profileBody({
+        entities: ['account'],
+        target: { kind: 'postgres', connectionSecret: 'local-postgres', tablePrefix: 'wide' },
+      }),
+    });
+    const { id } = (await created.json()) as { id: string };
+    assert.equal((await api(`/profiles/${id}/activate`, { method: 'POST' })).status, 200);
+    const webApi = `${stack.info.sampleOrg.url}/api/data/v9.2`;
+    const first = (await (await fetch(`${webApi}/accounts?$top=1&$select=accountid`)).json()) as {
+      value: { accountid: string }[];
+    };
+    const accountId = first.value[0].accountid;
+    const rename = async (name: string) => {
+      const res = await fetch(`${webApi}/accounts(${accountId})`, {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name }),
+      });
+      assert.ok(res.ok, `PATCH answered ${res.status}`);
+    };
+    const db = new pg.Client({ connectionString: stack.info.postgresUrl });
+    await db.connect();
+    const nameIs = (name: string) =>
+      eventually(
+        async () => {
+          const r = await db.query('SELECT name FROM wide_account WHERE id = $1', [accountId]);
+          return r.rows[0]?.name === name ? true : undefined;
+        },
+        30_000,
+        `the name of ${name.length} characters`,
+      );
+    const nameLength = async () =>
+      (
+        await db.query(
+          "SELECT character_maximum_length AS n FROM information_schema.columns WHERE table_name = 'wide_account' AND column_name = 'name'",
+        )
+      ).rows[0].n;
+    try {
+      await rename('short');
+      await nameIs('short');
+      assert.equal(await nameLength(), 160, 'the webhook-made column has the metadata length');
+
+      const widen = await fetch(`${stack.info.sampleOrg.url}/_sample/metadata`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ change: 'maxLength', entity: 'account', attribute: 'name', maxLength: 400 }),
+      });
+      assert.equal(widen.status, 204, await widen.text());
+      const long = 'N'.repeat(300);
+      await rename(long);
+      await nameIs(long).catch(async (err) => {
+        const failures = await (await api(`/profiles/${id}/failures`)).text();
+        throw new Error(`${err}; failures: ${failures}; stack output: ${stack.output().slice(-4000)}`);
+      });
+
+      assert.equal(await nameLength(), 400);
+      assert.deepEqual(await (await api(`/profiles/${id}/failures`)).json(), []);
+    } finally {
+      await db.end();
+    }
+  });
+
   it('refuses a second stack on the same data, without harming the running one', async () => {
     await assert.rejects(startStackProcess({ dataDir: stack.dataDir, fresh: false }), /already running/);
     assert.equal((await fetch(`${stack.info.apiBaseUrl}/health`)).status, 200);

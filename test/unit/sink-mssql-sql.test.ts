@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { SideTableNames } from '../../lib/sink/dialect.js';
 import { type MssqlConnector, MssqlDialect, type MssqlInput } from '../../lib/sink/dialects/mssql.js';
 import * as sql from '../../lib/sink/dialects/mssql-sql.js';
+import { widenColumnSql } from '../../lib/sink/dialects/mssql-widen-sql.js';
 import { deleteLogTable, insertColumns, metadataTables, tombstoneTable } from '../../lib/sink/side-tables.js';
 import { type Column, systemColumns } from '../../lib/sink/table-model.js';
 
@@ -72,6 +73,43 @@ describe('Azure SQL statements (golden files)', () => {
 
   it('adds missing columns one existence check at a time', () => {
     matchesGolden('alter-add-columns', sql.addColumnsSql('dbo', 'sales_account', accountColumns.slice(2, 5)));
+  });
+
+  it('widens a column under the schema lock, keeping its NULL-ability, only while it has the type read', () => {
+    matchesGolden(
+      'widen-text',
+      widenColumnSql(
+        'dbo',
+        'sales_account',
+        'name',
+        { kind: 'text', maxLength: 160 },
+        { kind: 'text', maxLength: 400 },
+      ),
+    );
+    matchesGolden(
+      'widen-text-max',
+      widenColumnSql(
+        'dbo',
+        'sales_account',
+        'description',
+        { kind: 'text', maxLength: 4000 },
+        { kind: 'text', maxLength: 5000 },
+      ),
+    );
+    matchesGolden(
+      'widen-int',
+      widenColumnSql('dbo', 'sales_account', 'numberofemployees', { kind: 'integer' }, { kind: 'bigint' }),
+    );
+    matchesGolden(
+      'widen-decimal',
+      widenColumnSql(
+        'dbo',
+        'sales_account',
+        'creditlimit',
+        { kind: 'decimal', precision: 12, scale: 2 },
+        { kind: 'decimal', precision: 23, scale: 10 },
+      ),
+    );
   });
 
   it('merges a JSON batch under the version guard and the tombstone', () => {
@@ -190,6 +228,16 @@ describe('Azure SQL dialect', () => {
       ['a', '7', '2026-01-02T00:00:00.000Z', 1, 0],
       ['b', null, '2026-01-03T00:00:00.000Z', 0, 1],
     ]);
+  });
+
+  it('widens through one batch and reports whether the column still had the type read', async () => {
+    const { connector, calls } = recordingConnector([[{ widened: true }], [{ widened: false }]]);
+    const dialect = new MssqlDialect(connector, 'dbo', sides);
+    const from = { kind: 'text', maxLength: 160 } as const;
+    const to = { kind: 'text', maxLength: 400 } as const;
+    assert.equal(await dialect.widenColumn('sales_account', 'name', from, to), true);
+    assert.equal(await dialect.widenColumn('sales_account', 'name', from, to), false);
+    assert.equal(calls[0].text, widenColumnSql('dbo', 'sales_account', 'name', from, to));
   });
 
   it('compares column names without case, as the default collation does', async () => {

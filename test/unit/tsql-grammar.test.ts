@@ -8,8 +8,15 @@ import { describe, it } from 'node:test';
 import { mssqlControlSql } from '../../lib/profiles/sql/mssql.js';
 import type { SideTableNames, TableDef } from '../../lib/sink/dialect.js';
 import * as sql from '../../lib/sink/dialects/mssql-sql.js';
+import { widenColumnSql } from '../../lib/sink/dialects/mssql-widen-sql.js';
 import { deleteLogTable, insertColumns, metadataTables, tombstoneTable } from '../../lib/sink/side-tables.js';
-import { type Column, type ColumnKind, columnsForAttribute, systemColumns } from '../../lib/sink/table-model.js';
+import {
+  type Column,
+  type ColumnKind,
+  type ColumnType,
+  columnsForAttribute,
+  systemColumns,
+} from '../../lib/sink/table-model.js';
 import { controlStatements } from '../support/mssql-statements.js';
 import { tsqlSyntaxErrors } from '../support/tsql-grammar.js';
 
@@ -30,6 +37,24 @@ const everyColumn: Column[] = [
   { name: 'donotemail', type: { kind: 'boolean' } },
   { name: 'lastusedincampaign', type: { kind: 'timestamp' } },
 ];
+
+/** Every widening the sink makes (see lib/sink/column-widening.ts): from → to. */
+const widenings: Record<string, [ColumnType, ColumnType]> = {
+  'longer text': [
+    { kind: 'text', maxLength: 160 },
+    { kind: 'text', maxLength: 400 },
+  ],
+  'text past 4000': [
+    { kind: 'text', maxLength: 4000 },
+    { kind: 'text', maxLength: 8000 },
+  ],
+  'text to unlimited': [{ kind: 'text', maxLength: 100 }, { kind: 'text' }],
+  'int to bigint': [{ kind: 'integer' }, { kind: 'bigint' }],
+  'more digits': [
+    { kind: 'decimal', precision: 12, scale: 2 },
+    { kind: 'decimal', precision: 23, scale: 10 },
+  ],
+};
 
 const kinds: ColumnKind[] = ['uuid', 'text', 'integer', 'bigint', 'decimal', 'double', 'boolean', 'timestamp'];
 
@@ -55,6 +80,9 @@ function sinkStatements(): Record<string, string> {
     'isEmptySql: empty': sql.isEmptySql('dbo', sides.tombstone),
     'replaceLockSql: metadata lock': sql.replaceLockSql,
   };
+  for (const [name, [from, to]] of Object.entries(widenings)) {
+    out[`widenColumnSql: ${name}`] = widenColumnSql('dbo', 'sales_account', 'name', from, to);
+  }
   for (const def of sideDefs) {
     out[`createTableSql: ${def.name}`] = sql.createTableSql('dbo', def);
     out[`addColumnsSql: ${def.name}`] = sql.addColumnsSql('dbo', def.name, def.columns.slice(1));

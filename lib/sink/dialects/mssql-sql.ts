@@ -9,9 +9,9 @@ import type { SideTableNames, TableDef } from '../dialect.js';
 import type { Column, ColumnType } from '../table-model.js';
 
 export const quote = (name: string): string => `[${name}]`;
-const qualified = (schema: string, table: string): string => `${quote(schema)}.${quote(table)}`;
+export const qualified = (schema: string, table: string): string => `${quote(schema)}.${quote(table)}`;
 /** A literal for an object name inside OBJECT_ID / COL_LENGTH (names are validated: no quotes inside). */
-const nameLiteral = (text: string): string => `N'${text}'`;
+export const nameLiteral = (text: string): string => `N'${text}'`;
 
 /** The error number our DDL raises when it cannot get its schema lock in time (classified transient). */
 export const SCHEMA_LOCK_TIMEOUT_ERROR = 50001;
@@ -77,7 +77,7 @@ function fromText(expression: string, type: ColumnType): string {
  * `body` in a transaction holding an exclusive application lock on `resource`; the lock goes with the
  * transaction. XACT_ABORT makes any error roll the whole batch back.
  */
-function underSchemaLock(resource: string, body: string[]): string {
+export function underSchemaLock(resource: string, body: string[]): string {
   return [
     'SET XACT_ABORT ON;',
     'BEGIN TRANSACTION;',

@@ -18,6 +18,7 @@ import type { Column, ColumnType } from '../table-model.js';
 import { classifyMssqlError } from './mssql-errors.js';
 import { mssqlTableLimitProblem } from './mssql-limits.js';
 import * as sql from './mssql-sql.js';
+import { widenColumnSql } from './mssql-widen-sql.js';
 
 export interface MssqlInput {
   name: string;
@@ -158,6 +159,11 @@ export class MssqlDialect implements TargetDialect {
 
   async addColumns(table: string, columns: Column[]): Promise<void> {
     if (columns.length) await this.connector.query(sql.addColumnsSql(this.schema, table, columns));
+  }
+
+  async widenColumn(table: string, column: string, from: ColumnType, to: ColumnType): Promise<boolean> {
+    const rows = await this.connector.query(widenColumnSql(this.schema, table, column, from, to));
+    return rows.length > 0 && Number(rows[0].widened) === 1;
   }
 
   async upsert(batch: UpsertBatch): Promise<Set<string>> {

@@ -65,6 +65,25 @@ export function addColumnsSql(schema: string, table: string, columns: Column[]):
 export const readColumnsSql = `SELECT column_name, data_type, numeric_precision, numeric_scale, character_maximum_length
 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2`;
 
+/** $1 schema, $2 table, $3 column (folded): one column's type, read again under the table lock. */
+export const readColumnSql = `${readColumnsSql} AND column_name = $3`;
+
+/**
+ * The lock a widening holds from its check to its ALTER (the one ALTER COLUMN TYPE takes anyway), so two
+ * appliers widening the same column run one after the other and the second sees the first's type.
+ */
+export function lockTableSql(schema: string, table: string): string {
+  return `LOCK TABLE ${qualified(schema, table)} IN ACCESS EXCLUSIVE MODE`;
+}
+
+/** Waits this long for the widening's table lock, then fails transient (55P03) and the batch retries. */
+export const WIDEN_LOCK_TIMEOUT = "SET LOCAL lock_timeout = '30s'";
+
+/** ALTER COLUMN TYPE keeps the column's NULL-ability; every widening here casts implicitly. */
+export function alterColumnTypeSql(schema: string, table: string, column: string, to: ColumnType): string {
+  return `ALTER TABLE ${qualified(schema, table)} ALTER COLUMN ${quote(column)} TYPE ${columnTypeSql(to)}`;
+}
+
 /**
  * "`a` is newer than `b`" on the scale both share (§5): row versions when both have one, else times, else
  * true (nothing to compare: apply). `op` is `>` for writes and `>=` where a delete wins a tie.

@@ -1,5 +1,6 @@
 /** The PostgreSQL target: runs the statements of `postgres-sql.ts` on a pooled node-postgres connection. */
 import pg from 'pg';
+import { sameColumnType } from '../column-widening.js';
 import {
   type DeleteBatch,
   type SideTableNames,
@@ -95,6 +96,28 @@ export class PostgresDialect implements TargetDialect {
 
   async addColumns(table: string, columns: Column[]): Promise<void> {
     if (columns.length) await this.run(sql.addColumnsSql(this.schema, table, columns));
+  }
+
+  async widenColumn(table: string, column: string, from: ColumnType, to: ColumnType): Promise<boolean> {
+    const client = await this.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(sql.WIDEN_LOCK_TIMEOUT);
+      await client.query(sql.lockTableSql(this.schema, table));
+      const res = await client.query(sql.readColumnSql, [sql.fold(this.schema), sql.fold(table), sql.fold(column)]);
+      if (!res.rows.length || !sameColumnType(columnTypeOf(res.rows[0]), from)) {
+        await client.query('ROLLBACK');
+        return false;
+      }
+      await client.query(sql.alterColumnTypeSql(this.schema, table, column, to));
+      await client.query('COMMIT');
+      return true;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
   }
 
   async upsert(batch: UpsertBatch): Promise<Set<string>> {
