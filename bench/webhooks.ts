@@ -2,9 +2,9 @@ import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { startStack } from '../dev/stack.js';
 import { silentLogger } from '../lib/log.js';
+import { connectClient } from '../lib/postgres-pool.js';
 import { benchRecordId } from './ids.js';
 import type { BenchFigure } from './run.js';
 
@@ -55,8 +55,7 @@ export async function benchWebhooks(root: string): Promise<BenchFigure[]> {
     logger: silentLogger,
     settings: { LogLevel: 'error' },
   });
-  const db = new pg.Client({ connectionString: stack.info.targetPostgresUrl });
-  await db.connect();
+  const db = await connectClient({ connectionString: stack.info.targetPostgresUrl });
   try {
     const { apiBaseUrl, functionKey, sampleOrg } = stack.info;
     stack.sampleOrg.setWebhook(undefined);

@@ -81,6 +81,11 @@ export interface ControlStore extends ProfileDirectory, MetricsRecorder {
   getCheckpoint(profileId: string, entity: string): Promise<SyncCheckpoint | undefined>;
   /** Throws PROFILE_NOT_FOUND when the profile does not exist. */
   saveCheckpoint(checkpoint: Omit<SyncCheckpoint, 'updatedAt'>): Promise<void>;
+  /**
+   * Saves a copied page's checkpoint and adds its rows to rowsCopied in one statement, so a crash cannot
+   * keep one without the other. Throws PROFILE_NOT_FOUND when the profile does not exist.
+   */
+  saveCopyProgress(checkpoint: Omit<SyncCheckpoint, 'updatedAt'>, rowsCopied: number): Promise<void>;
   clearCheckpoints(profileId: string, entity?: string): Promise<void>;
   /** Every checkpoint with a delta link, for reconcile. */
   listDeltaCheckpoints(): Promise<SyncCheckpoint[]>;

@@ -148,8 +148,8 @@ export async function copyEntityPages(
       const tally = await applyChanges(deps, profile, sink, changes, options);
       pagesDone++;
       deltaLink = page.deltaLink ?? deltaLink;
-      await deps.store.saveCheckpoint({ profileId, entity, nextLink: page.nextLink ?? null, deltaLink, pagesDone });
-      await deps.store.updateSyncState(profileId, entity, { rowsCopiedDelta: page.rows.length });
+      const checkpoint = { profileId, entity, nextLink: page.nextLink ?? null, deltaLink, pagesDone };
+      await deps.store.saveCopyProgress(checkpoint, page.rows.length);
       if (tally.failed) await deps.store.recordMetrics(profileId, entity, { failed: tally.failed });
       result.rows += page.rows.length;
       result.pages++;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import { buildRemoteExecutionContext, serializeRemoteExecutionContext } from '../../dev/dataverse-payloads.js';
+import { connectClient } from '../../lib/postgres-pool.js';
 import { eventually, type StackProcess, startStackProcess } from './support/stack-process.js';
 
 /**
@@ -161,8 +161,7 @@ describe('the local stack, driven over HTTP', { timeout: 240_000 }, () => {
     const accountId = /\(([0-9a-f-]{36})\)/.exec(location)?.[1];
     assert.ok(accountId, `no record id in ${location}`);
 
-    const db = new pg.Client({ connectionString: stack.info.postgresUrl });
-    await db.connect();
+    const db = await connectClient({ connectionString: stack.info.postgresUrl });
     try {
       const row = await eventually(
         async () => {
@@ -240,8 +239,7 @@ describe('the local stack, driven over HTTP', { timeout: 240_000 }, () => {
         ),
       });
     assert.equal((await deliver(1, { type: 'money', value: '10.00' })).status, 202);
-    const db = new pg.Client({ connectionString: stack.info.postgresUrl });
-    await db.connect();
+    const db = await connectClient({ connectionString: stack.info.postgresUrl });
     try {
       await eventually(
         async () =>
@@ -287,8 +285,7 @@ describe('the local stack, driven over HTTP', { timeout: 240_000 }, () => {
     const deleted = await api(`/profiles/${live.id}?dropTables=true`, { method: 'DELETE' });
     assert.ok([200, 204].includes(deleted.status), await deleted.text());
     assert.equal((await api(`/profiles/${live.id}`)).status, 404);
-    const db = new pg.Client({ connectionString: stack.info.postgresUrl });
-    await db.connect();
+    const db = await connectClient({ connectionString: stack.info.postgresUrl });
     try {
       const tables = await db.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1");
       const names = tables.rows.map((r) => r.tablename as string);

@@ -328,6 +328,13 @@ describe('PostgreSQL control store: entity status', () => {
       store.saveCheckpoint({ profileId: missing, entity: 'account', nextLink: 'n', deltaLink: null, pagesDone: 0 }),
       notFound,
     );
+    await assert.rejects(
+      store.saveCopyProgress(
+        { profileId: missing, entity: 'account', nextLink: 'n', deltaLink: null, pagesDone: 1 },
+        5,
+      ),
+      notFound,
+    );
     // Counters are reporting: a late report for a deleted profile is dropped quietly.
     await store.recordMetrics(missing, 'account', { applied: 1 });
     assert.equal(await rowCount(db, 'entity_status'), 0);
@@ -392,6 +399,29 @@ describe('PostgreSQL control store: entity status', () => {
 });
 
 describe('PostgreSQL control store: checkpoints', () => {
+  it("saves a copied page's checkpoint and its rows together", async () => {
+    await using db = await createTestDatabase();
+    await using store = await storeOn(db);
+    const p = await store.createProfile(definition());
+    await store.updateSyncState(p.id, 'account', { syncState: 'InProgress', rowsCopied: 0 });
+    const page = (pagesDone: number) => ({
+      profileId: p.id,
+      entity: 'account',
+      nextLink: 'n',
+      deltaLink: null,
+      pagesDone,
+    });
+    await store.saveCopyProgress(page(1), 5000);
+    await store.saveCopyProgress(page(2), 1234);
+    // An entity without a status row yet gets one.
+    await store.saveCopyProgress({ ...page(1), entity: 'contact' }, 7);
+    assert.equal((await store.getCheckpoint(p.id, 'account'))?.pagesDone, 2);
+    const [account, contact] = await store.entityStatuses(p.id);
+    assert.deepEqual([account.syncState, account.rowsCopied], ['InProgress', 6234]);
+    assert.equal(contact.rowsCopied, 7);
+    assert.equal((await store.getCheckpoint(p.id, 'contact'))?.pagesDone, 1);
+  });
+
   it('saves, reads, lists delta links and clears checkpoints', async () => {
     await using db = await createTestDatabase();
     const clock = manualClock();

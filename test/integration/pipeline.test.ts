@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import pLimit from 'p-limit';
-import pg from 'pg';
 import { buildRemoteExecutionContext, serializeRemoteExecutionContext } from '../../dev/dataverse-payloads.js';
 import { startEmbeddedPostgres } from '../../dev/embedded/postgres.js';
 import type { AttributeValue } from '../../lib/change/change-event.js';
 import { ingestWebhook } from '../../lib/pipeline/ingest.js';
+import { connectClient } from '../../lib/postgres-pool.js';
 import { CHANGES_QUEUE } from '../../lib/queue/envelope.js';
 import { startPipelineStack } from '../support/pipeline-stack.js';
 
@@ -254,8 +254,7 @@ describe('the change pipeline on real parts (PostgreSQL, Azurite, AMQP stand-in)
       await ingestAll(events.slice(2 * third));
       await stack.drain();
 
-      const client = new pg.Client({ connectionString: target.url });
-      await client.connect();
+      const client = await connectClient({ connectionString: target.url });
       try {
         const rows = await client.query('SELECT id::text, versionnumber::text FROM outage_account ORDER BY id');
         assert.deepEqual(

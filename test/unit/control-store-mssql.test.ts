@@ -76,6 +76,17 @@ function statements(): Record<string, MssqlStatement> {
       },
       NOW,
     ),
+    'save-copy-progress': sql.saveCopyProgress(
+      {
+        profileId: PROFILE,
+        entity: 'account',
+        nextLink: 'https://contoso.crm.dynamics.com/api/data/v9.2/accounts?$skiptoken=x',
+        deltaLink: null,
+        pagesDone: 3,
+      },
+      5000,
+      NOW,
+    ),
     'delete-checkpoints': sql.deleteCheckpoints(PROFILE, null),
     'select-delta-checkpoints': sql.selectDeltaCheckpoints(),
   };
@@ -161,7 +172,7 @@ describe('Azure SQL control store T-SQL', () => {
   });
 
   it('locks the key range of every UPDATE-then-INSERT upsert until commit', () => {
-    for (const name of ['upsert-sync-state', 'upsert-metrics', 'upsert-checkpoint']) {
+    for (const name of ['upsert-sync-state', 'upsert-metrics', 'upsert-checkpoint', 'save-copy-progress']) {
       const text = all[name].text;
       assert.match(text, /UPDATE \[dvexport\]\.\[\w+\] WITH \(UPDLOCK, SERIALIZABLE\)/, name);
       assert.match(text, /SET @written = @@ROWCOUNT;\nIF @written = 0/, name);
