@@ -2,13 +2,15 @@ import pLimit from 'p-limit';
 import type { ChangeEvent } from '../change/change-event.js';
 import { AppError, toAppError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { DEFAULT_RETRY_COUNT, DEFAULT_RETRY_INTERVAL_SECONDS } from '../profiles/schema.js';
 import type { ChangeQueue } from '../queue/change-queue.js';
 import { type ChangeMessage, readChangeMessage } from '../queue/envelope.js';
+import { isFailureLogProfileId, UNATTRIBUTED_PROFILE_ID } from '../storage/failure-log.js';
 import type {
   ApplyOutcome,
   ClaimCheckStore,
+  FailureEntry,
   FailureLogWriter,
-  FailureRecord,
   MetricsDelta,
   MetricsRecorder,
   ProfileDirectory,
@@ -40,6 +42,13 @@ export interface ApplySummary {
   dropped: number;
 }
 
+/** The valid profile ids an unreadable message names, or the unattributed folder when it names none. */
+function ownersOf(body: unknown): string[] {
+  const named = (body as { profileIds?: unknown } | null)?.profileIds;
+  const valid = Array.isArray(named) ? [...new Set(named.filter(isFailureLogProfileId))] : [];
+  return valid.length ? valid : [UNATTRIBUTED_PROFILE_ID];
+}
+
 /** A change on its way to one profile, with the message it came in. */
 interface WorkItem {
   message: ChangeMessage;
@@ -55,9 +64,9 @@ interface WorkItem {
 export async function applyMessages(deps: ApplyDeps, bodies: unknown[]): Promise<ApplySummary> {
   const now = deps.now ?? (() => new Date());
   const summary: ApplySummary = { applied: 0, stale: 0, failed: 0, retried: 0, deferred: 0, dropped: 0 };
-  const failures = new Map<string, FailureRecord[]>();
+  const failures = new Map<string, FailureEntry[]>();
   const reschedule: { message: ChangeMessage; at: Date }[] = [];
-  const fail = (profileId: string, record: Omit<FailureRecord, 'profileId' | 'time'>) => {
+  const fail = (profileId: string, record: Omit<FailureEntry, 'profileId' | 'time'>) => {
     const list = failures.get(profileId) ?? [];
     list.push({ profileId, time: now().toISOString(), ...record });
     failures.set(profileId, list);
@@ -70,13 +79,12 @@ export async function applyMessages(deps: ApplyDeps, bodies: unknown[]): Promise
   for (const body of bodies) {
     const message = readChangeMessage(body);
     if ('error' in message) {
-      const raw = body as Partial<ChangeMessage> | undefined;
-      const profileIds = Array.isArray(raw?.profileIds) && raw.profileIds.length ? raw.profileIds : ['_unrouted'];
-      for (const profileId of profileIds) {
+      // Logged once, where an admin reads it; the batch's good changes go on (nothing to redeliver).
+      for (const profileId of ownersOf(body)) {
         fail(profileId, {
-          entity: String(raw?.entity ?? 'unknown'),
-          recordId: String(raw?.recordId ?? 'unknown'),
-          changeType: String(raw?.operation ?? 'unknown'),
+          entity: 'unknown',
+          recordId: 'unknown',
+          changeType: 'unknown',
           reason: `unreadable queue message: ${message.error}`,
           code: 'VALIDATION_FAILED',
         });
@@ -148,7 +156,7 @@ function failureOf(
   message: ChangeMessage,
   error: AppError,
   attempts?: number,
-): Omit<FailureRecord, 'profileId' | 'time'> {
+): Omit<FailureEntry, 'profileId' | 'time'> {
   return {
     entity: message.entity,
     recordId: message.recordId,
@@ -162,7 +170,7 @@ function failureOf(
 
 interface BatchState {
   summary: ApplySummary;
-  fail: (profileId: string, record: Omit<FailureRecord, 'profileId' | 'time'>) => void;
+  fail: (profileId: string, record: Omit<FailureEntry, 'profileId' | 'time'>) => void;
   reschedule: { message: ChangeMessage; at: Date }[];
   now: () => Date;
 }
@@ -179,8 +187,8 @@ async function applyForProfile(
 ): Promise<void> {
   const { summary, fail, reschedule, now } = state;
   const log = deps.logger.child({ profileId: profile.id });
-  const retryCount = profile.options.retryCount ?? 12;
-  const retryIntervalMs = (profile.options.retryIntervalSeconds ?? 5) * 1000;
+  const retryCount = profile.options.retryCount ?? DEFAULT_RETRY_COUNT;
+  const retryIntervalMs = (profile.options.retryIntervalSeconds ?? DEFAULT_RETRY_INTERVAL_SECONDS) * 1000;
   const metrics = new Map<string, MetricsDelta>();
   const bump = (entity: string, delta: MetricsDelta) => {
     const m = metrics.get(entity) ?? {};

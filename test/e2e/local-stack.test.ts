@@ -265,9 +265,24 @@ describe('the local stack, driven over HTTP', { timeout: 240_000 }, () => {
       assert.match(csv.headers.get('content-type') ?? '', /text\/csv/);
       assert.match(await csv.text(), new RegExp(accountId));
 
+      // Resync is durable work: 202 with a status URL, polled until the orchestration completes.
       const resync = await api(`/profiles/${id}/failures/resync`, { method: 'POST' });
-      assert.equal(resync.status, 200, await resync.clone().text());
-      const result = (await resync.json()) as { attempted: number; succeeded: number };
+      assert.equal(resync.status, 202, await resync.clone().text());
+      const started = (await resync.json()) as { id: string; statusQueryGetUri: string };
+      assert.equal(resync.headers.get('location'), started.statusQueryGetUri);
+      const result = await eventually(
+        async () => {
+          const status = (await (await fetch(started.statusQueryGetUri)).json()) as {
+            runtimeStatus: string;
+            output: { stage: string; attempted: number; succeeded: number };
+          };
+          if (status.runtimeStatus === 'Failed') throw new Error(JSON.stringify(status));
+          return status.runtimeStatus === 'Completed' ? status.output : undefined;
+        },
+        60_000,
+        'the resync to complete',
+      );
+      assert.equal(result.stage, 'done');
       assert.equal(result.attempted, 1);
       assert.equal(result.succeeded, 1);
       assert.deepEqual(await (await api(`/profiles/${id}/failures`)).json(), []);

@@ -4,6 +4,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { openApiDocument } from '../../lib/api/openapi.js';
 import { profileStatus } from '../../lib/api/profile-status.js';
+import { methodsOf, ROUTES } from '../../lib/api/routes.js';
 import { AppError } from '../../lib/errors.js';
 import type { EntityStatus } from '../../lib/profiles/control-store.js';
 import { type ExportProfile, profileInputSchema, withDefaults } from '../../lib/profiles/schema.js';
@@ -14,22 +15,10 @@ type Json = Record<string, unknown>;
 const doc = openApiDocument() as Json & { paths: Record<string, Json>; components: Json & { schemas: Json } };
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace'];
 
-/** Every route of ARCHITECTURE §3 plus webhook, health and this document. */
-const ROUTES: [string, string][] = [
-  ['get', '/api/profiles'],
-  ['post', '/api/profiles'],
-  ['get', '/api/profiles/{id}'],
-  ['put', '/api/profiles/{id}'],
-  ['delete', '/api/profiles/{id}'],
-  ['post', '/api/profiles/{id}/activate'],
-  ['post', '/api/profiles/{id}/deactivate'],
-  ['get', '/api/profiles/{id}/status'],
-  ['get', '/api/profiles/{id}/failures'],
-  ['post', '/api/profiles/{id}/failures/resync'],
-  ['post', '/api/webhooks/dataverse'],
-  ['get', '/api/health'],
-  ['get', '/api/openapi.json'],
-];
+/** Every route of the route table, as [method, path]. */
+const ROUTE_LIST: [string, string][] = ROUTES.flatMap((r) =>
+  methodsOf(r).map((m): [string, string] => [m.toLowerCase(), `/api/${r.route}`]),
+);
 
 function resolve(pointer: string): unknown {
   assert.ok(pointer.startsWith('#/'), `local reference: ${pointer}`);
@@ -99,11 +88,11 @@ describe('openApiDocument', () => {
   });
 
   it('describes every route, each operation with an id and responses', () => {
-    for (const [method, path] of ROUTES) {
+    for (const [method, path] of ROUTE_LIST) {
       assert.ok(doc.paths[path]?.[method], `${method.toUpperCase()} ${path} is described`);
     }
     const ops = operations();
-    assert.equal(ops.length, ROUTES.length, 'no undocumented extras');
+    assert.equal(ops.length, ROUTE_LIST.length, 'no undocumented extras');
     const ids = ops.map(({ op }) => op.operationId);
     assert.equal(new Set(ids).size, ids.length, 'operationIds are unique');
     for (const { path, method, op } of ops) {
@@ -135,8 +124,10 @@ describe('openApiDocument', () => {
     assert.deepEqual(schemes.functionKey, { type: 'apiKey', in: 'header', name: 'x-functions-key' });
     assert.deepEqual(schemes.functionKeyQuery, { type: 'apiKey', in: 'query', name: 'code' });
     assert.deepEqual(doc.security, [{ functionKey: [] }, { functionKeyQuery: [] }]);
+    const anonymous = new Set(ROUTES.filter((r) => r.authLevel === 'anonymous').map((r) => `/api/${r.route}`));
+    assert.deepEqual([...anonymous], ['/api/health']);
     for (const { path, op } of operations()) {
-      if (path === '/api/health') assert.deepEqual(op.security, []);
+      if (anonymous.has(path)) assert.deepEqual(op.security, []);
       else assert.equal(op.security, undefined, `${path} inherits the keyed default`);
     }
   });
