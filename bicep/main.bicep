@@ -42,7 +42,7 @@ param sqlAdminLogin string = ''
 ])
 param sqlAdminPrincipalType string = 'User'
 
-@description('Base64 of 32 random bytes for the claim-check encryption key. Empty: set the secret after deploying (bicep/README.md).')
+@description('Base64 of 32 random bytes for the claim-check encryption key. Empty: set the secret after deploying (README.md, Runbook).')
 @secure()
 param payloadEncryptionKey string = ''
 

@@ -1,7 +1,7 @@
 // Every role the Function App's identity holds, and nothing more. Names are guid(scope, principal, role), so a
 // re-deployment finds the same assignments instead of failing on duplicates.
 //
-// Not here: SQL. Database users are not ARM resources; see bicep/README.md (CREATE USER … FROM EXTERNAL PROVIDER).
+// Not here: SQL. Database users are not ARM resources; see the README's runbook, step 2 (CREATE USER … FROM EXTERNAL PROVIDER).
 
 @description('Principal (object) id of the Function App\'s user-assigned identity.')
 param identityPrincipalId string

@@ -1,6 +1,6 @@
 // Azure SQL logical server + database for the control store (profiles, entity status, metrics, checkpoints).
 // Entra ID only: no SQL logins exist, the app connects as its managed identity (a database user created
-// after deployment, see bicep/README.md).
+// after deployment, see the README's runbook, step 2).
 
 param serverName string
 param databaseName string

@@ -1,7 +1,7 @@
 import type { MetricsDelta, MetricsRecorder, ProfileDirectory } from '../pipeline/ports.js';
 import type { ExportProfile, ProfileDefinition, ProfileState } from './schema.js';
 
-/** Initial-sync state of one entity of a profile (ARCHITECTURE §3 status). */
+/** Initial-sync state of one entity of a profile (docs/architecture.md §3 status). */
 export type EntitySyncState = 'NotStarted' | 'Queued' | 'InProgress' | 'Completed' | 'Failed';
 
 /** One row of `GET /api/profiles/{id}/status`: sync progress plus the change counters. */

@@ -49,7 +49,7 @@ export interface DeleteBatch {
   rows: DeleteRow[];
 }
 
-/** How a driver error should be handled (ARCHITECTURE §5, ErrorCodes). */
+/** How a driver error should be handled (docs/architecture.md §5, ErrorCodes). */
 export type FailureClass =
   /** The target cannot be reached: the whole batch stays queued. */
   | 'unreachable'

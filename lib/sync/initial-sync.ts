@@ -1,5 +1,5 @@
 /**
- * The steps of an initial sync (ARCHITECTURE §1), as plain functions the orchestration calls as
+ * The steps of an initial sync (docs/architecture.md §1), as plain functions the orchestration calls as
  * activities. Every page is one version-guarded applyBatch, and the checkpoint (next link, delta link,
  * pages done) is saved after every page, so a crash anywhere re-reads at most the page in flight.
  */

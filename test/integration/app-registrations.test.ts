@@ -13,7 +13,7 @@ const KEY = 'registration-test-key';
 
 /**
  * The app's own registrations (dist/functions/*.js), read through the @azure/functions-core stand-in: what the
- * Functions host would read from them is what the dev host serves, and it is the contract of ARCHITECTURE §1–§3.
+ * Functions host would read from them is what the dev host serves, and it is the contract of docs/architecture.md §1–§3.
  */
 describe('the app as the Functions host would read it', () => {
   let registry: FunctionRegistry;
