@@ -20,9 +20,11 @@ const stdoutSink: LogSink = (level, line) => {
 
 let defaultLevel: LogLevel = 'info';
 
-/** Sets the level of loggers made without one: the wiring passes the validated `LogLevel` setting. */
-export function setDefaultLogLevel(level: LogLevel): void {
+/** Sets the level of loggers made without one (the wiring passes the validated `LogLevel` setting); answers the previous one. */
+export function setDefaultLogLevel(level: LogLevel): LogLevel {
+  const previous = defaultLevel;
   defaultLevel = level;
+  return previous;
 }
 
 export function createLogger(options: { level?: LogLevel; fields?: LogFields; sink?: LogSink } = {}): Logger {

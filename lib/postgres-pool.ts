@@ -1,8 +1,7 @@
 /** node-postgres pools and clients that neither crash the process nor outlive their `end()`. */
-import { once } from 'node:events';
 import pg from 'pg';
 
-const openClients = new WeakMap<pg.Pool, Set<Promise<unknown>>>();
+const openClients = new WeakMap<pg.Pool, Set<Promise<void>>>();
 
 /**
  * A pool whose lost connections go to `onLost` instead of an unhandled 'error' event (a server restart or a
@@ -11,9 +10,12 @@ const openClients = new WeakMap<pg.Pool, Set<Promise<unknown>>>();
 export function createPool(config: pg.PoolConfig, onLost: (err: Error) => void = () => {}): pg.Pool {
   const pool = new pg.Pool(config);
   pool.on('error', onLost);
-  const open = new Set<Promise<unknown>>();
+  const open = new Set<Promise<void>>();
   pool.on('connect', (client) => {
-    const ended = once(client, 'end').finally(() => open.delete(ended));
+    // Not events.once: that rejects on the 'error' a lost connection emits first, and nobody awaits it then.
+    const ended = new Promise<void>((resolve) => client.once('end', resolve)).then(() => {
+      open.delete(ended);
+    });
     open.add(ended);
   });
   openClients.set(pool, open);

@@ -1,5 +1,6 @@
 import pLimit from 'p-limit';
 import type { ChangeEvent } from '../change/change-event.js';
+import { readStoredChange } from '../change/change-event-schema.js';
 import { AppError, toAppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { DEFAULT_RETRY_COUNT, DEFAULT_RETRY_INTERVAL_SECONDS } from '../profiles/schema.js';
@@ -43,10 +44,18 @@ export interface ApplySummary {
 }
 
 /** The valid profile ids an unreadable message names, or the unattributed folder when it names none. */
-function ownersOf(body: unknown): string[] {
-  const named = (body as { profileIds?: unknown } | null)?.profileIds;
+function ownersOf(body: Partial<ChangeMessage> | undefined): string[] {
+  const named = (body as { profileIds?: unknown } | null | undefined)?.profileIds;
   const valid = Array.isArray(named) ? [...new Set(named.filter(isFailureLogProfileId))] : [];
   return valid.length ? valid : [UNATTRIBUTED_PROFILE_ID];
+}
+
+function parsedOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 /** A change on its way to one profile, with the message it came in. */
@@ -80,10 +89,12 @@ export async function applyMessages(deps: ApplyDeps, bodies: unknown[]): Promise
     const message = readChangeMessage(body);
     if ('error' in message) {
       // Logged once, where an admin reads it; the batch's good changes go on (nothing to redeliver).
-      for (const profileId of ownersOf(body)) {
+      const raw = (typeof body === 'string' ? parsedOrUndefined(body) : body) as Partial<ChangeMessage> | undefined;
+      const named = (value: unknown) => (typeof value === 'string' && value ? value : 'unknown');
+      for (const profileId of ownersOf(raw)) {
         fail(profileId, {
-          entity: 'unknown',
-          recordId: 'unknown',
+          entity: named(raw?.entity),
+          recordId: named(raw?.recordId),
           changeType: 'unknown',
           reason: `unreadable queue message: ${message.error}`,
           code: 'VALIDATION_FAILED',
@@ -149,7 +160,7 @@ export async function applyMessages(deps: ApplyDeps, bodies: unknown[]): Promise
 async function loadClaimCheck(deps: ApplyDeps, message: ChangeMessage): Promise<ChangeEvent> {
   if (message.body.kind !== 'claimCheck') throw new Error('not a claim check');
   const json = await deps.claimChecks.get(message.body.blobName);
-  return JSON.parse(json) as ChangeEvent;
+  return readStoredChange(json, `Claim check '${message.body.blobName}'`);
 }
 
 function failureOf(
