@@ -8,7 +8,7 @@ param tags object = {}
 @description('Name of the secret holding the base64 AES-256 key for claim-check blobs (PayloadKeySecretName).')
 param payloadKeySecretName string = 'payload-encryption-key'
 
-@description('Base64 of 32 random bytes (openssl rand -base64 32). Empty: the secret is not written by this deployment (set it once after deploying, see the README's runbook, step 2).')
+@description('Base64 of 32 random bytes (openssl rand -base64 32). Empty: the secret is not written by this deployment (set it once after deploying, see the README runbook).')
 @secure()
 param payloadEncryptionKey string = ''
 
