@@ -1,7 +1,9 @@
 /**
  * Plays Dataverse in its own process, so the benchmark measures the app and not the client sharing its
  * thread: posts `count` Create webhooks for ids `first…first+count-1` with `concurrency` connections, either
- * as fast as possible or at `rate` per second, then prints `{ seconds, cpuSeconds, statuses }` as JSON.
+ * as fast as possible or at `rate` per second, then prints `{ seconds, cpuSeconds, statuses, connectionErrors }`
+ * as JSON. A connection the server reset (a keep-alive socket closing as a request goes out) is counted and the
+ * delivery sent again on a fresh socket, as Dataverse retries; it does not end the run.
  */
 import { Agent, request } from 'node:http';
 import pLimit from 'p-limit';
@@ -39,7 +41,22 @@ function body(i: number): string {
   );
 }
 
-function post(payload: string): Promise<number> {
+/** Connection-level errors (ECONNRESET, EPIPE, …) met and ridden out. */
+let connectionErrors = 0;
+const MAX_ATTEMPTS = 5;
+
+async function post(payload: string): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await postOnce(payload);
+    } catch (err) {
+      connectionErrors++;
+      if (attempt >= MAX_ATTEMPTS) throw err;
+    }
+  }
+}
+
+function postOnce(payload: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request(
       options.url,
@@ -47,6 +64,7 @@ function post(payload: string): Promise<number> {
       (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode ?? 0));
+        res.on('error', reject);
       },
     );
     req.on('error', reject);
@@ -81,5 +99,6 @@ process.stdout.write(
     seconds: (performance.now() - started) / 1000,
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
     statuses,
+    connectionErrors,
   }),
 );

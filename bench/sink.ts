@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { startEmbeddedPostgres } from '../dev/embedded/postgres.js';
 import type { ChangeEvent } from '../lib/change/change-event.js';
+import { connectClient } from '../lib/postgres-pool.js';
 import { openSink } from '../lib/sink/index.js';
 import type { BenchFigure } from './run.js';
 
@@ -85,8 +85,7 @@ const ROW_UPSERT = `INSERT INTO row_account (${COPY_COLUMNS}) VALUES ($1,$2,$3,$
   WHERE row_account.versionnumber < EXCLUDED.versionnumber`;
 
 export async function copyRows(url: string, changes: ChangeEvent[]): Promise<number> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
+  const client = await connectClient({ connectionString: url });
   try {
     await client.query(COPY_TABLE);
     await client.query('TRUNCATE copy_account');
@@ -131,8 +130,7 @@ export async function benchSink(root: string): Promise<BenchFigure[]> {
     const applyPerSec = changes.length / ((performance.now() - started) / 1000);
     await sink.close();
 
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
+    const client = await connectClient({ connectionString: url });
     await client.query(ROW_TABLE);
     started = performance.now();
     for (const change of changes.slice(0, ROW_BY_ROW)) {

@@ -2,9 +2,9 @@ import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { startStack } from '../dev/stack.js';
 import { silentLogger } from '../lib/log.js';
+import { connectClient } from '../lib/postgres-pool.js';
 import { benchRecordId } from './ids.js';
 import type { BenchFigure } from './run.js';
 
@@ -17,6 +17,8 @@ interface LoadResult {
   /** CPU the load generator itself used (it shares the machine's cores with the stack). */
   cpuSeconds: number;
   statuses: Record<string, number>;
+  /** Connection resets the generator met and retried (Dataverse retries such a delivery too). */
+  connectionErrors: number;
 }
 
 /** Runs bench/load-generator.js in its own process and returns what it measured. */
@@ -55,8 +57,7 @@ export async function benchWebhooks(root: string): Promise<BenchFigure[]> {
     logger: silentLogger,
     settings: { LogLevel: 'error' },
   });
-  const db = new pg.Client({ connectionString: stack.info.targetPostgresUrl });
-  await db.connect();
+  const db = await connectClient({ connectionString: stack.info.targetPostgresUrl });
   try {
     const { apiBaseUrl, functionKey, sampleOrg } = stack.info;
     stack.sampleOrg.setWebhook(undefined);
@@ -112,6 +113,7 @@ export async function benchWebhooks(root: string): Promise<BenchFigure[]> {
     const eluBefore = performance.eventLoopUtilization();
     const burst = await load(1, E2E_DELIVERIES, { concurrency: Number(process.env.BENCH_CONCURRENCY ?? 64) });
     const ingestSeconds = burst.seconds;
+    let connectionErrors = burst.connectionErrors;
     await waitForRows(E2E_DELIVERIES + 1, 300_000);
     const e2eSeconds = (performance.now() - started) / 1000;
     const stackCpu = process.cpuUsage(cpuBefore);
@@ -121,7 +123,7 @@ export async function benchWebhooks(root: string): Promise<BenchFigure[]> {
     const base = E2E_DELIVERIES + 10;
     const total = STEADY_RATE * STEADY_SECONDS;
     started = performance.now();
-    await load(base, total, { rate: STEADY_RATE });
+    connectionErrors += (await load(base, total, { rate: STEADY_RATE })).connectionErrors;
     await waitForRows(E2E_DELIVERIES + 1 + total, 120_000);
     const lags = (
       await db.query<{ lag: number }>(
@@ -175,6 +177,12 @@ export async function benchWebhooks(root: string): Promise<BenchFigure[]> {
         label: `end to end: what ${cpus} cores allow at that CPU per delivery (every cycle used)`,
         value: (cpus * 1e6 * E2E_DELIVERIES) / (stackCpu.user + stackCpu.system + burst.cpuSeconds * 1e6),
         unit: 'deliveries/s',
+      },
+      {
+        key: 'e2eConnectionErrors',
+        label: 'load generator: connection resets met and retried (burst and steady rate)',
+        value: connectionErrors,
+        unit: 'errors',
       },
       { key: 'lagP50Ms', label: `lag p50 at ${STEADY_RATE} changes/s`, value: p50, unit: 'ms' },
       {

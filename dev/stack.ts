@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { encodePrincipal, ROLES } from '../lib/auth/principal.js';
 import { createLogger, type Logger } from '../lib/log.js';
+import { connectClient } from '../lib/postgres-pool.js';
 import { closeRuntime } from '../lib/runtime.js';
 import { startAzurite } from './embedded/azurite.js';
 import { freePort, startEmbeddedPostgres } from './embedded/postgres.js';
@@ -196,8 +196,7 @@ function persisted(file: string, make: () => string): string {
 }
 
 async function ensureDatabase(serverUrl: string, name: string): Promise<string> {
-  const client = new pg.Client({ connectionString: serverUrl });
-  await client.connect();
+  const client = await connectClient({ connectionString: serverUrl });
   try {
     const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
     if (!exists.rowCount) await client.query(`CREATE DATABASE ${name}`);

@@ -5,6 +5,7 @@ import { runCleanup } from '../lib/maintenance/cleanup.js';
 import { openDeadLetterReceiver } from '../lib/maintenance/dead-letter-receiver.js';
 import { drainDeadLetters } from '../lib/maintenance/dead-letters.js';
 import { getRuntime } from '../lib/runtime.js';
+import { triggerBoundary } from '../lib/trigger-boundary.js';
 
 /**
  * Turns dead-lettered changes into failure-log lines, then removes orphaned claim checks, expired and
@@ -14,7 +15,7 @@ import { getRuntime } from '../lib/runtime.js';
 export async function cleanup(timer: Timer, context: InvocationContext): Promise<void> {
   const logger = loggerFor(context, { function: 'cleanup' });
   let drainError: unknown;
-  try {
+  await triggerBoundary(logger, 'cleanup failed', async () => {
     const runtime = await getRuntime();
     const receiver = openDeadLetterReceiver(runtime.serviceBus);
     try {
@@ -35,11 +36,7 @@ export async function cleanup(timer: Timer, context: InvocationContext): Promise
       logger,
     });
     (report.failed ? logger.warn : logger.info)('cleanup finished', { ...report, isPastDue: timer.isPastDue });
-  } catch (thrown) {
-    const error = toAppError(thrown);
-    logger.error('cleanup failed', { error });
-    throw error;
-  }
+  });
   if (drainError) throw drainError;
 }
 

@@ -1,4 +1,5 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import { httpOptions, routesRegisteredBy } from '../lib/api/routes.js';
 import { healthReport } from '../lib/health.js';
 
 /** Anonymous liveness probe: answers without touching any dependency, so it works while they start. */
@@ -6,4 +7,4 @@ export async function health(_request: HttpRequest, _context: InvocationContext)
   return { status: 200, jsonBody: healthReport() };
 }
 
-app.http('health', { route: 'health', methods: ['GET'], authLevel: 'anonymous', handler: health });
+for (const route of routesRegisteredBy('health')) app.http(route.name, { ...httpOptions(route), handler: health });

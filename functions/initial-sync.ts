@@ -1,6 +1,5 @@
 import type { InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
-import { toAppError } from '../lib/errors.js';
 import { loggerFor } from '../lib/log.js';
 import { getRuntime } from '../lib/runtime.js';
 import { completeEntity, copyStep, failEntity, planInitialSync } from '../lib/sync/initial-sync.js';
@@ -13,6 +12,7 @@ import {
   initialSyncOrchestrators,
 } from '../lib/sync/initial-sync-orchestration.js';
 import { type SyncDeps, syncDepsFromRuntime } from '../lib/sync/ports.js';
+import { triggerBoundary } from '../lib/trigger-boundary.js';
 
 /**
  * The `initialSync` orchestration (started by activation, one instance per profile) and its activities.
@@ -25,15 +25,10 @@ async function depsFor(context: InvocationContext): Promise<SyncDeps> {
 
 function activity<I, O>(name: string, step: (deps: SyncDeps, input: I) => Promise<O>) {
   df.app.activity(name, {
-    handler: async (input: unknown, context: InvocationContext) => {
-      try {
-        return await step(await depsFor(context), input as I);
-      } catch (thrown) {
-        const error = toAppError(thrown);
-        loggerFor(context).error('initial sync step failed', { step: name, input, error });
-        throw error;
-      }
-    },
+    handler: (input: unknown, context: InvocationContext) =>
+      triggerBoundary(loggerFor(context, { step: name, input }), 'initial sync step failed', async () =>
+        step(await depsFor(context), input as I),
+      ),
   });
 }
 

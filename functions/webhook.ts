@@ -1,4 +1,5 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import { httpOptions, routesRegisteredBy } from '../lib/api/routes.js';
 import { httpBoundary } from '../lib/http/boundary.js';
 import { loggerFor } from '../lib/log.js';
 import { ingestWebhook } from '../lib/pipeline/ingest.js';
@@ -19,9 +20,6 @@ export async function dataverseWebhook(request: HttpRequest, context: Invocation
   });
 }
 
-app.http('dataverseWebhook', {
-  route: 'webhooks/dataverse',
-  methods: ['POST'],
-  authLevel: 'function',
-  handler: dataverseWebhook,
-});
+for (const route of routesRegisteredBy('webhook')) {
+  app.http(route.name, { ...httpOptions(route), handler: dataverseWebhook });
+}

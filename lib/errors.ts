@@ -87,15 +87,27 @@ export class AppError extends Error {
     this.details = options.details ?? [];
   }
 
-  /** The shape returned to API callers and written to logs; no stack unless asked for. */
-  toJSON(includeStack = false): Record<string, unknown> {
+  /**
+   * The shape returned to API callers and written to logs, without a stack. `JSON.stringify` calls this with
+   * the property key, so it takes no options; the cause is kept as its name and message (coded when coded).
+   */
+  toJSON(_key?: string): Record<string, unknown> {
     return {
       code: this.code,
       message: this.message,
       ...(this.details.length ? { details: this.details } : {}),
-      ...(includeStack && this.stack ? { stack: this.stack } : {}),
+      ...(this.cause === undefined ? {} : { cause: causeOf(this.cause) }),
     };
   }
+}
+
+function causeOf(cause: unknown): unknown {
+  if (cause instanceof AppError) return cause.toJSON();
+  if (cause instanceof Error) {
+    const code = (cause as { code?: unknown }).code;
+    return { name: cause.name, message: cause.message, ...(code === undefined ? {} : { code }) };
+  }
+  return typeof cause === 'object' && cause !== null ? String(cause) : cause;
 }
 
 /** Turns any thrown value into an AppError, keeping the original as `cause`. */
@@ -104,8 +116,4 @@ export function toAppError(err: unknown): AppError {
   if (err instanceof SyntaxError) return new AppError('MALFORMED_JSON', err.message, { cause: err });
   const message = err instanceof Error ? err.message : String(err);
   return new AppError('INTERNAL', message, { cause: err });
-}
-
-export function isTransient(err: unknown): boolean {
-  return err instanceof AppError ? err.transient : false;
 }

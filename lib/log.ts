@@ -18,8 +18,17 @@ const stdoutSink: LogSink = (level, line) => {
   (level === 'error' || level === 'warn' ? process.stderr : process.stdout).write(line + '\n');
 };
 
+let defaultLevel: LogLevel = 'info';
+
+/** Sets the level of loggers made without one (the wiring passes the validated `LogLevel` setting); answers the previous one. */
+export function setDefaultLogLevel(level: LogLevel): LogLevel {
+  const previous = defaultLevel;
+  defaultLevel = level;
+  return previous;
+}
+
 export function createLogger(options: { level?: LogLevel; fields?: LogFields; sink?: LogSink } = {}): Logger {
-  const min = rank[options.level ?? ((process.env.LogLevel as LogLevel | undefined) || 'info')] ?? rank.info;
+  const min = rank[options.level ?? defaultLevel];
   const base = options.fields ?? {};
   const sink = options.sink ?? stdoutSink;
   const write = (level: LogLevel, message: string, fields?: LogFields) => {

@@ -8,7 +8,7 @@ import { ServiceBusClient } from '@azure/service-bus';
 import { type AppConfig, loadConfig } from './config.js';
 import { createDataverseClient, type DataverseClient } from './dataverse/webapi/client.js';
 import { parseWebhook } from './dataverse/webhook/parse.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger, type Logger, setDefaultLogLevel } from './log.js';
 import type { ApplyDeps } from './pipeline/apply.js';
 import type { IngestDeps } from './pipeline/ingest.js';
 import type {
@@ -17,8 +17,6 @@ import type {
   RecordRereader,
   RoutedProfile,
   SchemaSourceFactory,
-  SinkFactory,
-  TargetSink,
 } from './pipeline/ports.js';
 import { ThrottledTargetStates } from './pipeline/target-state.js';
 import type { ControlStore } from './profiles/control-store.js';
@@ -29,10 +27,10 @@ import { CHANGES_QUEUE } from './queue/envelope.js';
 import { WebhookRegistrar } from './registration/registrar.js';
 import { createSecretProvider } from './secrets/create-secret-provider.js';
 import type { SecretProvider } from './secrets/provider.js';
-import { openSink, type Sink } from './sink/index.js';
+import { SinkCache } from './sink/sink-cache.js';
 import { BlobStore } from './storage/blob-store.js';
 import { ClaimCheckStore } from './storage/claim-check.js';
-import { type FailureEntry, FailureLog } from './storage/failure-log.js';
+import { FailureLog } from './storage/failure-log.js';
 import { PayloadCipher } from './storage/payload-crypto.js';
 import { EntitySchemaCache } from './sync/entity-schema.js';
 import { startTelemetry, withTelemetry } from './telemetry.js';
@@ -86,6 +84,7 @@ const METADATA_TIMEOUT_MS = 10_000;
 
 export async function createRuntime(env: Record<string, string | undefined>): Promise<Runtime> {
   const config = loadConfig(env);
+  setDefaultLogLevel(config.logLevel);
   const logger = createLogger({ level: config.logLevel, fields: { app: 'dataverse-export' } });
   await startTelemetry(config.applicationInsightsConnectionString, config.applicationInsightsAuthenticationString);
   let credential: TokenCredential | undefined;
@@ -176,7 +175,7 @@ export async function createRuntime(env: Record<string, string | undefined>): Pr
   };
   const failureWriter: FailureLogWriter = {
     writeFailures: async (profileId, entries) => {
-      await failureLog.writeFailures(profileId, entries as FailureEntry[]);
+      await failureLog.writeFailures(profileId, entries);
     },
   };
   const rereader: RecordRereader = {
@@ -229,64 +228,6 @@ export async function createRuntime(env: Record<string, string | undefined>): Pr
       await Promise.allSettled([queue.close(), sinks.close(), store.close()]);
     },
   };
-}
-
-/**
- * One open sink per distinct target (secret, schema, prefix, delete-log option), shared by every profile
- * that writes there. A rotated connection secret is picked up when the sink is reopened after a failure.
- */
-export class SinkCache implements SinkFactory {
-  readonly #sinks = new Map<string, Promise<Sink>>();
-
-  constructor(
-    private readonly secrets: SecretProvider,
-    private readonly logger: Logger,
-    private readonly profiles: () => Promise<RoutedProfile[]> = async () => [],
-    private readonly policy: { allowTrustServerCertificate?: boolean } = {},
-  ) {}
-
-  /** Purges tombstones older than `olderThan` in every target some profile writes to; returns how many. */
-  async purgeTombstones(olderThan: Date): Promise<number> {
-    const seen = new Set<Sink>();
-    let purged = 0;
-    for (const profile of await this.profiles()) {
-      const sink = await this.sinkFor(profile).catch((err: unknown) => {
-        this.logger.warn('tombstones not purged: target unavailable', { profileId: profile.id, error: err });
-        return undefined;
-      });
-      if (!sink || seen.has(sink)) continue;
-      seen.add(sink);
-      purged += await sink.purgeTombstones(olderThan);
-    }
-    return purged;
-  }
-
-  sinkFor(profile: RoutedProfile): Promise<Sink & TargetSink> {
-    const target = profile.target;
-    const schema = target.schema ?? (target.kind === 'mssql' ? 'dbo' : 'public');
-    const tablePrefix = target.tablePrefix ?? '';
-    const writeDeleteLog = profile.options.writeDeleteLog ?? true;
-    const key = JSON.stringify([target.kind, target.connectionSecret, schema, tablePrefix, writeDeleteLog]);
-    let sink = this.#sinks.get(key);
-    if (!sink) {
-      sink = (async () => {
-        const connectionString = await this.secrets.getSecret(target.connectionSecret);
-        return openSink(
-          { kind: target.kind, connectionString, schema, tablePrefix, writeDeleteLog, ...this.policy },
-          this.logger,
-        );
-      })();
-      sink.catch(() => this.#sinks.delete(key));
-      this.#sinks.set(key, sink);
-    }
-    return sink;
-  }
-
-  async close(): Promise<void> {
-    const sinks = [...this.#sinks.values()];
-    this.#sinks.clear();
-    await Promise.allSettled(sinks.map(async (s) => (await s).close()));
-  }
 }
 
 /** The store, with every profile write also dropping the routing cache (so activation routes at once). */

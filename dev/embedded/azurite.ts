@@ -28,7 +28,7 @@ export interface StartAzuriteOptions {
 }
 
 // Azurite ships no types for its internals, and its package entry point needs VS Code: load the blob
-// server's own modules (see FACTS.md) and describe the little we use.
+// server's own modules (their package entry needs `vscode`) and describe the little we use.
 interface BlobServerLike {
   httpServer: import('node:http').Server;
   start(): Promise<void>;

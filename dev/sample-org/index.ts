@@ -1,5 +1,5 @@
 /**
- * A local stand-in for a Dataverse organization (ARCHITECTURE §6): the Web API subset the exporter calls,
+ * A local stand-in for a Dataverse organization (docs/architecture.md §6): the Web API subset the exporter calls,
  * seeded with deterministic accounts, contacts and account–contact associations, taking writes and firing
  * the RemoteExecutionContext webhook like an asynchronous plug-in step. See README.md in this folder.
  */

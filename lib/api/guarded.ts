@@ -19,7 +19,7 @@ export interface GuardDeps {
   logger: Logger;
 }
 
-const READS = ['list', 'get', 'status', 'failures', 'registration'] as const;
+const READS = ['list', 'get', 'status', 'failures', 'registration', 'unattributedFailures'] as const;
 /** Writes that change Dataverse's side only (the profile stays as it was), so they leave no audit entry. */
 const UNAUDITED_WRITES = ['repairRegistration'] as const;
 const CHANGES: Record<

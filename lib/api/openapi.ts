@@ -2,6 +2,7 @@ import { remoteExecutionContextSchema } from '../dataverse/webhook/schema.js';
 import { ErrorCodes } from '../errors.js';
 import { profileInputSchema } from '../profiles/schema.js';
 import { adminPaths, adminSchemas, adminSecuritySchemes, forbidden } from './admin-openapi.js';
+import { type ApiRoute, ROUTES } from './routes.js';
 
 /**
  * `GET /api/openapi.json`: the OpenAPI 3.1 description of every HTTP route. The profile schemas are built
@@ -266,7 +267,10 @@ const failure = {
     profileId: { type: 'string' },
     entity: { type: 'string' },
     recordId: { type: 'string' },
-    changeType: { type: 'string', description: 'upsert, delete, associate or disassociate.' },
+    changeType: {
+      type: 'string',
+      description: 'upsert, delete, associate, disassociate; unknown for an unreadable message.',
+    },
     time: dateTime,
     reason: { type: 'string' },
     code: { type: 'string', description: 'An error code, e.g. TARGET_PERMANENT.' },
@@ -293,6 +297,7 @@ const error = {
         },
       },
     },
+    cause: { description: 'What the error arose from: a nested error, or the underlying name and message.' },
   },
 } as const;
 
@@ -350,6 +355,339 @@ const profileBody = {
   content: { 'application/json': { schema: ref('ProfileInput') } },
 };
 
+const failureListParameters = [
+  { name: 'from', in: 'query', description: 'Inclusive lower bound.', schema: dateTime },
+  { name: 'to', in: 'query', description: 'Inclusive upper bound.', schema: dateTime },
+  {
+    name: 'limit',
+    in: 'query',
+    description: 'At most this many entries.',
+    schema: { type: 'integer', minimum: 1, maximum: 100000, default: 1000 },
+  },
+];
+
+const failureListResponse = {
+  description: 'The failures.',
+  content: {
+    'application/json': { schema: { type: 'array', items: ref('Failure') } },
+    'text/csv': { schema: { type: 'string' } },
+  },
+};
+
+const resyncStarted = {
+  type: 'object',
+  required: ['id', 'statusQueryGetUri'],
+  properties: {
+    id: { type: 'string', description: 'The durable instance id (`resync-<profile id>`).' },
+    statusQueryGetUri: { type: 'string', description: 'GET for runtimeStatus, customStatus (progress), output.' },
+    sendEventPostUri: { type: 'string' },
+    terminatePostUri: { type: 'string' },
+    purgeHistoryDeleteUri: { type: 'string' },
+  },
+};
+
+/** The API's operations as documented, by path (the paths themselves come from `routes.ts`). */
+const documented: Record<string, Record<string, unknown>> = {
+  '/api/profiles': {
+    get: {
+      operationId: 'listProfiles',
+      tags: ['profiles'],
+      summary: 'List export profiles.',
+      responses: {
+        200: jsonResponse('Every profile.', { type: 'array', items: ref('ExportProfile') }),
+        401: use('Unauthorized'),
+      },
+    },
+    post: {
+      operationId: 'createProfile',
+      tags: ['profiles'],
+      summary: 'Create an export profile (Inactive).',
+      requestBody: profileBody,
+      responses: {
+        201: {
+          ...jsonResponse('Created; defaults filled in.', ref('ExportProfile')),
+          headers: { Location: { description: 'The new profile.', schema: { type: 'string' } } },
+        },
+        400: use('BadRequest'),
+        401: use('Unauthorized'),
+      },
+    },
+  },
+  '/api/profiles/{id}': {
+    parameters: [idParam],
+    get: {
+      operationId: 'getProfile',
+      tags: ['profiles'],
+      summary: 'Read one profile.',
+      responses: {
+        200: jsonResponse('The profile.', ref('ExportProfile')),
+        401: use('Unauthorized'),
+        404: use('NotFound'),
+      },
+    },
+    put: {
+      operationId: 'replaceProfile',
+      tags: ['profiles'],
+      summary: 'Replace a profile.',
+      description:
+        'An active profile may change its name and options and gain entities (which are then copied); ' +
+        'changing its organization or target, or removing entities, needs deactivating first (409).',
+      requestBody: profileBody,
+      responses: {
+        200: jsonResponse('The replaced profile.', ref('ActivationResult')),
+        400: use('BadRequest'),
+        401: use('Unauthorized'),
+        404: use('NotFound'),
+        409: use('Conflict'),
+      },
+    },
+    delete: {
+      operationId: 'deleteProfile',
+      tags: ['profiles'],
+      summary: 'Delete a profile (deactivating it first) and its failure log.',
+      parameters: [
+        {
+          name: 'dropTables',
+          in: 'query',
+          description: "Also drop the profile's target tables.",
+          schema: { type: 'boolean', default: false },
+        },
+      ],
+      responses: {
+        204: { description: 'Deleted.' },
+        400: use('BadRequest'),
+        401: use('Unauthorized'),
+        404: use('NotFound'),
+      },
+    },
+  },
+  '/api/profiles/{id}/activate': {
+    parameters: [idParam],
+    post: {
+      operationId: 'activateProfile',
+      tags: ['profiles'],
+      summary:
+        'Activate: check the target and the entities, register the webhook steps in Dataverse, then start the initial sync (idempotent).',
+      parameters: [
+        {
+          name: 'full',
+          in: 'query',
+          description:
+            'Copy every entity again, completed ones too, even when options.initialSync is false. ' +
+            'An already active profile is returned unchanged; deactivate it first.',
+          schema: { type: 'boolean', default: false },
+        },
+      ],
+      responses: {
+        200: jsonResponse('The active profile.', ref('ActivationResult')),
+        401: use('Unauthorized'),
+        404: use('NotFound'),
+        422: use('Unprocessable'),
+      },
+    },
+  },
+  '/api/profiles/{id}/deactivate': {
+    parameters: [idParam],
+    post: {
+      operationId: 'deactivateProfile',
+      tags: ['profiles'],
+      summary: 'Deactivate: stop the sync and the live stream (idempotent).',
+      responses: {
+        200: jsonResponse('The inactive profile.', ref('ExportProfile')),
+        401: use('Unauthorized'),
+        404: use('NotFound'),
+      },
+    },
+  },
+  '/api/profiles/{id}/status': {
+    parameters: [idParam],
+    get: {
+      operationId: 'getProfileStatus',
+      tags: ['profiles'],
+      summary: 'Initial-sync progress and change counters per entity.',
+      responses: {
+        200: jsonResponse('The status.', ref('ProfileStatus')),
+        401: use('Unauthorized'),
+        404: use('NotFound'),
+      },
+    },
+  },
+  '/api/profiles/{id}/registration': {
+    parameters: [idParam],
+    get: {
+      operationId: 'getRegistration',
+      tags: ['profiles'],
+      summary: "The profile's webhook steps in Dataverse: whether each exists, is enabled and has its image.",
+      responses: {
+        200: jsonResponse('The registration and its drift.', ref('Registration')),
+        401: use('Unauthorized'),
+        404: use('NotFound'),
+      },
+    },
+    post: {
+      operationId: 'repairRegistration',
+      tags: ['profiles'],
+      summary: "Repair: make the organization's registration match its profiles again (idempotent).",
+      responses: {
+        200: jsonResponse('The registration after the repair, with what it changed.', ref('Registration')),
+        401: use('Unauthorized'),
+        404: use('NotFound'),
+        422: use('Unprocessable'),
+      },
+    },
+  },
+  '/api/profiles/{id}/failures': {
+    parameters: [idParam],
+    get: {
+      operationId: 'listFailures',
+      tags: ['profiles'],
+      summary: 'Changes that could not be applied, newest first (JSON, or CSV with Accept: text/csv).',
+      parameters: [
+        { name: 'from', in: 'query', description: 'Inclusive lower bound.', schema: dateTime },
+        { name: 'to', in: 'query', description: 'Inclusive upper bound.', schema: dateTime },
+        {
+          name: 'limit',
+          in: 'query',
+          description: 'At most this many entries.',
+          schema: { type: 'integer', minimum: 1, maximum: 100000, default: 1000 },
+        },
+      ],
+      responses: {
+        200: {
+          description: 'The failures.',
+          content: {
+            'application/json': { schema: { type: 'array', items: ref('Failure') } },
+            'text/csv': { schema: { type: 'string' } },
+          },
+        },
+        400: use('BadRequest'),
+        401: use('Unauthorized'),
+        404: use('NotFound'),
+      },
+    },
+  },
+  '/api/profiles/{id}/failures/resync': {
+    parameters: [idParam],
+    post: {
+      operationId: 'resyncFailures',
+      tags: ['profiles'],
+      summary: 'Read the failed records from Dataverse again and re-apply them.',
+      responses: {
+        202: jsonResponse('The resync was started.', { type: 'object' }),
+        401: use('Unauthorized'),
+        404: use('NotFound'),
+        409: use('Conflict'),
+      },
+    },
+  },
+  '/api/webhooks/dataverse': {
+    post: {
+      operationId: 'receiveDataverseWebhook',
+      tags: ['dataverse'],
+      summary: "Dataverse's RemoteExecutionContext (webhook or Service Endpoint).",
+      description: 'Register with the function key as WebhookKey (`?code=`) or HttpHeader (`x-functions-key`).',
+      requestBody: {
+        required: true,
+        content: { 'application/json': { schema: ref('RemoteExecutionContext') } },
+      },
+      responses: {
+        200: jsonResponse('Valid, but nothing to export.', ref('WebhookAccepted')),
+        202: jsonResponse('Enqueued.', ref('WebhookAccepted')),
+        400: use('BadRequest'),
+        401: use('Unauthorized'),
+        503: use('Unavailable'),
+      },
+    },
+  },
+  '/api/health': {
+    get: {
+      operationId: 'health',
+      tags: ['service'],
+      summary: 'Liveness (anonymous).',
+      security: [],
+      responses: { 200: jsonResponse('Running.', ref('Health')) },
+    },
+  },
+  '/api/openapi.json': {
+    get: {
+      operationId: 'openApi',
+      tags: ['service'],
+      summary: 'This document.',
+      responses: {
+        200: jsonResponse('OpenAPI 3.1.', { type: 'object' }),
+        401: use('Unauthorized'),
+      },
+    },
+  },
+};
+
+/** Every operation of the API, keyed by operationId; `routes.ts` says where each is served. */
+const operations: Record<string, Record<string, unknown>> = {
+  ...operationsIn(documented),
+  resyncFailures: {
+    tags: ['profiles'],
+    summary: 'Start re-reading the failed records from Dataverse and re-applying them (durable work).',
+    description:
+      'Answers at once; the resync runs as a durable orchestration. Poll `statusQueryGetUri` (also the ' +
+      'Location header): `customStatus` holds the running totals, `output` the final ones when ' +
+      '`runtimeStatus` is Completed. A second request while one runs answers the running one.',
+    responses: {
+      202: {
+        ...jsonResponse('The resync runs; where to read its status.', ref('ResyncStarted')),
+        headers: { Location: { description: 'The status URL.', schema: { type: 'string' } } },
+      },
+      401: use('Unauthorized'),
+      404: use('NotFound'),
+      409: use('Conflict'),
+    },
+  },
+  listUnattributedFailures: {
+    tags: ['profiles'],
+    summary: 'Queue messages no profile can own (unreadable, or naming no valid profile), newest first.',
+    description:
+      'A message on the changes queue that is not a change message (another producer, a hand-sent test) is ' +
+      'logged here once, at apply or when Service Bus dead-lettered it; nothing can be resynced from it.',
+    parameters: failureListParameters,
+    responses: {
+      200: failureListResponse,
+      400: use('BadRequest'),
+      401: use('Unauthorized'),
+    },
+  },
+};
+
+/** The operations of documented paths, keyed by operationId (path parameters come from the route). */
+function operationsIn(paths: Record<string, Record<string, unknown>>): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const item of Object.values(paths)) {
+    for (const [key, value] of Object.entries(item)) {
+      if (key === 'parameters') continue;
+      const { operationId, ...operation } = value as { operationId: string } & Record<string, unknown>;
+      out[operationId] = operation;
+    }
+  }
+  return out;
+}
+
+/** The paths object: each route's operations, with the profile id parameter where the route has one. */
+function pathsOf(routes: readonly ApiRoute[]): Record<string, unknown> {
+  const described = new Set<string>();
+  const paths: Record<string, unknown> = {};
+  for (const route of routes) {
+    const item: Record<string, unknown> = route.route.includes('{id}') ? { parameters: [idParam] } : {};
+    for (const [method, { operationId }] of Object.entries(route.operations)) {
+      const operation = operations[operationId];
+      if (!operation) throw new Error(`route ${route.name}: no OpenAPI operation '${operationId}'`);
+      described.add(operationId);
+      item[method.toLowerCase()] = { operationId, ...operation };
+    }
+    paths[`/api/${route.route}`] = item;
+  }
+  const unrouted = Object.keys(operations).filter((id) => !described.has(id));
+  if (unrouted.length) throw new Error(`OpenAPI operations without a route: ${unrouted.join(', ')}`);
+  return paths;
+}
+
 export function openApiDocument(): Record<string, unknown> {
   return {
     openapi: '3.1.0',
@@ -366,240 +704,7 @@ export function openApiDocument(): Record<string, unknown> {
       { name: 'service', description: 'Health and this description.' },
       { name: 'audit', description: 'Who changed what, and who the caller is.' },
     ],
-    paths: {
-      ...adminPaths,
-      '/api/profiles': {
-        get: {
-          operationId: 'listProfiles',
-          tags: ['profiles'],
-          summary: 'List export profiles.',
-          responses: {
-            200: jsonResponse('Every profile.', { type: 'array', items: ref('ExportProfile') }),
-            401: use('Unauthorized'),
-          },
-        },
-        post: {
-          operationId: 'createProfile',
-          tags: ['profiles'],
-          summary: 'Create an export profile (Inactive).',
-          requestBody: profileBody,
-          responses: {
-            201: {
-              ...jsonResponse('Created; defaults filled in.', ref('ExportProfile')),
-              headers: { Location: { description: 'The new profile.', schema: { type: 'string' } } },
-            },
-            400: use('BadRequest'),
-            401: use('Unauthorized'),
-          },
-        },
-      },
-      '/api/profiles/{id}': {
-        parameters: [idParam],
-        get: {
-          operationId: 'getProfile',
-          tags: ['profiles'],
-          summary: 'Read one profile.',
-          responses: {
-            200: jsonResponse('The profile.', ref('ExportProfile')),
-            401: use('Unauthorized'),
-            404: use('NotFound'),
-          },
-        },
-        put: {
-          operationId: 'replaceProfile',
-          tags: ['profiles'],
-          summary: 'Replace a profile.',
-          description:
-            'An active profile may change its name and options and gain entities (which are then copied); ' +
-            'changing its organization or target, or removing entities, needs deactivating first (409).',
-          requestBody: profileBody,
-          responses: {
-            200: jsonResponse('The replaced profile.', ref('ActivationResult')),
-            400: use('BadRequest'),
-            401: use('Unauthorized'),
-            404: use('NotFound'),
-            409: use('Conflict'),
-          },
-        },
-        delete: {
-          operationId: 'deleteProfile',
-          tags: ['profiles'],
-          summary: 'Delete a profile (deactivating it first) and its failure log.',
-          parameters: [
-            {
-              name: 'dropTables',
-              in: 'query',
-              description: "Also drop the profile's target tables.",
-              schema: { type: 'boolean', default: false },
-            },
-          ],
-          responses: {
-            204: { description: 'Deleted.' },
-            400: use('BadRequest'),
-            401: use('Unauthorized'),
-            404: use('NotFound'),
-          },
-        },
-      },
-      '/api/profiles/{id}/activate': {
-        parameters: [idParam],
-        post: {
-          operationId: 'activateProfile',
-          tags: ['profiles'],
-          summary:
-            'Activate: check the target and the entities, register the webhook steps in Dataverse, then start the initial sync (idempotent).',
-          parameters: [
-            {
-              name: 'full',
-              in: 'query',
-              description:
-                'Copy every entity again, completed ones too, even when options.initialSync is false. ' +
-                'An already active profile is returned unchanged; deactivate it first.',
-              schema: { type: 'boolean', default: false },
-            },
-          ],
-          responses: {
-            200: jsonResponse('The active profile.', ref('ActivationResult')),
-            401: use('Unauthorized'),
-            404: use('NotFound'),
-            422: use('Unprocessable'),
-          },
-        },
-      },
-      '/api/profiles/{id}/deactivate': {
-        parameters: [idParam],
-        post: {
-          operationId: 'deactivateProfile',
-          tags: ['profiles'],
-          summary: 'Deactivate: stop the sync and the live stream (idempotent).',
-          responses: {
-            200: jsonResponse('The inactive profile.', ref('ExportProfile')),
-            401: use('Unauthorized'),
-            404: use('NotFound'),
-          },
-        },
-      },
-      '/api/profiles/{id}/status': {
-        parameters: [idParam],
-        get: {
-          operationId: 'getProfileStatus',
-          tags: ['profiles'],
-          summary: 'Initial-sync progress and change counters per entity.',
-          responses: {
-            200: jsonResponse('The status.', ref('ProfileStatus')),
-            401: use('Unauthorized'),
-            404: use('NotFound'),
-          },
-        },
-      },
-      '/api/profiles/{id}/registration': {
-        parameters: [idParam],
-        get: {
-          operationId: 'getRegistration',
-          tags: ['profiles'],
-          summary: "The profile's webhook steps in Dataverse: whether each exists, is enabled and has its image.",
-          responses: {
-            200: jsonResponse('The registration and its drift.', ref('Registration')),
-            401: use('Unauthorized'),
-            404: use('NotFound'),
-          },
-        },
-        post: {
-          operationId: 'repairRegistration',
-          tags: ['profiles'],
-          summary: "Repair: make the organization's registration match its profiles again (idempotent).",
-          responses: {
-            200: jsonResponse('The registration after the repair, with what it changed.', ref('Registration')),
-            401: use('Unauthorized'),
-            404: use('NotFound'),
-            422: use('Unprocessable'),
-          },
-        },
-      },
-      '/api/profiles/{id}/failures': {
-        parameters: [idParam],
-        get: {
-          operationId: 'listFailures',
-          tags: ['profiles'],
-          summary: 'Changes that could not be applied, newest first (JSON, or CSV with Accept: text/csv).',
-          parameters: [
-            { name: 'from', in: 'query', description: 'Inclusive lower bound.', schema: dateTime },
-            { name: 'to', in: 'query', description: 'Inclusive upper bound.', schema: dateTime },
-            {
-              name: 'limit',
-              in: 'query',
-              description: 'At most this many entries.',
-              schema: { type: 'integer', minimum: 1, maximum: 100000, default: 1000 },
-            },
-          ],
-          responses: {
-            200: {
-              description: 'The failures.',
-              content: {
-                'application/json': { schema: { type: 'array', items: ref('Failure') } },
-                'text/csv': { schema: { type: 'string' } },
-              },
-            },
-            400: use('BadRequest'),
-            401: use('Unauthorized'),
-            404: use('NotFound'),
-          },
-        },
-      },
-      '/api/profiles/{id}/failures/resync': {
-        parameters: [idParam],
-        post: {
-          operationId: 'resyncFailures',
-          tags: ['profiles'],
-          summary: 'Read the failed records from Dataverse again and re-apply them.',
-          responses: {
-            202: jsonResponse('The resync was started.', { type: 'object' }),
-            401: use('Unauthorized'),
-            404: use('NotFound'),
-            409: use('Conflict'),
-          },
-        },
-      },
-      '/api/webhooks/dataverse': {
-        post: {
-          operationId: 'receiveDataverseWebhook',
-          tags: ['dataverse'],
-          summary: "Dataverse's RemoteExecutionContext (webhook or Service Endpoint).",
-          description: 'Register with the function key as WebhookKey (`?code=`) or HttpHeader (`x-functions-key`).',
-          requestBody: {
-            required: true,
-            content: { 'application/json': { schema: ref('RemoteExecutionContext') } },
-          },
-          responses: {
-            200: jsonResponse('Valid, but nothing to export.', ref('WebhookAccepted')),
-            202: jsonResponse('Enqueued.', ref('WebhookAccepted')),
-            400: use('BadRequest'),
-            401: use('Unauthorized'),
-            503: use('Unavailable'),
-          },
-        },
-      },
-      '/api/health': {
-        get: {
-          operationId: 'health',
-          tags: ['service'],
-          summary: 'Liveness (anonymous).',
-          security: [],
-          responses: { 200: jsonResponse('Running.', ref('Health')) },
-        },
-      },
-      '/api/openapi.json': {
-        get: {
-          operationId: 'openApi',
-          tags: ['service'],
-          summary: 'This document.',
-          responses: {
-            200: jsonResponse('OpenAPI 3.1.', { type: 'object' }),
-            401: use('Unauthorized'),
-          },
-        },
-      },
-    },
+    paths: { ...adminPaths, ...pathsOf(ROUTES) },
     components: {
       schemas: {
         ProfileInput: profileInput(),
@@ -613,6 +718,7 @@ export function openApiDocument(): Record<string, unknown> {
         Registration: registrationView,
         RegistrationStep: stepView,
         Failure: failure,
+        ResyncStarted: resyncStarted,
         Error: error,
         RemoteExecutionContext: remoteExecutionContextSchema,
         WebhookAccepted: webhookAccepted,

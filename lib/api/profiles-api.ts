@@ -7,7 +7,7 @@ import { type ExportProfile, type ProfileDefinition, withDefaults } from '../pro
 import { validateProfileInput } from '../profiles/validate.js';
 import type { WebhookRegistrar } from '../registration/registrar.js';
 import type { SecretProvider } from '../secrets/provider.js';
-import { type FailureEntry, failuresToCsv } from '../storage/failure-log.js';
+import { type FailureEntry, failuresToCsv, UNATTRIBUTED_PROFILE_ID } from '../storage/failure-log.js';
 import { profileStatus } from './profile-status.js';
 import {
   type ApiRequest,
@@ -41,10 +41,10 @@ export interface ProfilesApiDeps {
   failures?: {
     list(profileId: string, range: { from?: Date; to?: Date; limit?: number }): Promise<FailureEntry[]>;
     /**
-     * Re-reads the failed records from Dataverse and applies them again; entries that now succeed leave
-     * the failure log. Answers how many were attempted, succeeded, still fail, or no longer exist.
+     * Starts the resync as durable work (it re-reads the failed records from Dataverse and applies them;
+     * entries that now succeed leave the failure log) and answers where its status and progress are read.
      */
-    resync?(profile: ExportProfile): Promise<Record<string, unknown>>;
+    resync?(profile: ExportProfile): Promise<ResyncStarted>;
     /** Removes every failure entry of the profile; called when the profile is deleted. */
     purge?(profileId: string): Promise<unknown>;
   };
@@ -69,6 +69,14 @@ export interface ProfilesApi {
   resyncFailures: ApiHandler;
   registration: ApiHandler;
   repairRegistration: ApiHandler;
+  unattributedFailures: ApiHandler;
+}
+
+/** Durable's management links of a started resync (`createHttpManagementPayload`). */
+export interface ResyncStarted {
+  id: string;
+  statusQueryGetUri: string;
+  [link: string]: string;
 }
 
 /** What activation (and adding entities to an active profile) started, returned beside the profile. */
@@ -78,11 +86,17 @@ export interface InitialSyncStarted {
   entities: string[];
 }
 
+interface FailureQuery {
+  from?: Date;
+  to?: Date;
+  limit: number;
+}
+
 const DEFAULT_FAILURE_LIMIT = 1000;
 const MAX_FAILURE_LIMIT = 100_000;
 
 /**
- * The profile API of ARCHITECTURE §3 as plain handlers: each takes a small request, returns an HttpResult and
+ * The profile API (docs/architecture.md) as plain handlers: each takes a small request, returns an HttpResult and
  * never throws (errors leave through {@link httpBoundary} as coded JSON). Wiring to routes is the host's job.
  */
 export function createProfilesApi(deps: ProfilesApiDeps): ProfilesApi {
@@ -260,31 +274,12 @@ export function createProfilesApi(deps: ProfilesApiDeps): ProfilesApi {
 
     failures: handle(async (request) => {
       const id = profileIdOf(request);
-      const from = dateParam(request, 'from');
-      const to = dateParam(request, 'to');
-      const limit = integerParam(request, 'limit', MAX_FAILURE_LIMIT) ?? DEFAULT_FAILURE_LIMIT;
-      if (from && to && from > to) {
-        throw new AppError(
-          'VALIDATION_FAILED',
-          `Query parameter 'from' (${from.toISOString()}) is after 'to' (${to.toISOString()}); swap them.`,
-          { details: [{ field: 'from', message: "must not be after 'to'", value: lookup(request.query, 'from') }] },
-        );
-      }
+      const range = failureRange(request);
       await existing(id);
-      if (!deps.failures) throw new AppError('CONFIG_INVALID', 'The failure log is not configured on this host.');
-      const entries = (await deps.failures.list(id, { from, to, limit })).sort(newestFirst).slice(0, limit);
-      if (wantsCsv(lookup(request.headers, 'accept'))) {
-        return {
-          status: 200,
-          headers: {
-            'content-type': 'text/csv; charset=utf-8',
-            'content-disposition': `attachment; filename="failures-${id}.csv"`,
-          },
-          body: failuresToCsv(entries),
-        };
-      }
-      return json(200, entries);
+      return failureList(id, range, request);
     }),
+
+    unattributedFailures: handle((request) => failureList(UNATTRIBUTED_PROFILE_ID, failureRange(request), request)),
 
     resyncFailures: handle(async (request) => {
       const profile = await existing(profileIdOf(request));
@@ -295,9 +290,42 @@ export function createProfilesApi(deps: ProfilesApiDeps): ProfilesApi {
         );
       }
       if (!deps.failures?.resync) throw new AppError('CONFIG_INVALID', 'Resync is not configured on this host.');
-      return json(200, await deps.failures.resync(profile));
+      const started = await deps.failures.resync(profile);
+      log.info('resync started', { profileId: profile.id, instanceId: started.id });
+      return json(202, started, { location: started.statusQueryGetUri });
     }),
   };
+
+  /** The failure log of one profile (or of the unattributed folder), filtered, as JSON or CSV. */
+  async function failureList(id: string, range: FailureQuery, request: ApiRequest): Promise<HttpResult> {
+    if (!deps.failures) throw new AppError('CONFIG_INVALID', 'The failure log is not configured on this host.');
+    const entries = (await deps.failures.list(id, range)).sort(newestFirst).slice(0, range.limit);
+    if (wantsCsv(lookup(request.headers, 'accept'))) {
+      return {
+        status: 200,
+        headers: {
+          'content-type': 'text/csv; charset=utf-8',
+          'content-disposition': `attachment; filename="failures-${id}.csv"`,
+        },
+        body: failuresToCsv(entries),
+      };
+    }
+    return json(200, entries);
+  }
+
+  function failureRange(request: ApiRequest): FailureQuery {
+    const from = dateParam(request, 'from');
+    const to = dateParam(request, 'to');
+    const limit = integerParam(request, 'limit', MAX_FAILURE_LIMIT) ?? DEFAULT_FAILURE_LIMIT;
+    if (from && to && from > to) {
+      throw new AppError(
+        'VALIDATION_FAILED',
+        `Query parameter 'from' (${from.toISOString()}) is after 'to' (${to.toISOString()}); swap them.`,
+        { details: [{ field: 'from', message: "must not be after 'to'", value: lookup(request.query, 'from') }] },
+      );
+    }
+    return { from, to, limit };
+  }
 
   async function deactivate(profile: ExportProfile): Promise<ExportProfile> {
     // Stop first: if stopping fails the profile stays Active, so retrying deactivate retries the stop.

@@ -23,7 +23,7 @@ export type AttributeValue =
 export type AttributeType = AttributeValue['type'];
 
 /**
- * The version of a change (ARCHITECTURE §5). `rowVersion` is Dataverse's versionnumber (a decimal string
+ * The version of a change (docs/architecture.md §5). `rowVersion` is Dataverse's versionnumber (a decimal string
  * of a 64-bit integer); `modifiedOn` is an ISO-8601 UTC time. Values on one scale are never compared with
  * values on the other.
  */

@@ -1,6 +1,6 @@
 import { AppError } from '../errors.js';
 
-/** Entity, attribute and relationship names must match this before they become SQL identifiers (§7). */
+/** Entity, attribute and relationship names must match this before they become SQL identifiers (docs/architecture.md §7). */
 export const LOGICAL_NAME_PATTERN = /^[a-z_][a-z0-9_]{0,127}$/;
 
 export function isLogicalName(name: unknown): name is string {

@@ -1,7 +1,7 @@
 import type { ChangeVersion } from './change-event.js';
 
 /**
- * Compares two versions on the scale they share (ARCHITECTURE §5): row versions when both have one,
+ * Compares two versions on the scale they share (docs/architecture.md §5): row versions when both have one,
  * else modification times. Returns 1 if `a` is newer, -1 if older, 0 if equal, undefined when the two
  * share no scale (the caller decides; the sink treats it as "apply").
  */

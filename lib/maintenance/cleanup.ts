@@ -1,8 +1,8 @@
 import { AppError, toAppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ClaimCheckStore } from '../storage/claim-check.js';
+import { UNATTRIBUTED_PROFILE_ID } from '../storage/failure-log.js';
 import { deleteBlobPage, type SweepTally } from './blob-sweep.js';
-import { UNATTRIBUTED_PROFILE_ID } from './dead-letters.js';
 import {
   deleteExpiredFailureLogs,
   deleteProfileLogs,

@@ -1,15 +1,10 @@
 import { AppError, toAppError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { FailureRecord } from '../pipeline/ports.js';
+import type { FailureEntry } from '../pipeline/ports.js';
 import { readChangeMessage } from '../queue/envelope.js';
+import { isFailureLogProfileId, UNATTRIBUTED_PROFILE_ID } from '../storage/failure-log.js';
 
-/**
- * Where failure-log lines of dead-lettered messages go when no profile can be named: the body could not
- * be read, or named no valid profile id. Profile ids are server-assigned GUIDs, so this never collides
- * with one; the cleanup keeps this folder for the retention period instead of treating it as a deleted
- * profile's, and operators read it with `FailureLog.listFailures('unknown')` or in the blob container.
- */
-export const UNATTRIBUTED_PROFILE_ID = 'unknown';
+export { UNATTRIBUTED_PROFILE_ID };
 
 /** The failure-log code of a change Service Bus gave up on (not an apply error, so not in ErrorCodes). */
 export const DEAD_LETTERED = 'DEAD_LETTERED';
@@ -34,7 +29,7 @@ export interface DeadLetterReceiver<M extends DeadLetteredMessage = DeadLettered
 export interface DrainDeps<M extends DeadLetteredMessage> {
   receiver: DeadLetterReceiver<M>;
   /** `FailureLog` itself, or the pipeline's writer port. */
-  failureLog: { writeFailures(profileId: string, entries: FailureRecord[]): Promise<unknown> };
+  failureLog: { writeFailures(profileId: string, entries: FailureEntry[]): Promise<unknown> };
   logger: Logger;
   now?: () => Date;
   /** Messages per receive (default 100). */
@@ -56,7 +51,6 @@ export interface DrainReport {
 }
 
 /** Same rule as FailureLog's: a profile id outside it cannot name a folder. */
-const PROFILE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 
 /**
  * Turns every dead-lettered change into failure-log lines — one per profile the change was for — so a user
@@ -84,7 +78,7 @@ export async function drainDeadLetters<M extends DeadLetteredMessage>(deps: Drai
     });
 
     // One write per profile for the whole batch keeps the failure log to a blob per profile per run.
-    const byProfile = new Map<string, FailureRecord[]>();
+    const byProfile = new Map<string, FailureEntry[]>();
     for (const line of linesOf.flat()) byProfile.set(line.profileId, [...(byProfile.get(line.profileId) ?? []), line]);
     const unwritten = new Set<string>();
     for (const [profileId, lines] of byProfile) {
@@ -142,7 +136,7 @@ async function receive<M extends DeadLetteredMessage>(
 }
 
 /** The lines of one message, and whether its body was unreadable. */
-function failureLines(message: DeadLetteredMessage, time: string): { lines: FailureRecord[]; unreadable: boolean } {
+function failureLines(message: DeadLetteredMessage, time: string): { lines: FailureEntry[]; unreadable: boolean } {
   const messageId = idOf(message.messageId);
   const deadLettered = `Service Bus dead-lettered the change (${message.deadLetterReason || 'no reason given'}${
     message.deadLetterErrorDescription ? `: ${message.deadLetterErrorDescription}` : ''
@@ -171,9 +165,9 @@ function failureLines(message: DeadLetteredMessage, time: string): { lines: Fail
   }
 
   const reason = `${deadLettered}. The target does not have this change; resync the record (POST /api/profiles/{id}/failures/resync).`;
-  const valid = change.profileIds.filter((id): id is string => typeof id === 'string' && PROFILE_ID.test(id));
+  const valid = change.profileIds.filter(isFailureLogProfileId);
   const invalid = change.profileIds.filter((id) => !valid.includes(id as string));
-  const line = (profileId: string, why: string): FailureRecord => ({
+  const line = (profileId: string, why: string): FailureEntry => ({
     profileId,
     entity: change.entity,
     recordId: change.recordId,

@@ -1,7 +1,7 @@
-import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { spanOfPath } from '../storage/blob-time-path.js';
+import { assertProfileId, isFailureLogProfileId } from '../storage/failure-log.js';
 import { addTally, blobNamePages, deleteBlobPage, type SweepTally } from './blob-sweep.js';
 
 /** The failure log as blobs: the store it lives in and its container (`FailureLog.container`). */
@@ -16,15 +16,13 @@ export interface FailureLogSweepOptions {
   logger: Logger;
 }
 
-/** The same rule FailureLog applies to the ids it writes under; anything else is not a profile's folder. */
-const PROFILE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 /** `yyyy/MM/dd/HH/` right after `<profileId>/`. */
 const HOUR_PREFIX = /^\d{4}\/\d{2}\/\d{2}\/\d{2}\//;
 
 /** Profile ids that have a folder in the failure log. */
 export async function failureLogProfileIds(log: FailureLogBlobs): Promise<string[]> {
   const folders = await log.blobs.folders(log.failureLog.container, '');
-  return folders.map((folder) => folder.slice(0, -1)).filter((id) => PROFILE_ID.test(id));
+  return folders.map((folder) => folder.slice(0, -1)).filter(isFailureLogProfileId);
 }
 
 /**
@@ -78,13 +76,4 @@ async function deletePages(
   const remove = (name: string) => log.blobs.delete(log.failureLog.container, name);
   for await (const page of pages) addTally(total, await deleteBlobPage(page, remove, options));
   return total;
-}
-
-// A malformed id must never widen the prefix (an empty id would select the whole container).
-function assertProfileId(profileId: string): void {
-  if (!PROFILE_ID.test(profileId)) {
-    throw new AppError('VALIDATION_FAILED', `'${profileId}' is not a valid profile id for the failure log.`, {
-      details: [{ field: 'profileId', message: 'letters, digits, - and _ only (1-128)', value: profileId }],
-    });
-  }
 }

@@ -1,9 +1,12 @@
 import pLimit from 'p-limit';
 import type { ChangeEvent } from '../change/change-event.js';
+import { readStoredChange } from '../change/change-event-schema.js';
 import { AppError, toAppError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { DEFAULT_RETRY_COUNT, DEFAULT_RETRY_INTERVAL_SECONDS } from '../profiles/schema.js';
 import type { ChangeQueue } from '../queue/change-queue.js';
 import { type ChangeMessage, readChangeMessage } from '../queue/envelope.js';
+import { isFailureLogProfileId, UNATTRIBUTED_PROFILE_ID } from '../storage/failure-log.js';
 import {
   PARK_CONCURRENCY,
   PARKED_RENEWAL_MS,
@@ -15,8 +18,8 @@ import {
 import type {
   ApplyOutcome,
   ClaimCheckStore,
+  FailureEntry,
   FailureLogWriter,
-  FailureRecord,
   MetricsDelta,
   MetricsRecorder,
   ProfileDirectory,
@@ -55,6 +58,21 @@ export interface ApplySummary {
   dropped: number;
 }
 
+/** The valid profile ids an unreadable message names, or the unattributed folder when it names none. */
+function ownersOf(body: Partial<ChangeMessage> | undefined): string[] {
+  const named = (body as { profileIds?: unknown } | null | undefined)?.profileIds;
+  const valid = Array.isArray(named) ? [...new Set(named.filter(isFailureLogProfileId))] : [];
+  return valid.length ? valid : [UNATTRIBUTED_PROFILE_ID];
+}
+
+function parsedOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
 /** A change on its way to one profile, with the message it came in. */
 interface WorkItem {
   message: ChangeMessage;
@@ -71,13 +89,13 @@ interface WorkItem {
 export async function applyMessages(deps: ApplyDeps, bodies: unknown[]): Promise<ApplySummary> {
   const now = deps.now ?? (() => new Date());
   const summary: ApplySummary = { applied: 0, stale: 0, failed: 0, retried: 0, deferred: 0, dropped: 0 };
-  const failures = new Map<string, FailureRecord[]>();
+  const failures = new Map<string, FailureEntry[]>();
   const reschedule: WaitingChange[] = [];
   // The one way a change waits: every path that re-schedules goes through here, and step 3 parks them all.
   const wait = (message: ChangeMessage, at: Date) => {
     reschedule.push({ message, at });
   };
-  const fail = (profileId: string, record: Omit<FailureRecord, 'profileId' | 'time'>) => {
+  const fail = (profileId: string, record: Omit<FailureEntry, 'profileId' | 'time'>) => {
     const list = failures.get(profileId) ?? [];
     list.push({ profileId, time: now().toISOString(), ...record });
     failures.set(profileId, list);
@@ -91,13 +109,14 @@ export async function applyMessages(deps: ApplyDeps, bodies: unknown[]): Promise
   for (const body of bodies) {
     const message = readChangeMessage(body);
     if ('error' in message) {
-      const raw = body as Partial<ChangeMessage> | undefined;
-      const profileIds = Array.isArray(raw?.profileIds) && raw.profileIds.length ? raw.profileIds : ['_unrouted'];
-      for (const profileId of profileIds) {
+      // Logged once, where an admin reads it; the batch's good changes go on (nothing to redeliver).
+      const raw = (typeof body === 'string' ? parsedOrUndefined(body) : body) as Partial<ChangeMessage> | undefined;
+      const named = (value: unknown) => (typeof value === 'string' && value ? value : 'unknown');
+      for (const profileId of ownersOf(raw)) {
         fail(profileId, {
-          entity: String(raw?.entity ?? 'unknown'),
-          recordId: String(raw?.recordId ?? 'unknown'),
-          changeType: String(raw?.operation ?? 'unknown'),
+          entity: named(raw?.entity),
+          recordId: named(raw?.recordId),
+          changeType: 'unknown',
           reason: `unreadable queue message: ${message.error}`,
           code: 'VALIDATION_FAILED',
         });
@@ -187,14 +206,14 @@ async function loadClaimCheck(
 ): Promise<ChangeEvent> {
   if (message.body.kind !== 'claimCheck') throw new Error('not a claim check');
   const json = await read(message.body.blobName);
-  return JSON.parse(json) as ChangeEvent;
+  return readStoredChange(json, `Claim check '${message.body.blobName}'`);
 }
 
 function failureOf(
   message: ChangeMessage,
   error: AppError,
   attempts?: number,
-): Omit<FailureRecord, 'profileId' | 'time'> {
+): Omit<FailureEntry, 'profileId' | 'time'> {
   return {
     entity: message.entity,
     recordId: message.recordId,
@@ -208,7 +227,7 @@ function failureOf(
 
 interface BatchState {
   summary: ApplySummary;
-  fail: (profileId: string, record: Omit<FailureRecord, 'profileId' | 'time'>) => void;
+  fail: (profileId: string, record: Omit<FailureEntry, 'profileId' | 'time'>) => void;
   /** Re-schedules a change; it is parked as a claim check before it is sent. */
   wait: (message: ChangeMessage, at: Date) => void;
   now: () => Date;
@@ -226,8 +245,8 @@ async function applyForProfile(
 ): Promise<void> {
   const { summary, fail, wait, now } = state;
   const log = deps.logger.child({ profileId: profile.id });
-  const retryCount = profile.options.retryCount ?? 12;
-  const retryIntervalMs = (profile.options.retryIntervalSeconds ?? 5) * 1000;
+  const retryCount = profile.options.retryCount ?? DEFAULT_RETRY_COUNT;
+  const retryIntervalMs = (profile.options.retryIntervalSeconds ?? DEFAULT_RETRY_INTERVAL_SECONDS) * 1000;
   const metrics = new Map<string, MetricsDelta>();
   const bump = (entity: string, delta: MetricsDelta) => {
     const m = metrics.get(entity) ?? {};

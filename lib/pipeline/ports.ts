@@ -1,6 +1,11 @@
 import type { ChangeEvent } from '../change/change-event.js';
 import type { AppError } from '../errors.js';
+import type { ApplyOutcome } from '../sink/apply-outcome.js';
 import type { EntitySchemaSource } from '../sink/index.js';
+import type { FailureEntry } from '../storage/failure-log.js';
+
+export type { ApplyOutcome } from '../sink/apply-outcome.js';
+export type { FailureEntry } from '../storage/failure-log.js';
 
 /**
  * The narrow views the pipeline has of the modules it composes. The control store, the blob store and
@@ -31,23 +36,9 @@ export interface ClaimCheckStore {
   delete(blobName: string): Promise<void>;
 }
 
-export interface FailureRecord {
-  profileId: string;
-  entity: string;
-  recordId: string;
-  changeType: string;
-  time: string;
-  reason: string;
-  code: string;
-  attempts?: number;
-  correlationId?: string;
-}
-
 export interface FailureLogWriter {
-  writeFailures(profileId: string, entries: FailureRecord[]): Promise<void>;
+  writeFailures(profileId: string, entries: FailureEntry[]): Promise<void>;
 }
-
-export type ApplyOutcome = { status: 'applied' } | { status: 'stale' } | { status: 'failed'; error: AppError };
 
 export interface TargetSink {
   /** `schema`: Dataverse's metadata, so new columns get their declared types and columns widen. */

@@ -5,7 +5,13 @@
  */
 import { AppError } from '../errors.js';
 import type { EntityStatus, EntitySyncState, SyncCheckpoint, TargetState } from './control-store.js';
-import type { ExportProfile, ProfileDefinition, ProfileState } from './schema.js';
+import {
+  DEFAULT_RETRY_COUNT,
+  DEFAULT_RETRY_INTERVAL_SECONDS,
+  type ExportProfile,
+  type ProfileDefinition,
+  type ProfileState,
+} from './schema.js';
 
 export const DEFAULT_CONTROL_SCHEMA = 'dvexport';
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
@@ -80,8 +86,8 @@ export function profileFromRow(row: Row): ExportProfile {
     relationships: [...(definition.relationships ?? [])],
     options: {
       writeDeleteLog: options.writeDeleteLog ?? true,
-      retryCount: options.retryCount ?? 12,
-      retryIntervalSeconds: options.retryIntervalSeconds ?? 5,
+      retryCount: options.retryCount ?? DEFAULT_RETRY_COUNT,
+      retryIntervalSeconds: options.retryIntervalSeconds ?? DEFAULT_RETRY_INTERVAL_SECONDS,
       initialSync: options.initialSync ?? true,
       registerWebhook: options.registerWebhook ?? true,
       enableChangeTracking: options.enableChangeTracking ?? false,

@@ -8,7 +8,7 @@ import type {
 import type { AuditTrail } from './audit.js';
 import type { ExportProfile, ProfileDefinition, ProfileState } from './schema.js';
 
-/** Initial-sync state of one entity of a profile (ARCHITECTURE §3 status). */
+/** Initial-sync state of one entity of a profile (docs/architecture.md §3 status). */
 export type EntitySyncState = 'NotStarted' | 'Queued' | 'InProgress' | 'Completed' | 'Failed';
 
 /** One row of `GET /api/profiles/{id}/status`: sync progress plus the change counters. */
@@ -96,6 +96,11 @@ export interface ControlStore extends ProfileDirectory, MetricsRecorder, TargetS
   getCheckpoint(profileId: string, entity: string): Promise<SyncCheckpoint | undefined>;
   /** Throws PROFILE_NOT_FOUND when the profile does not exist. */
   saveCheckpoint(checkpoint: Omit<SyncCheckpoint, 'updatedAt'>): Promise<void>;
+  /**
+   * Saves a copied page's checkpoint and adds its rows to rowsCopied in one statement, so a crash cannot
+   * keep one without the other. Throws PROFILE_NOT_FOUND when the profile does not exist.
+   */
+  saveCopyProgress(checkpoint: Omit<SyncCheckpoint, 'updatedAt'>, rowsCopied: number): Promise<void>;
   clearCheckpoints(profileId: string, entity?: string): Promise<void>;
   /** Every checkpoint with a delta link, for reconcile. */
   listDeltaCheckpoints(): Promise<SyncCheckpoint[]>;

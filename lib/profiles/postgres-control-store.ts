@@ -3,8 +3,9 @@
  * `sql-control-store.ts`. Migrations run in one transaction behind an advisory lock, so instances that start
  * together apply each step exactly once.
  */
-import pg from 'pg';
+
 import { type Logger, silentLogger } from '../log.js';
+import { createPool, endPool } from '../postgres-pool.js';
 import { controlSchemaName } from './control-rows.js';
 import type { ControlStore } from './control-store.js';
 import { pendingMigrations } from './migrations/migration.js';
@@ -33,9 +34,10 @@ export async function openPostgresControlStore(
   const log = (options.logger ?? silentLogger).child({ component: 'control-store', dialect: 'postgres', schema });
   const now = options.now ?? (() => new Date());
   const sql = postgresControlSql(schema);
-  const pool = new pg.Pool({ connectionString, max: options.maxConnections ?? 10 });
   // An idle client losing its server must not crash the process; the next query reconnects.
-  pool.on('error', (err) => log.warn('control store connection lost', { error: err }));
+  const pool = createPool({ connectionString, max: options.maxConnections ?? 10 }, (err) =>
+    log.warn('control store connection lost', { error: err }),
+  );
   let closed = false;
 
   return sqlControlStore<PgStatement>({
@@ -68,7 +70,7 @@ export async function openPostgresControlStore(
     async close() {
       if (closed) return;
       closed = true;
-      await pool.end();
+      await endPool(pool);
     },
   });
 }

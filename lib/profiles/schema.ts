@@ -1,10 +1,13 @@
 import type { FromSchema } from 'json-schema-to-ts';
 
 /**
- * The export profile contract (ARCHITECTURE §3). This one schema validates requests (ajv), types the code
+ * The export profile contract (docs/architecture.md, "Profile API"). This one schema validates requests (ajv), types the code
  * (`FromSchema`) and is published in `GET /api/openapi.json`, so the three cannot drift.
  */
 export const LOGICAL_NAME = '^[a-z_][a-z0-9_]{0,127}$';
+/** DES's retry defaults: a change failing transiently is tried 12 times, 5 s apart. */
+export const DEFAULT_RETRY_COUNT = 12;
+export const DEFAULT_RETRY_INTERVAL_SECONDS = 5;
 const GUID = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
 
 export const profileInputSchema = {
@@ -79,13 +82,13 @@ export const profileInputSchema = {
           type: 'integer',
           minimum: 0,
           maximum: 100,
-          description: 'Retries of a transient write failure. Default 12.',
+          description: `Retries of a transient write failure. Default ${DEFAULT_RETRY_COUNT}.`,
         },
         retryIntervalSeconds: {
           type: 'integer',
           minimum: 1,
           maximum: 3600,
-          description: 'Seconds between retries. Default 5.',
+          description: `Seconds between retries. Default ${DEFAULT_RETRY_INTERVAL_SECONDS}.`,
         },
         initialSync: {
           type: 'boolean',
@@ -151,8 +154,8 @@ export function withDefaults(input: ProfileInput): ProfileDefinition {
     relationships: [...(input.relationships ?? [])],
     options: {
       writeDeleteLog: input.options?.writeDeleteLog ?? true,
-      retryCount: input.options?.retryCount ?? 12,
-      retryIntervalSeconds: input.options?.retryIntervalSeconds ?? 5,
+      retryCount: input.options?.retryCount ?? DEFAULT_RETRY_COUNT,
+      retryIntervalSeconds: input.options?.retryIntervalSeconds ?? DEFAULT_RETRY_INTERVAL_SECONDS,
       initialSync: input.options?.initialSync ?? true,
       registerWebhook: input.options?.registerWebhook ?? true,
       enableChangeTracking: input.options?.enableChangeTracking ?? false,

@@ -37,6 +37,7 @@ export interface ControlSql<S> {
   upsertMetrics(key: string, entity: string, increment: MetricsIncrement, at: Date): S;
   selectCheckpoint(key: string, entity: string): S;
   upsertCheckpoint(checkpoint: Omit<SyncCheckpoint, 'updatedAt'>, at: Date): S;
+  saveCopyProgress(checkpoint: Omit<SyncCheckpoint, 'updatedAt'>, rowsCopied: number, at: Date): S;
   deleteCheckpoints(key: string, entity: string | null): S;
   selectDeltaCheckpoints(): S;
   upsertTargetState(key: string, report: TargetStateReport, at: Date): S;
@@ -139,6 +140,12 @@ export function sqlControlStore<S>(dialect: ControlDialect<S>): ControlStore {
     async saveCheckpoint(checkpoint) {
       const key = profileKey(checkpoint.profileId);
       const count = key ? await written(sql.upsertCheckpoint({ ...checkpoint, profileId: key }, now())) : 0;
+      if (count === 0) throw profileGone(checkpoint.profileId, `checkpoint of ${checkpoint.entity}`);
+    },
+
+    async saveCopyProgress(checkpoint, rowsCopied) {
+      const key = profileKey(checkpoint.profileId);
+      const count = key ? await written(sql.saveCopyProgress({ ...checkpoint, profileId: key }, rowsCopied, now())) : 0;
       if (count === 0) throw profileGone(checkpoint.profileId, `checkpoint of ${checkpoint.entity}`);
     },
 

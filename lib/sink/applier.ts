@@ -7,6 +7,7 @@ import type { AttributeValue, ChangeEvent } from '../change/change-event.js';
 import { assertLogicalName } from '../change/identifiers.js';
 import { AppError, toAppError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { ApplyOutcome } from './apply-outcome.js';
 import { type ColumnWidening, keptKey, sameColumnType, widenColumnsToSpecs } from './column-widening.js';
 import type { ClassifiedFailure, DeleteRow, TableDef, TargetDialect, UpsertRow } from './dialect.js';
 import { type RecordChange, toRecordChange } from './record-change.js';
@@ -35,7 +36,7 @@ import {
   toUtcIso,
 } from './table-model.js';
 
-export type ApplyOutcome = { status: 'applied' } | { status: 'stale' } | { status: 'failed'; error: AppError };
+export type { ApplyOutcome };
 
 export interface ApplyOptions {
   /** Column types from Dataverse metadata, per entity; without them types are inferred from values. */

@@ -50,7 +50,7 @@ export interface DeleteBatch {
 }
 
 /**
- * How a driver error should be handled (ARCHITECTURE §5, ErrorCodes). Each dialect sorts errors by an
+ * How a driver error should be handled (docs/architecture.md §5, ErrorCodes). Each dialect sorts errors by an
  * allow-list: only errors known to be a row's fault are `permanent`; an error nobody listed is `unavailable`,
  * because failing rows on a guess is what loses changes, while waiting (with status saying why) loses nothing.
  */

@@ -1,6 +1,6 @@
 /**
  * The sink: applies ChangeEvents to DES-layout tables in PostgreSQL or Azure SQL, version-guarded and
- * idempotent (ARCHITECTURE §4, §5). `openSink` wires a dialect to the applier; nothing here writes SQL.
+ * idempotent (docs/architecture.md §4, §5). `openSink` wires a dialect to the applier; nothing here writes SQL.
  */
 import type { ChangeEvent } from '../change/change-event.js';
 import { AppError } from '../errors.js';

@@ -1,5 +1,5 @@
 /**
- * The reduction buffer (ARCHITECTURE §5): within a batch, an older change to a record is dropped when a
+ * The reduction buffer (docs/architecture.md §5): within a batch, an older change to a record is dropped when a
  * newer one makes it irrelevant. Partial updates are the exception Debezium does not have: an older update
  * that touches a column the newer one does not is kept, and applied first (rounds), so no column is lost.
  */

@@ -9,7 +9,7 @@ import { type Column, type ColumnType, prefixedName } from './table-model.js';
 const name128: ColumnType = { kind: 'text', maxLength: 128 };
 const col = (name: string, type: ColumnType): Column => ({ name, type });
 
-/** One row per deleted record: no change older than it may bring the record back (§5). */
+/** One row per deleted record: no change older than it may bring the record back (docs/architecture.md §5). */
 export function tombstoneTable(prefix: string): TableDef {
   return {
     name: prefixedName(prefix, 'Tombstone'),

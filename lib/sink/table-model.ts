@@ -1,5 +1,5 @@
 /**
- * The DES table layout (ARCHITECTURE §4) independent of any SQL dialect: which columns an entity's
+ * The DES table layout (docs/architecture.md §4) independent of any SQL dialect: which columns an entity's
  * attributes become, what type each column gets, and how a typed value is rendered for a column that
  * already exists (possibly with another type).
  */

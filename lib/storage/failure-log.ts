@@ -12,7 +12,8 @@ export interface FailureEntry {
   profileId: string;
   entity: string;
   recordId: string;
-  changeType: ChangeOperation;
+  /** `unknown` when the change could not be read (a garbled or dead-lettered message). */
+  changeType: ChangeOperation | 'unknown';
   /** When the change failed, ISO-8601 UTC. */
   time: string;
   reason: string;
@@ -36,6 +37,19 @@ export interface FailureLogOptions {
 }
 
 const PROFILE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
+
+/** Whether the failure log can file entries under this id (a folder name). */
+export function isFailureLogProfileId(profileId: unknown): profileId is string {
+  return typeof profileId === 'string' && PROFILE_ID.test(profileId);
+}
+
+/**
+ * Where failures go that no profile can own: a queue message that is not a change or names no valid
+ * profile id, at apply or after Service Bus dead-lettered it. Profile ids are server-assigned GUIDs, so
+ * this never collides with one; the cleanup keeps it for the retention period like a profile's, and
+ * admins read it at `GET /api/failures/unattributed`.
+ */
+export const UNATTRIBUTED_PROFILE_ID = 'unknown';
 const READ_CONCURRENCY = 8;
 
 /**
@@ -263,8 +277,9 @@ function newestFirst(a: FailureEntry, b: FailureEntry): number {
   return a.time < b.time ? 1 : a.time > b.time ? -1 : 0;
 }
 
-function assertProfileId(profileId: string): void {
-  if (!PROFILE_ID.test(profileId)) {
+/** A malformed id must never widen a prefix (an empty id would select the whole container). */
+export function assertProfileId(profileId: string): void {
+  if (!isFailureLogProfileId(profileId)) {
     throw new AppError('VALIDATION_FAILED', `'${profileId}' is not a valid profile id for the failure log.`, {
       details: [{ field: 'profileId', message: 'letters, digits, - and _ only (1-128)', value: profileId }],
     });

@@ -36,6 +36,9 @@ export const InitialSyncNames = {
   fail: 'initialSyncFailEntity',
 } as const;
 
+/** Durable runtime statuses of an instance that is still under way (a starter joins it instead of racing it). */
+export const RUNNING_STATUSES: ReadonlySet<string> = new Set(['Running', 'Pending', 'ContinuedAsNew']);
+
 /** One initial sync per profile at a time: starters use this id, so a second start is refused or joins. */
 export function initialSyncInstanceId(profileId: string): string {
   return `initialSync-${profileId}`;

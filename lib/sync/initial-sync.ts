@@ -1,5 +1,5 @@
 /**
- * The steps of an initial sync (ARCHITECTURE §1), as plain functions the orchestration calls as
+ * The steps of an initial sync (docs/architecture.md §1), as plain functions the orchestration calls as
  * activities. Every page is one version-guarded applyBatch, and the checkpoint (next link, delta link,
  * pages done) is saved after every page, so a crash anywhere re-reads at most the page in flight.
  */
@@ -153,8 +153,8 @@ export async function copyEntityPages(
       const tally = await applyChanges(deps, profile, sink, changes, options);
       pagesDone++;
       deltaLink = page.deltaLink ?? deltaLink;
-      await deps.store.saveCheckpoint({ profileId, entity, nextLink: page.nextLink ?? null, deltaLink, pagesDone });
-      await deps.store.updateSyncState(profileId, entity, { rowsCopiedDelta: page.rows.length });
+      const checkpoint = { profileId, entity, nextLink: page.nextLink ?? null, deltaLink, pagesDone };
+      await deps.store.saveCopyProgress(checkpoint, page.rows.length);
       if (tally.failed) await deps.store.recordMetrics(profileId, entity, { failed: tally.failed });
       result.rows += page.rows.length;
       result.pages++;

@@ -22,6 +22,7 @@ export type SyncStore = Pick<
   | 'recordMetrics'
   | 'getCheckpoint'
   | 'saveCheckpoint'
+  | 'saveCopyProgress'
   | 'clearCheckpoints'
 >;
 

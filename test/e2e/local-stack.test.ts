@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import { buildRemoteExecutionContext, serializeRemoteExecutionContext } from '../../dev/dataverse-payloads.js';
+import { connectClient } from '../../lib/postgres-pool.js';
 import { eventually, type StackProcess, startStackProcess } from './support/stack-process.js';
 
 /**
@@ -176,8 +176,7 @@ describe('the local stack, driven over HTTP', { timeout: 240_000 }, () => {
     const accountId = /\(([0-9a-f-]{36})\)/.exec(location)?.[1];
     assert.ok(accountId, `no record id in ${location}`);
 
-    const db = new pg.Client({ connectionString: stack.info.postgresUrl });
-    await db.connect();
+    const db = await connectClient({ connectionString: stack.info.postgresUrl });
     try {
       const row = await eventually(
         async () => {
@@ -255,8 +254,7 @@ describe('the local stack, driven over HTTP', { timeout: 240_000 }, () => {
         ),
       });
     assert.equal((await deliver(1, { type: 'money', value: '10.00' })).status, 202);
-    const db = new pg.Client({ connectionString: stack.info.postgresUrl });
-    await db.connect();
+    const db = await connectClient({ connectionString: stack.info.postgresUrl });
     try {
       await eventually(
         async () =>
@@ -282,9 +280,24 @@ describe('the local stack, driven over HTTP', { timeout: 240_000 }, () => {
       assert.match(csv.headers.get('content-type') ?? '', /text\/csv/);
       assert.match(await csv.text(), new RegExp(accountId));
 
+      // Resync is durable work: 202 with a status URL, polled until the orchestration completes.
       const resync = await api(`/profiles/${id}/failures/resync`, { method: 'POST' });
-      assert.equal(resync.status, 200, await resync.clone().text());
-      const result = (await resync.json()) as { attempted: number; succeeded: number };
+      assert.equal(resync.status, 202, await resync.clone().text());
+      const started = (await resync.json()) as { id: string; statusQueryGetUri: string };
+      assert.equal(resync.headers.get('location'), started.statusQueryGetUri);
+      const result = await eventually(
+        async () => {
+          const status = (await (await fetch(started.statusQueryGetUri)).json()) as {
+            runtimeStatus: string;
+            output: { stage: string; attempted: number; succeeded: number };
+          };
+          if (status.runtimeStatus === 'Failed') throw new Error(JSON.stringify(status));
+          return status.runtimeStatus === 'Completed' ? status.output : undefined;
+        },
+        60_000,
+        'the resync to complete',
+      );
+      assert.equal(result.stage, 'done');
       assert.equal(result.attempted, 1);
       assert.equal(result.succeeded, 1);
       assert.deepEqual(await (await api(`/profiles/${id}/failures`)).json(), []);
@@ -302,8 +315,7 @@ describe('the local stack, driven over HTTP', { timeout: 240_000 }, () => {
     const deleted = await api(`/profiles/${live.id}?dropTables=true`, { method: 'DELETE' });
     assert.ok([200, 204].includes(deleted.status), await deleted.text());
     assert.equal((await api(`/profiles/${live.id}`)).status, 404);
-    const db = new pg.Client({ connectionString: stack.info.postgresUrl });
-    await db.connect();
+    const db = await connectClient({ connectionString: stack.info.postgresUrl });
     try {
       const tables = await db.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1");
       const names = tables.rows.map((r) => r.tablename as string);
@@ -337,8 +349,7 @@ describe('the local stack, driven over HTTP', { timeout: 240_000 }, () => {
       });
       assert.ok(res.ok, `PATCH answered ${res.status}`);
     };
-    const db = new pg.Client({ connectionString: stack.info.postgresUrl });
-    await db.connect();
+    const db = await connectClient({ connectionString: stack.info.postgresUrl });
     const nameIs = (name: string) =>
       eventually(
         async () => {

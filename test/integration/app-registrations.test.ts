@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { DevHost, type FunctionRegistry, loadFunctionApp } from '../../dev/host/index.js';
+import { methodsOf, ROUTES } from '../../lib/api/routes.js';
 import { assertDescribesBindings } from '../support/dev-host-description.js';
 
 const functionsDir = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'functions');
@@ -12,7 +13,7 @@ const KEY = 'registration-test-key';
 
 /**
  * The app's own registrations (dist/functions/*.js), read through the @azure/functions-core stand-in: what the
- * Functions host would read from them is what the dev host serves, and it is the contract of ARCHITECTURE §1–§3.
+ * Functions host would read from them is what the dev host serves, and it is the contract of docs/architecture.md §1–§3.
  */
 describe('the app as the Functions host would read it', () => {
   let registry: FunctionRegistry;
@@ -37,24 +38,22 @@ describe('the app as the Functions host would read it', () => {
       .filter((d) => d.triggerType === 'httpTrigger')
       .map((d) => `${d.methods?.join(',')} /api/${d.route} ${d.authLevel}`)
       .sort();
-    // The management routes are anonymous at the host: the app admits principals by app role, or the key.
-    assert.deepEqual(http, [
+    // Exactly the route table, each route under its own name, plus the console's own routes; the management
+    // routes are anonymous at the host (the app admits principals by app role, or the key).
+    const adminRoutes = [
       'GET /api/admin/{*path} anonymous',
       'GET /api/audit anonymous',
-      'GET /api/health anonymous',
       'GET /api/me anonymous',
-      'GET /api/openapi.json function',
       'GET /api/organizations/catalog anonymous',
-      'GET /api/profiles/{id}/failures anonymous',
-      'GET /api/profiles/{id}/status anonymous',
-      'GET,POST /api/profiles anonymous',
-      'GET,POST /api/profiles/{id}/registration anonymous',
-      'GET,PUT,DELETE /api/profiles/{id} anonymous',
-      'POST /api/profiles/{id}/activate anonymous',
-      'POST /api/profiles/{id}/deactivate anonymous',
-      'POST /api/profiles/{id}/failures/resync anonymous',
-      'POST /api/webhooks/dataverse function',
-    ]);
+    ];
+    assert.deepEqual(
+      http,
+      [...ROUTES.map((r) => `${methodsOf(r).join(',')} /api/${r.route} ${r.authLevel}`), ...adminRoutes].sort(),
+    );
+    for (const route of ROUTES) assert.equal(byName.get(route.name)?.route, route.route, route.name);
+    assert.ok(http.includes('POST /api/profiles/{id}/failures/resync anonymous'));
+    assert.ok(http.includes('POST /api/webhooks/dataverse function'));
+    assert.ok(http.includes('GET /api/health anonymous'));
     assert.deepEqual(byName.get('applyChanges'), {
       name: 'applyChanges',
       triggerType: 'serviceBusTrigger',
@@ -69,6 +68,8 @@ describe('the app as the Functions host would read it', () => {
     });
     assert.equal(byName.get('reconcile')?.schedule, SETTINGS.ReconcileSchedule);
     assert.equal(byName.get('initialSync')?.triggerType, 'orchestrationTrigger');
+    assert.equal(byName.get('resyncFailures')?.triggerType, 'orchestrationTrigger');
+    assert.equal(byName.get('resyncFailuresStep')?.triggerType, 'activityTrigger');
   });
 
   it('describes every registration exactly as its binding metadata says', () => {
@@ -86,6 +87,22 @@ describe('the app as the Functions host would read it', () => {
       assert.equal(anonymous.status, 401, `${method} ${path} without a key`);
       const wrongMethod = await fetch(`${base}${path}?code=${KEY}`, { method: 'PATCH' });
       assert.equal(wrongMethod.status, 405, `PATCH ${path}`);
+    }
+  });
+
+  it('answers a broken setting with the coded error body, naming the setting', async () => {
+    // This host has no control store settings: the runtime cannot start, and every profile route says why.
+    for (const path of ['/api/profiles', '/api/failures/unattributed']) {
+      const res = await fetch(`${host.url}${path}?code=${KEY}`);
+      assert.equal(res.status, 500, path);
+      assert.match(res.headers.get('content-type') ?? '', /application\/json/);
+      const body = (await res.json()) as { code: string; message: string; details: { field: string }[] };
+      assert.equal(body.code, 'CONFIG_INVALID');
+      assert.match(body.message, /ControlStoreKind/);
+      assert.ok(
+        body.details.some((d) => d.field === 'ControlStoreKind'),
+        JSON.stringify(body.details),
+      );
     }
   });
 });

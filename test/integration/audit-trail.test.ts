@@ -41,7 +41,10 @@ async function setup(options: { key?: string } = { key: KEY }) {
       secrets: { getSecret: async () => 'postgres://unused' },
       probeTarget: async () => undefined,
       startInitialSync: async () => 'instance-1',
-      failures: { list: async () => [], resync: async () => ({ attempted: 0, succeeded: 0 }) },
+      failures: {
+        list: async () => [],
+        resync: async () => ({ id: 'resync-1', statusQueryGetUri: 'http://127.0.0.1/status/resync-1' }),
+      },
       logger,
     }),
     { access, audit: store, getProfile: (id) => store.getProfile(id), logger },

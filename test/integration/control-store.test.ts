@@ -128,6 +128,35 @@ describe('PostgreSQL control store: target state', () => {
   });
 });
 
+describe('PostgreSQL control store: copy progress', () => {
+  it("saves a copied page's checkpoint and its rows together", async () => {
+    await using db = await createTestDatabase();
+    await using store = await storeOn(db);
+    const p = await store.createProfile(definition());
+    await store.updateSyncState(p.id, 'account', { syncState: 'InProgress', rowsCopied: 0 });
+    const page = (pagesDone: number) => ({
+      profileId: p.id,
+      entity: 'account',
+      nextLink: 'n',
+      deltaLink: null,
+      pagesDone,
+    });
+    await store.saveCopyProgress(page(1), 5000);
+    await store.saveCopyProgress(page(2), 1234);
+    // An entity without a status row yet gets one.
+    await store.saveCopyProgress({ ...page(1), entity: 'contact' }, 7);
+    assert.equal((await store.getCheckpoint(p.id, 'account'))?.pagesDone, 2);
+    const [account, contact] = await store.entityStatuses(p.id);
+    assert.deepEqual([account.syncState, account.rowsCopied], ['InProgress', 6234]);
+    assert.equal(contact.rowsCopied, 7);
+    assert.equal((await store.getCheckpoint(p.id, 'contact'))?.pagesDone, 1);
+    await assert.rejects(
+      store.saveCopyProgress({ ...page(1), profileId: '00000000-0000-4000-8000-000000000000' }, 5),
+      (err: unknown) => err instanceof AppError && err.code === 'PROFILE_NOT_FOUND',
+    );
+  });
+});
+
 describe('openControlStore', () => {
   it('opens the PostgreSQL store for kind postgres', async () => {
     await using db = await createTestDatabase();

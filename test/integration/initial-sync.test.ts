@@ -276,9 +276,9 @@ describe('initial sync', () => {
     let saves = 0;
     const crashingStore = {
       ...stack.store,
-      saveCheckpoint: async (checkpoint: Parameters<ControlStore['saveCheckpoint']>[0]) => {
+      saveCopyProgress: async (checkpoint: Parameters<ControlStore['saveCopyProgress']>[0], rows: number) => {
         if (++saves === 3) throw new Error('worker crashed before the checkpoint was saved');
-        return stack.store.saveCheckpoint(checkpoint);
+        return stack.store.saveCopyProgress(checkpoint, rows);
       },
     };
     await planInitialSync(stack.deps, profile.id);
@@ -290,6 +290,9 @@ describe('initial sync', () => {
     assert.equal(stack.pagesRead.count, pages + 1);
     assert.equal(await countRows(stack.db, 'contact'), org.counts.contact);
     assert.deepEqual(await differences(stack, 'contact'), []);
+    // The page read twice is counted once: its count moved with its checkpoint.
+    const [, contact] = await stack.store.entityStatuses(profile.id);
+    assert.equal(contact.rowsCopied, org.counts.contact);
   });
 
   it('ends correct when live changes race the copy: no deleted row comes back, no stale row wins', async () => {

@@ -4,12 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import pLimit from 'p-limit';
-import pg from 'pg';
 import { buildRemoteExecutionContext, serializeRemoteExecutionContext } from '../../dev/dataverse-payloads.js';
 import { startEmbeddedPostgres } from '../../dev/embedded/postgres.js';
 import type { AttributeValue } from '../../lib/change/change-event.js';
 import { ingestWebhook } from '../../lib/pipeline/ingest.js';
+import { connectClient } from '../../lib/postgres-pool.js';
 import { CHANGES_QUEUE } from '../../lib/queue/envelope.js';
+import { UNATTRIBUTED_PROFILE_ID } from '../../lib/storage/failure-log.js';
 import { startPipelineStack } from '../support/pipeline-stack.js';
 
 /** A small deterministic PRNG, so a failing storm can be replayed. */
@@ -223,6 +224,48 @@ describe('the change pipeline on real parts (PostgreSQL, Azurite, AMQP stand-in)
     assert.equal(stack.standIn.stats(CHANGES_QUEUE).deadLetter, 0);
   });
 
+  it('applies the good changes of a batch on first delivery when garbled messages without profileIds share it', async () => {
+    await using stack = await startPipelineStack();
+    const profile = await stack.createProfile({
+      target: { kind: 'postgres', connectionSecret: 'target', tablePrefix: 'mixed' },
+    });
+    const ids = Array.from({ length: 20 }, (_, i) => `cccccccc-0000-4000-8000-${String(i + 1).padStart(12, '0')}`);
+    const ingest = (id: string, n: number) =>
+      ingestWebhook(
+        stack.runtime.ingestDeps(),
+        webhookBody(stack.organizationId, {
+          id,
+          messageName: 'Create',
+          version: n,
+          attributes: { name: { type: 'string', value: `good ${n}` } },
+        }),
+        {},
+      );
+    for (const [n, id] of ids.slice(0, 10).entries()) await ingest(id, n + 1);
+    // Another producer's messages, in the middle of the good ones: no profileIds, no envelope.
+    const sender = stack.runtime.serviceBus.createSender(CHANGES_QUEUE);
+    await sender.sendMessages([{ body: { hello: 'not a change' } }, { body: 'plain text' }]);
+    await sender.close();
+    for (const [n, id] of ids.slice(10).entries()) await ingest(id, n + 11);
+
+    const drained = await stack.drain({ timeoutMs: 30_000 });
+    assert.equal(drained.abandoned, 0, 'no batch is abandoned, so nothing is redelivered');
+    const rows = await stack.db.pool.query('SELECT id::text FROM mixed_account ORDER BY id');
+    assert.deepEqual(
+      rows.rows.map((r) => r.id),
+      ids,
+    );
+    assert.deepEqual(await stack.runtime.failureLog.listFailures(profile.id), []);
+    const unattributed = await stack.runtime.failureLog.listFailures(UNATTRIBUTED_PROFILE_ID);
+    assert.equal(unattributed.length, 2, 'each garbled message is logged once');
+    for (const entry of unattributed) {
+      assert.equal(entry.code, 'VALIDATION_FAILED');
+      assert.equal(entry.changeType, 'unknown');
+      assert.match(entry.reason, /unreadable queue message/);
+    }
+    assert.equal(stack.standIn.stats(CHANGES_QUEUE).deadLetter, 0);
+  });
+
   it('loses nothing and logs no failure while the target database is down for ~10 s', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dvx-outage-'));
     let target = await startEmbeddedPostgres({ dataDir: join(dir, 'pg'), fresh: true });
@@ -254,8 +297,7 @@ describe('the change pipeline on real parts (PostgreSQL, Azurite, AMQP stand-in)
       await ingestAll(events.slice(2 * third));
       await stack.drain();
 
-      const client = new pg.Client({ connectionString: target.url });
-      await client.connect();
+      const client = await connectClient({ connectionString: target.url });
       try {
         const rows = await client.query('SELECT id::text, versionnumber::text FROM outage_account ORDER BY id');
         assert.deepEqual(

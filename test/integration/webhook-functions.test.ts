@@ -7,6 +7,7 @@ import { applyChanges } from '../../functions/apply-changes.js';
 import { health } from '../../functions/health.js';
 import { openApi } from '../../functions/openapi.js';
 import { dataverseWebhook } from '../../functions/webhook.js';
+import { setDefaultLogLevel } from '../../lib/log.js';
 import { CHANGES_QUEUE } from '../../lib/queue/envelope.js';
 import { closeRuntime } from '../../lib/runtime.js';
 import { type PipelineStack, startPipelineStack } from '../support/pipeline-stack.js';
@@ -189,8 +190,7 @@ describe('the webhook and apply functions, through @azure/functions request and 
     const raw = fixture('update-contact-partial.json');
     const body = raw.replaceAll((JSON.parse(raw) as { OrganizationId: string }).OrganizationId, create.OrganizationId);
     const correlationId = (JSON.parse(body) as { CorrelationId: string }).CorrelationId;
-    const level = process.env.LogLevel;
-    process.env.LogLevel = 'debug';
+    const level = setDefaultLogLevel('debug');
     try {
       const answer = await dataverseWebhook(post(body), capture('dataverseWebhook'));
       assert.equal(answer.status, 202, JSON.stringify(answer.jsonBody));
@@ -203,7 +203,7 @@ describe('the webhook and apply functions, through @azure/functions request and 
       await Promise.all(messages.map((m) => receiver.completeMessage(m)));
       await receiver.close();
     } finally {
-      process.env.LogLevel = level;
+      setDefaultLogLevel(level);
     }
     const tagged = lines
       .map((l) => JSON.parse(l) as Record<string, unknown>)

@@ -68,6 +68,17 @@ export function controlStatements(): Record<string, MssqlStatement> {
       },
       NOW,
     ),
+    'save-copy-progress': sql.saveCopyProgress(
+      {
+        profileId: PROFILE,
+        entity: 'account',
+        nextLink: 'https://contoso.crm.dynamics.com/api/data/v9.2/accounts?$skiptoken=x',
+        deltaLink: null,
+        pagesDone: 3,
+      },
+      5000,
+      NOW,
+    ),
     'delete-checkpoints': sql.deleteCheckpoints(PROFILE, null),
     'select-delta-checkpoints': sql.selectDeltaCheckpoints(),
     'upsert-target-state': sql.upsertTargetState(

@@ -95,7 +95,8 @@ export async function startPipelineStack(
             messages.map((m) => m.body),
           );
           await Promise.all(messages.map((m) => receiver!.completeMessage(m)));
-        } catch {
+        } catch (err) {
+          console.error('[drain] batch abandoned:', err);
           abandoned++;
           await Promise.all(messages.map((m) => receiver!.abandonMessage(m).catch(() => undefined)));
         }

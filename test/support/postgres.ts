@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { type EmbeddedPostgresHandle, startEmbeddedPostgres } from '../../dev/embedded/postgres.js';
+import { connectClient, createPool, endPool } from '../../lib/postgres-pool.js';
 
 /**
  * One real embedded PostgreSQL per test run: `test/run.ts` starts it and passes TEST_PG_URL; a test file run
@@ -40,23 +41,22 @@ export interface TestDatabase extends AsyncDisposable {
 export async function createTestDatabase(): Promise<TestDatabase> {
   const url = await testServerUrl();
   const name = `t_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
+  const admin = await connectClient(url);
   try {
     await admin.query(`CREATE DATABASE ${name}`);
   } finally {
     await admin.end();
   }
   const dbUrl = url.replace(/\/[^/?]*(\?|$)/, `/${name}$1`);
-  const pool = new pg.Pool({ connectionString: dbUrl, max: 10 });
+  const pool = createPool({ connectionString: dbUrl, max: 10 });
   return {
     name,
     url: dbUrl,
     pool,
     async [Symbol.asyncDispose]() {
-      await pool.end();
-      const drop = new pg.Client({ connectionString: url });
-      await drop.connect();
+      // Every connection of the test's pool has closed before the drop, so none is terminated mid-close.
+      await endPool(pool);
+      const drop = await connectClient(url);
       try {
         await drop.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       } finally {

@@ -97,7 +97,7 @@ describe('Azure SQL control store T-SQL', () => {
   });
 
   it('locks the key range of every UPDATE-then-INSERT upsert until commit', () => {
-    for (const name of ['upsert-sync-state', 'upsert-metrics', 'upsert-checkpoint']) {
+    for (const name of ['upsert-sync-state', 'upsert-metrics', 'upsert-checkpoint', 'save-copy-progress']) {
       const text = all[name].text;
       assert.match(text, /UPDATE \[dvexport\]\.\[\w+\] WITH \(UPDLOCK, SERIALIZABLE\)/, name);
       assert.match(text, /SET @written = @@ROWCOUNT;\nIF @written = 0/, name);

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { AppError, type ErrorDetail } from '../../lib/errors.js';
 import { validateProfileInput } from '../../lib/profiles/validate.js';
 
-/** The example of ARCHITECTURE §3. */
+/** The example of docs/architecture.md §3. */
 function sample(): Record<string, unknown> {
   return {
     name: 'Sales to SQL',

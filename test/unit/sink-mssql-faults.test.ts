@@ -10,7 +10,7 @@ import mssql from 'mssql';
 import type { ChangeEvent } from '../../lib/change/change-event.js';
 import { silentLogger } from '../../lib/log.js';
 import { applyMessages } from '../../lib/pipeline/apply.js';
-import type { FailureRecord, RoutedProfile, TargetStateReport } from '../../lib/pipeline/ports.js';
+import type { FailureEntry, RoutedProfile, TargetStateReport } from '../../lib/pipeline/ports.js';
 import { type ChangeMessage, inlineMessage } from '../../lib/queue/envelope.js';
 import { Applier } from '../../lib/sink/applier.js';
 import { type MssqlConnector, MssqlDialect, type MssqlInput } from '../../lib/sink/dialects/mssql.js';
@@ -105,7 +105,7 @@ function pipeline() {
   const server = fakeSqlServer();
   const sides = { tombstone: tombstoneTable('').name, deleteLog: deleteLogTable('').name };
   const applier = new Applier(new MssqlDialect(server.connector, 'dbo', sides), '', true, silentLogger);
-  const failures: FailureRecord[] = [];
+  const failures: FailureEntry[] = [];
   const scheduled: Array<{ messages: ChangeMessage[]; at: Date }> = [];
   const targetStates: Array<TargetStateReport | null> = [];
   const parked = new Map<string, string>();
@@ -129,7 +129,7 @@ function pipeline() {
       },
       close: async () => {},
     },
-    failureLog: { writeFailures: async (_: string, entries: FailureRecord[]) => void failures.push(...entries) },
+    failureLog: { writeFailures: async (_: string, entries: FailureEntry[]) => void failures.push(...entries) },
     metrics: { recordMetrics: async () => {} },
     targetStates: {
       recordTargetState: async (_: string, report: TargetStateReport | null) => void targetStates.push(report),

@@ -11,7 +11,7 @@ import { deleteLogTable, insertColumns, metadataTables, tombstoneTable } from '.
 import { type Column, systemColumns } from '../../lib/sink/table-model.js';
 
 /**
- * No SQL Server runs here (FACTS.md), so the T-SQL the Azure SQL dialect generates is pinned to golden files
+ * No SQL Server runs here, so the T-SQL the Azure SQL dialect generates is pinned to golden files
  * that were reviewed by eye: test/fixtures/golden/sink/*.sql. `UPDATE_GOLDEN=1` rewrites them after a change
  * that is meant; review the diff before committing it.
  */

@@ -58,7 +58,7 @@ export function toChangeEvent(row: WebApiRow, ctx: RowContext): ChangeEvent {
       entity: metadata.logicalName,
       recordId: id,
       operation: 'delete',
-      // A $deletedEntity entry carries no version: the time of the read is later than the delete (§5).
+      // A $deletedEntity entry carries no version: the time of the read is later than the delete (docs/architecture.md §5).
       version: { modifiedOn: ctx.readTime },
       operationTime: ctx.readTime,
       correlationId: ctx.correlationId,

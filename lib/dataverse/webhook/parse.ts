@@ -148,7 +148,7 @@ function deleteChange(step: Step): ChangeEvent {
   const ref = target === undefined ? undefined : assertValid(validateEntityReference, target, 'InputParameters.Target');
   const entity = primaryEntity(context, ref?.LogicalName, 'InputParameters.Target.LogicalName');
   const recordId = recordIdOf(context, ref?.Id);
-  // The pre-image's versionnumber is the version of the row that was deleted (§5: the sink applies a
+  // The pre-image's versionnumber is the version of the row that was deleted (docs/architecture.md §5: the sink applies a
   // delete whose row version is not older than the stored one).
   const preVersion = images(context, 'PreEntityImages', entity, recordId)
     .map((image) => versionOf(image, step.reader))

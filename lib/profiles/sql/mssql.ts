@@ -352,6 +352,44 @@ SELECT @written AS [written];`,
         ['DATETIME2(3)', now],
       ),
 
+    /** The checkpoint and the rows copied move together: one transaction, answering the status rows written. */
+    saveCopyProgress: (c: Omit<SyncCheckpoint, 'updatedAt'>, rowsCopied: number, now: Date): MssqlStatement =>
+      statement(
+        `SET XACT_ABORT ON;
+DECLARE @written INT;
+BEGIN TRANSACTION;
+UPDATE ${checkpoints} WITH (UPDLOCK, SERIALIZABLE)
+SET [next_link] = @p3, [delta_link] = @p4, [pages_done] = @p5, [updated_at] = @p6
+WHERE [profile_id] = @p1 AND [entity] = @p2;
+SET @written = @@ROWCOUNT;
+IF @written = 0
+BEGIN
+  INSERT INTO ${checkpoints} (${CHECKPOINT_COLUMNS})
+  SELECT p.[id], @p2, @p3, @p4, @p5, @p6
+  FROM ${profiles} AS p
+  WHERE p.[id] = @p1;
+  SET @written = @@ROWCOUNT;
+END;
+IF @written > 0
+BEGIN
+  UPDATE ${status} WITH (UPDLOCK, SERIALIZABLE)
+  SET [rows_copied] = [rows_copied] + @p7, [updated_at] = @p6
+  WHERE [profile_id] = @p1 AND [entity] = @p2;
+  IF @@ROWCOUNT = 0
+    INSERT INTO ${status} ([profile_id], [entity], [sync_state], [rows_copied], [updated_at])
+    VALUES (@p1, @p2, N'NotStarted', @p7, @p6);
+END;
+COMMIT TRANSACTION;
+SELECT @written AS [written];`,
+        ['UNIQUEIDENTIFIER', c.profileId],
+        ['NVARCHAR(128)', c.entity],
+        ['NVARCHAR(MAX)', c.nextLink],
+        ['NVARCHAR(MAX)', c.deltaLink],
+        ['INT', c.pagesDone],
+        ['DATETIME2(3)', now],
+        ['BIGINT', rowsCopied],
+      ),
+
     /** Without an entity: every checkpoint of the profile. */
     deleteCheckpoints: (profileId: string, entity: string | null): MssqlStatement =>
       statement(

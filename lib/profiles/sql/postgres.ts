@@ -209,6 +209,26 @@ ON CONFLICT (profile_id, entity) DO UPDATE SET
       values: [c.profileId, c.entity, c.nextLink, c.deltaLink, c.pagesDone, now],
     }),
 
+    /** The checkpoint and the rows copied move together: one statement, answering the status rows written. */
+    saveCopyProgress: (c: Omit<SyncCheckpoint, 'updatedAt'>, rowsCopied: number, now: Date): PgStatement => ({
+      text: `WITH saved AS (
+  INSERT INTO ${checkpoints} AS c (${CHECKPOINT_COLUMNS})
+  SELECT p.id, $2, $3, $4, $5, $6 FROM ${profiles} AS p WHERE p.id = $1
+  ON CONFLICT (profile_id, entity) DO UPDATE SET
+    next_link = EXCLUDED.next_link,
+    delta_link = EXCLUDED.delta_link,
+    pages_done = EXCLUDED.pages_done,
+    updated_at = EXCLUDED.updated_at
+  RETURNING c.profile_id
+)
+INSERT INTO ${status} AS s (profile_id, entity, sync_state, rows_copied, updated_at)
+SELECT saved.profile_id, $2, 'NotStarted', $7::bigint, $6 FROM saved
+ON CONFLICT (profile_id, entity) DO UPDATE SET
+  rows_copied = s.rows_copied + EXCLUDED.rows_copied,
+  updated_at = EXCLUDED.updated_at`,
+      values: [c.profileId, c.entity, c.nextLink, c.deltaLink, c.pagesDone, now, rowsCopied],
+    }),
+
     /** Without an entity: every checkpoint of the profile. */
     deleteCheckpoints: (profileId: string, entity: string | null): PgStatement => ({
       text: `DELETE FROM ${checkpoints} WHERE profile_id = $1 AND ($2::text IS NULL OR entity = $2::text)`,

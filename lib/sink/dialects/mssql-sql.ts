@@ -137,7 +137,7 @@ interface Scale {
 }
 
 /**
- * "`a` is newer than `b`" on the scale both share (§5): row versions when both have one, else times, else
+ * "`a` is newer than `b`" on the scale both share (docs/architecture.md §5): row versions when both have one, else times, else
  * true (nothing to compare: apply). `op` is `>` for writes and `>=` where a delete wins a tie.
  */
 function newer(a: Scale, b: Scale, op = '>'): string {

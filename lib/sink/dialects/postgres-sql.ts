@@ -85,7 +85,7 @@ export function alterColumnTypeSql(schema: string, table: string, column: string
 }
 
 /**
- * "`a` is newer than `b`" on the scale both share (§5): row versions when both have one, else times, else
+ * "`a` is newer than `b`" on the scale both share (docs/architecture.md §5): row versions when both have one, else times, else
  * true (nothing to compare: apply). `op` is `>` for writes and `>=` where a delete wins a tie.
  */
 function newer(a: { version: string; time: string }, b: { version: string; time: string }, op = '>'): string {

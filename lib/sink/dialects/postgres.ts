@@ -1,5 +1,6 @@
 /** The PostgreSQL target: runs the statements of `postgres-sql.ts` on a pooled node-postgres connection. */
-import pg from 'pg';
+import type pg from 'pg';
+import { connectClient, createPool, endPool } from '../../postgres-pool.js';
 import { sameColumnType } from '../column-widening.js';
 import {
   type DeleteBatch,
@@ -25,9 +26,8 @@ const pools = new Map<string, SharedPool>();
 function acquirePool(connectionString: string): pg.Pool {
   let shared = pools.get(connectionString);
   if (!shared) {
-    const pool = new pg.Pool({ connectionString, max: 10, connectionTimeoutMillis: 15_000, idleTimeoutMillis: 30_000 });
     // An idle client losing its server must not crash the process; the next query reports it.
-    pool.on('error', () => {});
+    const pool = createPool({ connectionString, max: 10, connectionTimeoutMillis: 15_000, idleTimeoutMillis: 30_000 });
     shared = { pool, users: 0 };
     pools.set(connectionString, shared);
   }
@@ -40,7 +40,7 @@ async function releasePool(connectionString: string): Promise<void> {
   if (!shared) return;
   if (--shared.users > 0) return;
   pools.delete(connectionString);
-  await shared.pool.end();
+  await endPool(shared.pool);
 }
 
 export class PostgresDialect implements TargetDialect {
