@@ -14,9 +14,9 @@ import { probeTarget } from '../lib/sink/index.js';
 import { InitialSyncNames, initialSyncInstanceId, RUNNING_STATUSES } from '../lib/sync/initial-sync-orchestration.js';
 import { type ResyncInput, ResyncNames, resyncInstanceId } from '../lib/sync/resync-orchestration.js';
 
-async function apiFor(context: InvocationContext): Promise<ProfilesApi> {
+async function apiFor(context: InvocationContext, requestUrl: string): Promise<ProfilesApi> {
   const runtime = await getRuntime();
-  return guardProfilesApi(await profilesApiFor(context), {
+  return guardProfilesApi(await profilesApiFor(context, requestUrl), {
     access: accessOptionsOf(runtime),
     audit: runtime.store,
     getProfile: (id) => runtime.store.getProfile(id),
@@ -24,7 +24,7 @@ async function apiFor(context: InvocationContext): Promise<ProfilesApi> {
   });
 }
 
-async function profilesApiFor(context: InvocationContext): Promise<ProfilesApi> {
+async function profilesApiFor(context: InvocationContext, requestUrl: string): Promise<ProfilesApi> {
   const runtime = await getRuntime();
   const durable = df.getClient(context);
   const running = async (instanceId: string) => {
@@ -61,7 +61,15 @@ async function profilesApiFor(context: InvocationContext): Promise<ProfilesApi> 
           const input: ResyncInput = { profileId: profile.id, startedAt: new Date().toISOString() };
           await durable.startNew(ResyncNames.orchestration, { instanceId, input });
         }
-        return durable.createHttpManagementPayload(instanceId) as unknown as ResyncStarted;
+        // As Durable's createCheckStatusResponse does: the links carry the origin the caller reached us on.
+        const origin = new URL(requestUrl).origin;
+        const links = durable.createHttpManagementPayload(instanceId) as unknown as Record<string, string>;
+        return Object.fromEntries(
+          Object.entries(links).map(([name, link]) => [
+            name,
+            /^https?:\/\//.test(link) ? origin + link.slice(new URL(link).origin.length) : link,
+          ]),
+        ) as ResyncStarted;
       },
     },
     logger: loggerFor(context, { function: context.functionName }),
@@ -83,7 +91,7 @@ function handlerOf(route: ApiRoute) {
       if (!operation?.handler) {
         throw new AppError('METHOD_NOT_ALLOWED', `${request.method} is not allowed on /api/${route.route}.`);
       }
-      const api = await apiFor(context);
+      const api = await apiFor(context, request.url);
       return api[operation.handler](await toApiRequest(request));
     });
 }

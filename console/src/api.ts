@@ -144,7 +144,24 @@ export const api = {
     if (!response.ok) throw new ApiError(response.status, 'HTTP', `CSV download failed (${response.status})`);
     return response.blob();
   },
-  resync: (id: string) => call<Record<string, number>>('POST', `profiles/${id}/failures/resync`),
+  /** Starts the resync (durable work) and follows its status URL until it ends; resolves with its totals. */
+  resync: async (id: string, onProgress?: (totals: Record<string, unknown>) => void) => {
+    const started = await call<{ statusQueryGetUri: string }>('POST', `profiles/${id}/failures/resync`);
+    for (;;) {
+      const response = await fetch(started.statusQueryGetUri, { credentials: 'same-origin' });
+      const status = (await response.json()) as {
+        runtimeStatus: string;
+        customStatus?: Record<string, unknown>;
+        output?: Record<string, unknown>;
+      };
+      if (status.runtimeStatus === 'Completed') return status.output ?? {};
+      if (status.runtimeStatus === 'Failed' || status.runtimeStatus === 'Terminated') {
+        throw new ApiError(500, 'RESYNC_FAILED', `The resync ${status.runtimeStatus.toLowerCase()}; try again.`, []);
+      }
+      if (status.customStatus) onProgress?.(status.customStatus);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  },
   audit: (params: { profileId?: string; from?: string; to?: string; offset?: number }) =>
     call<{ entries: AuditEntry[]; nextOffset: number | null }>(
       'GET',

@@ -37,7 +37,14 @@ export function FailureLog({
   async function runResync() {
     setResync({ running: true, text: 'Resync running…' });
     try {
-      const result = await api.resync(id);
+      const totals = (values: Record<string, unknown>) =>
+        Object.entries(values)
+          .filter(([, v]) => typeof v === 'number')
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ');
+      const result = await api.resync(id, (progress) =>
+        setResync({ running: true, text: `Resync running… ${totals(progress)}` }),
+      );
       const parts = Object.entries(result)
         .filter(([, v]) => typeof v === 'number')
         .map(([k, v]) => `${k} ${v}`);

@@ -111,7 +111,8 @@ function detailsOf(
   request: ApiRequest,
   body: Record<string, unknown> | null,
 ): Record<string, unknown> | null {
-  if (action === 'resync') return body;
+  // A resync runs as durable work: the trail names its instance (its status URL carries a key).
+  if (action === 'resync') return body && typeof body.id === 'string' ? { instanceId: body.id } : null;
   if (action === 'delete') return { dropTables: flag(request, 'dropTables') };
   return body && 'initialSync' in body ? { initialSync: body.initialSync } : null;
 }

@@ -129,7 +129,7 @@ describe('the audit trail', () => {
     assert.equal((await ctx.api.replace(as(admin, { params, body: body({ name: 'Sales v2' }) }))).status, 200);
     assert.equal((await ctx.api.activate(as(admin, { params }))).status, 200);
     assert.equal((await ctx.api.activate(as(admin, { params }))).status, 200, 'already active: no new entry');
-    assert.equal((await ctx.api.resyncFailures(as({ 'x-functions-key': KEY }, { params }))).status, 200);
+    assert.equal((await ctx.api.resyncFailures(as({ 'x-functions-key': KEY }, { params }))).status, 202);
     assert.equal((await ctx.api.deactivate(as(admin, { params }))).status, 200);
     assert.equal((await ctx.api.delete(as(admin, { params, query: { dropTables: 'false' } }))).status, 204);
     assert.equal((await ctx.api.delete(as(admin, { params }))).status, 404, 'a refused change leaves no entry');
@@ -162,7 +162,7 @@ describe('the audit trail', () => {
     assert.equal(replaced.before.name, 'Sales');
     assert.equal(replaced.after.name, 'Sales v2');
     assert.deepEqual([activated.before.state, activated.after.state], ['Inactive', 'Active']);
-    assert.deepEqual(resynced.details, { attempted: 0, succeeded: 0 });
+    assert.deepEqual(resynced.details, { instanceId: 'resync-1' });
     assert.equal(resynced.actorKind, 'functionKey');
     assert.deepEqual([deactivated.before.state, deactivated.after.state], ['Active', 'Inactive']);
     assert.equal(deleted.after, null);
