@@ -96,6 +96,21 @@ export function mssqlControlSql(schema: string) {
   const history = t('schema_migrations');
   const audit = t('audit_log');
 
+  /** Writes checkpoint @p1/@p2 (next link @p3, delta link @p4, pages @p5, at @p6); @written counts its rows. */
+  const writeCheckpoint = `UPDATE ${checkpoints} WITH (UPDLOCK, SERIALIZABLE)
+SET [next_link] = @p3, [delta_link] = @p4, [pages_done] = @p5, [updated_at] = @p6
+WHERE [profile_id] = @p1 AND [entity] = @p2;
+SET @written = @@ROWCOUNT;
+IF @written = 0
+BEGIN
+  INSERT INTO ${checkpoints} (${CHECKPOINT_COLUMNS})
+  SELECT p.[id], @p2, @p3, @p4, @p5, @p6
+  FROM ${profiles} AS p
+  WHERE p.[id] = @p1;
+  SET @written = @@ROWCOUNT;
+END;
+`;
+
   return {
     /** Serialises migrations of this schema across instances; the lock is released with the transaction. */
     migrationLock: (): MssqlStatement =>
@@ -330,19 +345,7 @@ SELECT @written AS [written];`,
         `SET XACT_ABORT ON;
 DECLARE @written INT;
 BEGIN TRANSACTION;
-UPDATE ${checkpoints} WITH (UPDLOCK, SERIALIZABLE)
-SET [next_link] = @p3, [delta_link] = @p4, [pages_done] = @p5, [updated_at] = @p6
-WHERE [profile_id] = @p1 AND [entity] = @p2;
-SET @written = @@ROWCOUNT;
-IF @written = 0
-BEGIN
-  INSERT INTO ${checkpoints} (${CHECKPOINT_COLUMNS})
-  SELECT p.[id], @p2, @p3, @p4, @p5, @p6
-  FROM ${profiles} AS p
-  WHERE p.[id] = @p1;
-  SET @written = @@ROWCOUNT;
-END;
-COMMIT TRANSACTION;
+${writeCheckpoint}COMMIT TRANSACTION;
 SELECT @written AS [written];`,
         ['UNIQUEIDENTIFIER', c.profileId],
         ['NVARCHAR(128)', c.entity],
@@ -358,19 +361,7 @@ SELECT @written AS [written];`,
         `SET XACT_ABORT ON;
 DECLARE @written INT;
 BEGIN TRANSACTION;
-UPDATE ${checkpoints} WITH (UPDLOCK, SERIALIZABLE)
-SET [next_link] = @p3, [delta_link] = @p4, [pages_done] = @p5, [updated_at] = @p6
-WHERE [profile_id] = @p1 AND [entity] = @p2;
-SET @written = @@ROWCOUNT;
-IF @written = 0
-BEGIN
-  INSERT INTO ${checkpoints} (${CHECKPOINT_COLUMNS})
-  SELECT p.[id], @p2, @p3, @p4, @p5, @p6
-  FROM ${profiles} AS p
-  WHERE p.[id] = @p1;
-  SET @written = @@ROWCOUNT;
-END;
-IF @written > 0
+${writeCheckpoint}IF @written > 0
 BEGIN
   UPDATE ${status} WITH (UPDLOCK, SERIALIZABLE)
   SET [rows_copied] = [rows_copied] + @p7, [updated_at] = @p6
