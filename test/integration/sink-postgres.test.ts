@@ -6,55 +6,10 @@ import type { AttributeValue, ChangeEvent } from '../../lib/change/change-event.
 import { AppError } from '../../lib/errors.js';
 import { type ApplyOutcome, openSink, probeTarget, type Sink, type SinkTarget } from '../../lib/sink/index.js';
 import { pairId } from '../../lib/sink/record-change.js';
+import { guid, remove, T0, timeOf, upsert } from '../support/change-events.js';
 import { createTestDatabase, stopOwnServer } from '../support/postgres.js';
 
 const ORG = '6042beb1-a93a-ef11-8e4b-00224802c699';
-const T0 = Date.parse('2026-01-01T00:00:00Z');
-
-/** A GUID made from a number, so tests can name records 1, 2, 3… */
-function guid(n: number, prefix = 'a'): string {
-  const hex = n.toString(16).padStart(12, '0');
-  return `${prefix.repeat(8)}-0000-4000-8000-${hex}`;
-}
-
-/** The time Dataverse would stamp on row version `v` (one second per version). */
-const timeOf = (v: number): string => new Date(T0 + v * 1000).toISOString();
-
-function upsert(
-  entity: string,
-  id: string,
-  v: number | undefined,
-  attributes: Record<string, AttributeValue>,
-): ChangeEvent {
-  return {
-    organizationId: ORG,
-    entity,
-    recordId: id,
-    operation: 'upsert',
-    version: v === undefined ? {} : { rowVersion: String(v), modifiedOn: timeOf(v) },
-    operationTime: timeOf(v ?? 0),
-    attributes,
-    correlationId: 'test',
-    source: 'webhook',
-  };
-}
-
-/** A delete as the webhook parser makes it: the pre-image's row version and the operation's time. */
-function remove(entity: string, id: string, deletedVersion: number | undefined, at: number): ChangeEvent {
-  return {
-    organizationId: ORG,
-    entity,
-    recordId: id,
-    operation: 'delete',
-    version:
-      deletedVersion === undefined
-        ? { modifiedOn: timeOf(at) }
-        : { rowVersion: String(deletedVersion), modifiedOn: timeOf(at) },
-    operationTime: timeOf(at),
-    correlationId: 'test',
-    source: 'webhook',
-  };
-}
 
 function relate(op: 'associate' | 'disassociate', account: string, lead: string, at: number): ChangeEvent {
   return {

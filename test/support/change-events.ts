@@ -2,7 +2,8 @@
 import type { AttributeValue, ChangeEvent } from '../../lib/change/change-event.js';
 
 const ORG = '6042beb1-a93a-ef11-8e4b-00224802c699';
-const T0 = Date.parse('2026-01-01T00:00:00Z');
+/** Version 0 in time: the row versions count seconds from here. */
+export const T0 = Date.parse('2026-01-01T00:00:00Z');
 
 /** A GUID made from a number, so tests can name records 1, 2, 3… */
 export function guid(n: number, prefix = 'a'): string {
