@@ -9,7 +9,7 @@ import { type AppConfig, loadConfig } from './config.js';
 import { createDataverseClient, type DataverseClient } from './dataverse/webapi/client.js';
 import { parseWebhook } from './dataverse/webhook/parse.js';
 import { createLogger, type Logger, setDefaultLogLevel } from './log.js';
-import type { ApplyDeps } from './pipeline/apply.js';
+import type { ApplyDeps } from './pipeline/apply-queued-changes.js';
 import type { IngestDeps } from './pipeline/ingest.js';
 import type {
   ClaimCheckStore as ClaimCheckPort,

@@ -6,7 +6,7 @@
 import { AppError, toAppError } from '../errors.js';
 import type { SyncCheckpoint } from '../profiles/control-store.js';
 import type { ExportProfile } from '../profiles/schema.js';
-import { applyChanges } from './apply-changes.js';
+import { applyChanges } from './apply-read-changes.js';
 import { EntitySchemaCache } from './entity-schema.js';
 import type { SyncDeps } from './ports.js';
 import { toAssociations } from './relationship-rows.js';

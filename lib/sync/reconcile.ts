@@ -12,7 +12,7 @@ import { AppError, type ErrorCode, toAppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ExportProfile } from '../profiles/schema.js';
 import type { ApplyOptions } from '../sink/index.js';
-import { applyChanges } from './apply-changes.js';
+import { applyChanges } from './apply-read-changes.js';
 import { EntitySchemaCache } from './entity-schema.js';
 import { activeProfile, copyTargets, DEFAULT_PAGE_SIZE, isRelationship } from './initial-sync.js';
 import type { DataverseSource, SyncDeps, SyncSink } from './ports.js';

@@ -8,7 +8,7 @@ import pLimit from 'p-limit';
 import type { ChangeEvent } from '../change/change-event.js';
 import { isGuid } from '../sink/table-model.js';
 import type { FailureEntry } from '../storage/failure-log.js';
-import { applyChanges, recordKey } from './apply-changes.js';
+import { applyChanges, recordKey } from './apply-read-changes.js';
 import { activeProfile } from './initial-sync.js';
 import type { SyncDeps } from './ports.js';
 

@@ -8,7 +8,7 @@ import pg from 'pg';
 import { buildRemoteExecutionContext, serializeRemoteExecutionContext } from '../../dev/dataverse-payloads.js';
 import { startEmbeddedPostgres } from '../../dev/embedded/postgres.js';
 import type { AttributeValue } from '../../lib/change/change-event.js';
-import { applyMessages } from '../../lib/pipeline/apply.js';
+import { applyMessages } from '../../lib/pipeline/apply-queued-changes.js';
 import { ingestWebhook } from '../../lib/pipeline/ingest.js';
 import { CHANGES_QUEUE, type ChangeMessage } from '../../lib/queue/envelope.js';
 import { type PipelineStack, startPipelineStack } from '../support/pipeline-stack.js';

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import functions from '@azure/functions';
-import { applyChanges } from '../../functions/apply-changes.js';
+import { applyChanges } from '../../functions/changes-queue.js';
 import { health } from '../../functions/health.js';
 import { openApi } from '../../functions/openapi.js';
 import { dataverseWebhook } from '../../functions/webhook.js';

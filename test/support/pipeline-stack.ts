@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ServiceBusReceiver } from '@azure/service-bus';
 import { startServiceBusStandIn } from '../../dev/servicebus/index.js';
-import { applyMessages } from '../../lib/pipeline/apply.js';
+import { applyMessages } from '../../lib/pipeline/apply-queued-changes.js';
 import type { ExportProfile } from '../../lib/profiles/schema.js';
 import { withDefaults } from '../../lib/profiles/schema.js';
 import { CHANGES_QUEUE } from '../../lib/queue/envelope.js';

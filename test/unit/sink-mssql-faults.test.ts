@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import mssql from 'mssql';
 import type { ChangeEvent } from '../../lib/change/change-event.js';
 import { silentLogger } from '../../lib/log.js';
-import { applyMessages } from '../../lib/pipeline/apply.js';
+import { applyMessages } from '../../lib/pipeline/apply-queued-changes.js';
 import type { FailureEntry, RoutedProfile, TargetStateReport } from '../../lib/pipeline/ports.js';
 import { type ChangeMessage, inlineMessage } from '../../lib/queue/envelope.js';
 import { Applier } from '../../lib/sink/applier.js';

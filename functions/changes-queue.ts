@@ -1,6 +1,6 @@
 import { app, type InvocationContext } from '@azure/functions';
 import { loggerFor } from '../lib/log.js';
-import { applyMessages } from '../lib/pipeline/apply.js';
+import { applyMessages } from '../lib/pipeline/apply-queued-changes.js';
 import { getRuntime } from '../lib/runtime.js';
 import { triggerBoundary } from '../lib/trigger-boundary.js';
 
