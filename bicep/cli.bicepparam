@@ -16,5 +16,6 @@ param payloadKeySecretName = readEnvironmentVariable('PAYLOAD_KEY_SECRET_NAME', 
 param payloadPreviousKeySecretNames = readEnvironmentVariable('PAYLOAD_PREVIOUS_KEY_SECRET_NAMES', '')
 param keyVaultNameSalt = readEnvironmentVariable('KEY_VAULT_NAME_SALT', '')
 param webhookKey = readEnvironmentVariable('DATAVERSE_WEBHOOK_KEY', '')
+param managementKey = readEnvironmentVariable('MANAGEMENT_API_KEY', '')
 param alertEmailAddress = readEnvironmentVariable('ALERT_EMAIL_ADDRESS', '')
 param logLevel = readEnvironmentVariable('LOG_LEVEL', 'info')

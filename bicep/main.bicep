@@ -59,6 +59,10 @@ param payloadPreviousKeySecretNames string = ''
 @description('Appended to the Key Vault name. Purge protection keeps a deleted vault\'s name taken for 90 days, so after `azd down` the postdown hook picks a new salt and the next `azd up` creates a new vault.')
 @maxLength(8)
 param keyVaultNameSalt string = ''
+@description('The key automation sends to the management API (`x-functions-key`); e.g. `openssl rand -base64 32`. Stored as Key Vault secret `management-api-key`, which the app compares against. Empty: keep what an earlier deployment stored.')
+@secure()
+param managementKey string = ''
+
 @description('The function key Dataverse sends to the webhook (WebhookKey); e.g. `openssl rand -base64 32`. Stored as function key `dataverse-webhook` and Key Vault secret `dataverse-webhook-key`. Empty: keep what an earlier deployment stored.')
 @secure()
 param webhookKey string = ''
@@ -176,6 +180,7 @@ module keyVault 'modules/key-vault.bicep' = {
     payloadKeySecretName: payloadKeySecretName
     payloadEncryptionKey: payloadEncryptionKey
     webhookKey: webhookKey
+    managementKey: managementKey
   }
 }
 

@@ -146,7 +146,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     name: 'ManagementKeySecretName',
     description:
-      "Secret holding that key (in Azure the host's default function key, which Bicep writes to Key Vault). A missing secret turns the key off.",
+      'Secret holding that key (in Azure the Key Vault secret Bicep writes from MANAGEMENT_API_KEY). A missing secret turns the key off.',
     required: false,
     default: 'management-api-key',
   },

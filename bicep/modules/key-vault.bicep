@@ -59,6 +59,9 @@ param webhookKey string = ''
 
 var webhookKeySecretName = 'dataverse-webhook-key'
 
+@description('Name of the secret holding the management API key (app setting ManagementKeySecretName).')
+param managementKeySecretName string = 'management-api-key'
+
 // Like the payload key: written only when supplied, so a provision without it keeps the registered key.
 resource webhookKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(webhookKey)) {
   parent: vault
@@ -66,6 +69,19 @@ resource webhookKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!
   properties: {
     value: webhookKey
     contentType: 'Functions key Dataverse sends as WebhookKey'
+  }
+}
+
+@description('The management API key automation sends (x-functions-key), stored for the app setting ManagementKeySecretName. Empty: left as it is.')
+@secure()
+param managementKey string = ''
+
+resource managementKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(managementKey)) {
+  parent: vault
+  name: managementKeySecretName
+  properties: {
+    value: managementKey
+    contentType: 'Key the management API accepts from automation'
   }
 }
 

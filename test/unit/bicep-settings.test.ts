@@ -359,6 +359,17 @@ describe('bicep structure', () => {
   const has = (relative: string, pattern: RegExp, what: string) =>
     assert.match(source(relative).lexed.noComments, pattern, `${relative}: ${what}`);
 
+  it('stores the management key under the secret name the app reads it from', () => {
+    const appDefault = SETTINGS.find((s) => s.name === 'ManagementKeySecretName')?.default;
+    has('modules/key-vault.bicep', new RegExp(`param managementKeySecretName string = '${appDefault}'`), 'its name');
+    has(
+      'modules/key-vault.bicep',
+      /name:\s*managementKeySecretName\s*properties:\s*\{\s*value:\s*managementKey/,
+      'the secret',
+    );
+    has('main.bicep', /managementKey:\s*managementKey/, 'the key passed to the vault');
+  });
+
   it('keeps the storage account key-less, private and on TLS 1.2', () => {
     has('modules/storage.bicep', /allowSharedKeyAccess:\s*false/, 'shared keys off');
     has('modules/storage.bicep', /allowBlobPublicAccess:\s*false/, 'no public blob access');
