@@ -255,6 +255,10 @@ var appSettings = {
   // The management API's key for automation; people sign in through App Service Authentication instead.
   ManagementKeyAccepted: 'true'
   ManagementKeySecretName: 'management-api-key'
+  // Profiles reach only Dataverse hosts over https, and only secrets meant for targets (the app's own are refused).
+  DataverseHostAllowList: ''
+  AllowLoopbackDataverse: 'false'
+  TargetSecretNames: '*'
 }
 // ---- END appSettings -----------------------------------------------------------------------------------------
 

@@ -121,6 +121,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         'management-api-key': functionKey,
       }),
       DataverseCredential: 'none',
+      // The sample organization answers plain http on 127.0.0.1; in Azure this stays false.
+      AllowLoopbackDataverse: 'true',
       PublicBaseUrl: `http://127.0.0.1:${httpPort}`,
       DataverseWebhookKey: functionKey,
       CleanupSchedule: '0 */15 * * * *',

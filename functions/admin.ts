@@ -21,6 +21,7 @@ async function adminApiFor(context: InvocationContext) {
     access: accessOptionsOf(runtime),
     audit: runtime.store,
     catalogFor: (url) => runtime.dataverseFor({ id: 'catalog', source: { url } }).catalog(),
+    reach: runtime.config.profileReach,
     logger: loggerFor(context, { function: context.functionName }),
   });
 }

@@ -34,6 +34,7 @@ async function profilesApiFor(context: InvocationContext, requestUrl: string): P
   return createProfilesApi({
     store: runtime.store,
     secrets: runtime.secrets,
+    reach: runtime.config.profileReach,
     probeTarget: (kind, connectionString, schema) =>
       probeTarget(kind, connectionString, schema, {
         allowTrustServerCertificate: runtime.config.allowTrustServerCertificate,

@@ -1,4 +1,5 @@
 import { AppError } from './errors.js';
+import { DATAVERSE_HOST_SUFFIXES, type ProfileReach } from './profiles/profile-reach.js';
 
 /**
  * Every setting the app reads, in one place. `local.settings.sample.json`, the README's settings table
@@ -151,6 +152,26 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: 'management-api-key',
   },
   {
+    name: 'DataverseHostAllowList',
+    description:
+      'Comma-separated host suffixes a profile’s `source.url` may use beside the Dataverse hosts of every Microsoft cloud (`*.dynamics.com`, `*.microsoftdynamics.us`, `*.appsplatform.us`, `*.dynamics.cn`), e.g. `.contoso-proxy.example`. Sources are always https.',
+    required: false,
+  },
+  {
+    name: 'AllowLoopbackDataverse',
+    description:
+      'Development only: `true` lets a profile’s `source.url` be plain http on a loopback host (the local sample organization). Otherwise such a source is refused.',
+    required: false,
+    default: 'false',
+  },
+  {
+    name: 'TargetSecretNames',
+    description:
+      'Comma-separated secret names, or `prefix*` patterns, a profile’s `target.connectionSecret` may name; `*` admits any. The app’s own secrets (payload keys, management key, webhook key) are refused whatever this says.',
+    required: false,
+    default: '*',
+  },
+  {
     name: 'LogLevel',
     description: 'Minimum level of the structured logs: `debug`, `info`, `warn`, `error`.',
     required: false,
@@ -183,7 +204,12 @@ export interface AppConfig {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** The secret holding the management key, or undefined when the key is turned off. */
   managementKeySecretName?: string;
+  /** Where a profile may send the Dataverse token and which secrets it may read as a target. */
+  profileReach: ProfileReach;
 }
+
+/** The Key Vault secret Bicep stores the webhook key in (bicep/modules/key-vault.bicep): never a target. */
+export const WEBHOOK_KEY_SECRET_NAME = 'dataverse-webhook-key';
 
 type Env = Record<string, string | undefined>;
 
@@ -261,6 +287,12 @@ export function loadConfig(env: Env = process.env): AppConfig {
     });
   }
   const webhookKey = get('DataverseWebhookKey');
+  const list = (name: string): string[] =>
+    withDefault(name)
+      .split(',')
+      .map((n) => n.trim())
+      .filter(Boolean);
+  const payloadPreviousKeySecretNames = list('PayloadPreviousKeySecretNames');
 
   const config: AppConfig = {
     controlStore: { kind, connectionString: controlConnection },
@@ -269,10 +301,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     keyVaultUri: get('KeyVaultUri'),
     localSecrets,
     payloadKeySecretName: withDefault('PayloadKeySecretName'),
-    payloadPreviousKeySecretNames: (get('PayloadPreviousKeySecretNames') ?? '')
-      .split(',')
-      .map((n) => n.trim())
-      .filter(Boolean),
+    payloadPreviousKeySecretNames,
     claimCheckThresholdBytes: integer('ClaimCheckThresholdBytes', 1024),
     cleanupSchedule: withDefault('CleanupSchedule'),
     reconcileSchedule: withDefault('ReconcileSchedule'),
@@ -291,6 +320,19 @@ export function loadConfig(env: Env = process.env): AppConfig {
       oneOf('ManagementKeyAccepted', ['true', 'false'], withDefault('ManagementKeyAccepted')) === 'true'
         ? withDefault('ManagementKeySecretName')
         : undefined,
+    profileReach: {
+      dataverseHostSuffixes: [...DATAVERSE_HOST_SUFFIXES, ...list('DataverseHostAllowList')],
+      allowLoopback:
+        oneOf('AllowLoopbackDataverse', ['true', 'false'], withDefault('AllowLoopbackDataverse')) === 'true',
+      targetSecretNames: list('TargetSecretNames'),
+      // Refused even when the management key is off: the secret may still hold the host's key.
+      reservedSecretNames: [
+        withDefault('PayloadKeySecretName'),
+        ...payloadPreviousKeySecretNames,
+        withDefault('ManagementKeySecretName'),
+        WEBHOOK_KEY_SECRET_NAME,
+      ],
+    },
   };
 
   if (problems.length) {

@@ -1,3 +1,5 @@
+import { redactSecrets } from './redact.js';
+
 /**
  * The catalogue of stable error codes. Every trigger boundary turns whatever was thrown into an
  * {@link AppError} (see {@link toAppError}) before it logs or answers, so users and logs see one code set.
@@ -79,12 +81,13 @@ export class AppError extends Error {
     message: string,
     options: { details?: ErrorDetail[]; cause?: unknown; transient?: boolean } = {},
   ) {
-    super(message, { cause: options.cause });
+    // Redacted at birth: a driver's message wrapped here may carry a connection string's password.
+    super(redactSecrets(message), { cause: options.cause });
     this.name = 'AppError';
     this.code = code;
     this.status = ErrorCodes[code].status;
     this.transient = options.transient ?? ErrorCodes[code].transient;
-    this.details = options.details ?? [];
+    this.details = (options.details ?? []).map(redactDetail);
   }
 
   /**
@@ -105,9 +108,18 @@ function causeOf(cause: unknown): unknown {
   if (cause instanceof AppError) return cause.toJSON();
   if (cause instanceof Error) {
     const code = (cause as { code?: unknown }).code;
-    return { name: cause.name, message: cause.message, ...(code === undefined ? {} : { code }) };
+    return { name: cause.name, message: redactSecrets(cause.message), ...(code === undefined ? {} : { code }) };
   }
-  return typeof cause === 'object' && cause !== null ? String(cause) : cause;
+  if (typeof cause === 'string') return redactSecrets(cause);
+  return typeof cause === 'object' && cause !== null ? redactSecrets(String(cause)) : cause;
+}
+
+function redactDetail(detail: ErrorDetail): ErrorDetail {
+  return {
+    ...detail,
+    message: redactSecrets(detail.message),
+    ...(typeof detail.value === 'string' ? { value: redactSecrets(detail.value) } : {}),
+  };
 }
 
 /** Turns any thrown value into an AppError, keeping the original as `cause`. */

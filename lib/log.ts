@@ -1,4 +1,6 @@
 /** Structured logs: one JSON object per line, with fields that follow a change from ingest to apply. */
+import { redactSecrets } from './redact.js';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFields = Record<string, unknown>;
 
@@ -44,7 +46,9 @@ export function createLogger(options: { level?: LogLevel; fields?: LogFields; si
   };
 }
 
+/** Also the one place every logged string passes: no line may carry a connection string's password. */
 function errorReplacer(_key: string, value: unknown): unknown {
+  if (typeof value === 'string') return redactSecrets(value);
   if (value instanceof Error) {
     const coded = value as Error & { code?: unknown; toJSON?: () => unknown };
     if (typeof coded.toJSON === 'function') return coded.toJSON();

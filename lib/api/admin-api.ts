@@ -8,6 +8,7 @@ import { AppError } from '../errors.js';
 import { type HttpResult, httpBoundary } from '../http/boundary.js';
 import type { Logger } from '../log.js';
 import type { AuditTrail } from '../profiles/audit.js';
+import { type ProfileReach, sourceUrlProblem } from '../profiles/profile-reach.js';
 import { guard } from './guarded.js';
 import { type ApiRequest, dateParam, integerParam, lookup } from './request.js';
 
@@ -16,6 +17,8 @@ export interface AdminApiDeps {
   audit: AuditTrail;
   /** Reads the organization's tables and N:N relationships through the Web API. */
   catalogFor(url: string): Promise<OrganizationCatalog>;
+  /** The same rule as a profile's source.url: the catalog read carries the app's Dataverse token too. */
+  reach: ProfileReach;
   logger: Logger;
 }
 
@@ -77,29 +80,21 @@ export function createAdminApi(deps: AdminApiDeps): AdminApi {
     catalog: (request) =>
       guard(request, 'write', deps.access, () =>
         httpBoundary(log, async () => {
-          const url = organizationUrl(lookup(request.query, 'url'));
+          const url = organizationUrl(lookup(request.query, 'url'), deps.reach);
           return json(await deps.catalogFor(url));
         }),
       ),
   };
 }
 
-/** An organization's base URL: https, or plain http on loopback (the local sample organization). */
-function organizationUrl(raw: string | undefined): string {
+/** An organization's base URL, under the rule for a profile's source.url. */
+function organizationUrl(raw: string | undefined, reach: ProfileReach): string {
   const problem = (message: string) =>
     new AppError('VALIDATION_FAILED', `Query parameter 'url' ${message}.`, {
       details: [{ field: 'url', message, value: raw }],
     });
   if (!raw) throw problem('is missing: name the organization, e.g. ?url=https://contoso.crm.dynamics.com');
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw problem('is not a URL');
-  }
-  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
-    throw problem('must use https (plain http only on loopback)');
-  }
-  return url.origin;
+  const refused = sourceUrlProblem(raw, reach);
+  if (refused) throw problem(`is refused: ${refused}`);
+  return new URL(raw).origin;
 }

@@ -65,7 +65,8 @@ export const adminPaths = {
           name: 'url',
           in: 'query',
           required: true,
-          description: 'The organization, e.g. https://contoso.crm.dynamics.com (plain http only on loopback).',
+          description:
+            "The organization, e.g. https://contoso.crm.dynamics.com: the same rule as a profile's source.url.",
           schema: { type: 'string', format: 'uri' },
         },
       ],

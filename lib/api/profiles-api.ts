@@ -3,8 +3,10 @@ import type { HttpResult } from '../http/boundary.js';
 import { httpBoundary } from '../http/boundary.js';
 import type { Logger } from '../log.js';
 import type { ControlStore } from '../profiles/control-store.js';
+import { assertWithinReach, type ProfileReach } from '../profiles/profile-reach.js';
 import { type ExportProfile, type ProfileDefinition, withDefaults } from '../profiles/schema.js';
 import { validateProfileInput } from '../profiles/validate.js';
+import { redactSecrets } from '../redact.js';
 import type { WebhookRegistrar } from '../registration/registrar.js';
 import type { SecretProvider } from '../secrets/provider.js';
 import { type FailureEntry, failuresToCsv, UNATTRIBUTED_PROFILE_ID } from '../storage/failure-log.js';
@@ -23,6 +25,8 @@ import {
 export interface ProfilesApiDeps {
   store: ControlStore;
   secrets: SecretProvider;
+  /** Which source URLs and connection secrets a profile may name (settings DataverseHostAllowList, …). */
+  reach: ProfileReach;
   /**
    * Connects to the target and checks what the sink relies on in the schema; throws TARGET_UNREACHABLE with the
    * driver's reason, or TARGET_MISCONFIGURED naming each gap and its fix; answers warnings that do not block.
@@ -108,6 +112,13 @@ export function createProfilesApi(deps: ProfilesApiDeps): ProfilesApi {
     (request) =>
       httpBoundary(log, () => run(request));
 
+  /** The body as a profile definition: the schema first, then what it may point at. */
+  function validDefinition(request: ApiRequest): ProfileDefinition {
+    const definition = withDefaults(validateProfileInput(jsonBody(request)));
+    assertWithinReach(definition, deps.reach);
+    return definition;
+  }
+
   async function existing(id: string): Promise<ExportProfile> {
     const profile = await store.getProfile(id);
     if (!profile) throw profileNotFound(id);
@@ -149,7 +160,7 @@ export function createProfilesApi(deps: ProfilesApiDeps): ProfilesApi {
     list: handle(async () => json(200, await store.listProfiles())),
 
     create: handle(async (request) => {
-      const definition = withDefaults(validateProfileInput(jsonBody(request)));
+      const definition = validDefinition(request);
       const profile = await store.createProfile(definition);
       log.info('profile created', { profileId: profile.id, name: profile.name });
       return json(201, profile, { location: `/api/profiles/${profile.id}` });
@@ -159,7 +170,7 @@ export function createProfilesApi(deps: ProfilesApiDeps): ProfilesApi {
 
     replace: handle(async (request) => {
       const id = profileIdOf(request);
-      const definition = withDefaults(validateProfileInput(jsonBody(request)));
+      const definition = validDefinition(request);
       const before = await existing(id);
       if (before.state === 'Active') {
         assertSafeWhileActive(before, definition);
@@ -199,6 +210,8 @@ export function createProfilesApi(deps: ProfilesApiDeps): ProfilesApi {
       const full = flag(request, 'full');
       const profile = await existing(id);
       if (profile.state === 'Active') return json(200, profile);
+      // A profile stored before a rule tightened is checked again before the app reaches out for it.
+      assertWithinReach(profile, deps.reach);
 
       const connectionString = await resolveConnection(profile);
       let warnings: string[] = [];
@@ -212,7 +225,7 @@ export function createProfilesApi(deps: ProfilesApiDeps): ProfilesApi {
             details: err.details,
           });
         }
-        const reason = err instanceof Error ? err.message : String(err);
+        const reason = redactSecrets(err instanceof Error ? err.message : String(err), [connectionString]);
         throw new AppError('TARGET_UNREACHABLE', `Profile '${profile.name}' stays inactive: ${reason}`, {
           cause: err,
           details: [{ field: '/target/connectionSecret', message: reason, value: profile.target.connectionSecret }],

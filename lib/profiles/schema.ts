@@ -31,7 +31,8 @@ export const profileInputSchema = {
           type: 'string',
           pattern: '^https?://[^\\s/?#]+(:[0-9]+)?/?$',
           maxLength: 2048,
-          description: 'The environment URL, e.g. https://contoso.crm.dynamics.com',
+          description:
+            'The environment URL, e.g. https://contoso.crm.dynamics.com: https on a Dataverse host (*.dynamics.com, *.microsoftdynamics.us, *.appsplatform.us, *.dynamics.cn, or a suffix of setting DataverseHostAllowList); http only to loopback with AllowLoopbackDataverse=true.',
         },
       },
     },
@@ -44,7 +45,8 @@ export const profileInputSchema = {
         connectionSecret: {
           type: 'string',
           pattern: '^[0-9A-Za-z-]{1,127}$',
-          description: 'Name of the Key Vault secret (locally: local secret) holding the connection string.',
+          description:
+            "Name of the Key Vault secret (locally: local secret) holding the connection string; one setting TargetSecretNames admits, never one of the app's own secrets.",
         },
         schema: {
           type: 'string',

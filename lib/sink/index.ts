@@ -5,6 +5,7 @@
 import type { ChangeEvent } from '../change/change-event.js';
 import { AppError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
+import { redactSecrets } from '../redact.js';
 import { Applier, type ApplyOptions, type ApplyOutcome } from './applier.js';
 import type { TargetDialect } from './dialect.js';
 import { MssqlDialect, openMssqlPool } from './dialects/mssql.js';
@@ -130,11 +131,14 @@ export async function probeTarget(
         : await checkMssqlReadiness(connectionString, schema, policy);
   } catch (err) {
     if (err instanceof AppError) throw err;
-    const reason = (kind === 'postgres' ? classifyPostgresError(err) : classifyMssqlError(err)).reason;
+    // A driver may echo what it was given (a host or database name): the connection string never leaves.
+    const reason = redactSecrets((kind === 'postgres' ? classifyPostgresError(err) : classifyMssqlError(err)).reason, [
+      connectionString,
+    ]);
     throw new AppError(
       'TARGET_UNREACHABLE',
       `cannot connect to the ${kind === 'postgres' ? 'PostgreSQL' : 'Azure SQL'} target: ${reason}. Check the connection string's host, port, credentials and firewall rules.`,
-      { cause: err },
+      { cause: redactedCause(err, connectionString) },
     );
   }
   if (readiness.problems.length) {
@@ -145,4 +149,11 @@ export async function probeTarget(
     );
   }
   return { warnings: readiness.warnings };
+}
+
+/** The driver's error with its message redacted, keeping name and code for the logs. */
+function redactedCause(err: unknown, connectionString: string): unknown {
+  if (!(err instanceof Error)) return redactSecrets(String(err), [connectionString]);
+  const code = (err as { code?: unknown }).code;
+  return Object.assign(new Error(redactSecrets(err.message, [connectionString])), { name: err.name, code });
 }

@@ -12,6 +12,7 @@ import { encodePrincipal } from '../../lib/auth/principal.js';
 import { createLogger } from '../../lib/log.js';
 import { openPostgresControlStore } from '../../lib/profiles/postgres-control-store.js';
 import { createTestDatabase } from '../support/postgres.js';
+import { loopbackReach } from '../support/reach.js';
 
 const KEY = 'automation-key';
 const logger = createLogger({ level: 'error' });
@@ -38,6 +39,7 @@ async function setup(options: { key?: string } = { key: KEY }) {
   const api = guardProfilesApi(
     createProfilesApi({
       store,
+      reach: loopbackReach,
       secrets: { getSecret: async () => 'postgres://unused' },
       probeTarget: async () => undefined,
       startInitialSync: async () => 'instance-1',
@@ -53,6 +55,7 @@ async function setup(options: { key?: string } = { key: KEY }) {
     access,
     audit: store,
     catalogFor: async () => ({ organizationId: 'x', entities: [], relationships: [] }),
+    reach: loopbackReach,
     logger,
   });
   return {

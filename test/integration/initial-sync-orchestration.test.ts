@@ -46,6 +46,7 @@ describe('initialSync orchestration in the development host', () => {
       PayloadStorageConnection: await testAzuriteConnectionString(),
       LocalSecrets: JSON.stringify({ target: db.url, 'payload-encryption-key': randomBytes(32).toString('base64') }),
       DataverseCredential: 'none',
+      AllowLoopbackDataverse: 'true',
       ReconcileSchedule: '0 0 0 1 1 *',
       LogLevel: 'error',
     });

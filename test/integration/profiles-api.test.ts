@@ -13,6 +13,7 @@ import { probeTarget } from '../../lib/sink/index.js';
 import { type FailureEntry, FailureLog } from '../../lib/storage/failure-log.js';
 import { createTestStorage, stopOwnAzurite } from '../support/azurite.js';
 import { createTestDatabase, stopOwnServer } from '../support/postgres.js';
+import { loopbackReach } from '../support/reach.js';
 
 after(async () => {
   await stopOwnAzurite();
@@ -22,6 +23,7 @@ after(async () => {
 const ORG = '6f2d1c3e-1a2b-4c5d-8e9f-0a1b2c3d4e5f';
 const UNKNOWN_ID = '00000000-0000-4000-8000-000000000000';
 const NOW = new Date('2026-11-05T10:00:00.000Z');
+const PAYLOAD_KEY = 'q8Zr1mW0uXkT9vB2yN4pL6sD3fH5jK7a+/Qe1Rt2Yu0=';
 
 function profileBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -56,7 +58,9 @@ interface ApiContext extends AsyncDisposable {
  * The API over a real control store (its own database), real secrets and the real target probe against a
  * second database, and the real failure log on Azurite. Only the orchestration is recorded, not run.
  */
-async function apiContext(options: { failStart?: boolean } = {}): Promise<ApiContext> {
+async function apiContext(
+  options: { failStart?: boolean; probeTarget?: typeof probeTarget } = {},
+): Promise<ApiContext> {
   const control = await createTestDatabase();
   const target = await createTestDatabase();
   const storage = await createTestStorage();
@@ -66,6 +70,7 @@ async function apiContext(options: { failStart?: boolean } = {}): Promise<ApiCon
   const secrets = new LocalSecretProvider({
     'sales-db': target.url,
     'dead-db': `postgres://nobody:secret@127.0.0.1:${await closedPort()}/nothing`,
+    'payload-encryption-key': PAYLOAD_KEY,
   });
   const context: ApiContext = {
     store,
@@ -75,8 +80,9 @@ async function apiContext(options: { failStart?: boolean } = {}): Promise<ApiCon
     dropped: [],
     api: createProfilesApi({
       store,
+      reach: loopbackReach,
       secrets,
-      probeTarget,
+      probeTarget: options.probeTarget ?? probeTarget,
       startInitialSync: async (profile, { full }) => {
         if (options.failStart) throw new Error('the orchestration client is down');
         context.started.push({ profile, full });
@@ -264,6 +270,72 @@ describe('profiles API', () => {
     }
     assert.equal(((await ctx.api.list(request())).jsonBody as unknown[]).length, 1, 'nothing invalid was stored');
     assert.equal((await ctx.store.getProfile(existing.id))?.name, 'Sales to SQL', 'nothing invalid was replaced');
+  });
+
+  it("refuses a profile naming the app's own payload-encryption-key (400 naming the field), never reading it", async () => {
+    await using ctx = await apiContext();
+    const existing = await created(ctx.api);
+    const body = profileBody({ target: { kind: 'postgres', connectionSecret: 'payload-encryption-key' } });
+    for (const result of [
+      await ctx.api.create(request({ body: json(body) })),
+      await ctx.api.replace(withId(existing.id, { body: json(body) })),
+    ]) {
+      assert.equal(result.status, 400);
+      const error = errorOf(result);
+      assert.equal(error.code, 'VALIDATION_FAILED');
+      assert.deepEqual(
+        error.details?.map((d) => [d.field, d.value]),
+        [['/target/connectionSecret', 'payload-encryption-key']],
+      );
+      assert.match(error.message, /one of the app's own secrets/);
+      assert.doesNotMatch(JSON.stringify(result.jsonBody), new RegExp(PAYLOAD_KEY.slice(0, 12)));
+    }
+    assert.equal(((await ctx.api.list(request())).jsonBody as unknown[]).length, 1, 'nothing refused was stored');
+
+    // A profile stored before the rule is refused at activation, before its secret is read or tried.
+    const stored = await ctx.store.createProfile({
+      ...(await ctx.store.getProfile(existing.id))!,
+      target: { kind: 'postgres', connectionSecret: 'payload-encryption-key', schema: 'public', tablePrefix: '' },
+    });
+    const activation = await ctx.api.activate(withId(stored.id));
+    assert.equal(activation.status, 400);
+    assert.equal(errorOf(activation).details?.[0]?.field, '/target/connectionSecret');
+    assert.equal((await ctx.store.getProfile(stored.id))?.state, 'Inactive');
+    assert.equal(ctx.started.length, 0);
+  });
+
+  it('refuses a source that is not https on a Dataverse host (400 naming /source/url, the value and what is allowed)', async () => {
+    await using ctx = await apiContext();
+    for (const url of ['http://169.254.169.254', 'http://evil.example.com', 'https://evil.example.com']) {
+      const result = await ctx.api.create(request({ body: json(profileBody({ source: { url } })) }));
+      assert.equal(result.status, 400, url);
+      const error = errorOf(result);
+      assert.equal(error.code, 'VALIDATION_FAILED');
+      assert.deepEqual(
+        error.details?.map((d) => [d.field, d.value]),
+        [['/source/url', url]],
+      );
+      assert.match(error.message, /allowed: https:\/\/<org> on \*\.dynamics\.com/);
+    }
+    for (const url of ['https://contoso.crm4.dynamics.com', 'http://127.0.0.1:5123']) {
+      assert.equal((await ctx.api.create(request({ body: json(profileBody({ source: { url } })) }))).status, 201, url);
+    }
+    assert.equal(((await ctx.api.list(request())).jsonBody as unknown[]).length, 2);
+  });
+
+  it("never answers with the connection string a target's driver echoed", async () => {
+    await using ctx = await apiContext({
+      probeTarget: async (_kind, connectionString) => {
+        // A driver-level stand-in for one that repeats its input in its message.
+        throw new Error(`cannot parse ${connectionString}`);
+      },
+    });
+    const profile = await created(ctx.api, { target: { kind: 'postgres', connectionSecret: 'dead-db' } });
+    const result = await ctx.api.activate(withId(profile.id));
+    assert.equal(result.status, 422);
+    assert.equal(errorOf(result).code, 'TARGET_UNREACHABLE');
+    assert.match(errorOf(result).message, /cannot parse \[redacted\]/);
+    assert.doesNotMatch(JSON.stringify(result.jsonBody), /nobody:secret/);
   });
 
   it('answers 400 MALFORMED_JSON for a body that is not JSON or is empty', async () => {

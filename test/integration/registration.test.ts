@@ -16,6 +16,7 @@ import { type RegistrationView, WebhookRegistrar } from '../../lib/registration/
 import { LocalSecretProvider } from '../../lib/secrets/local-provider.js';
 import { probeTarget } from '../../lib/sink/index.js';
 import { createTestDatabase, stopOwnServer } from '../support/postgres.js';
+import { loopbackReach } from '../support/reach.js';
 
 /**
  * Activation's Dataverse side against the sample organization over its Web API: the registration read back from
@@ -92,6 +93,7 @@ async function context(options: { changeTrackingOff?: string[] } = {}): Promise<
     });
   const api = createProfilesApi({
     store,
+    reach: loopbackReach,
     secrets: new LocalSecretProvider({ 'sales-db': target.url }),
     probeTarget,
     startInitialSync: async () => 'sync',

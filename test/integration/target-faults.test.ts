@@ -18,6 +18,7 @@ import { probeTarget } from '../../lib/sink/index.js';
 import { stopOwnAzurite } from '../support/azurite.js';
 import { startPipelineStack } from '../support/pipeline-stack.js';
 import { createTestDatabase, stopOwnServer, type TestDatabase, testServerUrl } from '../support/postgres.js';
+import { loopbackReach } from '../support/reach.js';
 
 after(async () => {
   await stopOwnAzurite();
@@ -128,6 +129,7 @@ describe('database-wide conditions on a real PostgreSQL target', { timeout: 120_
       await store.migrate();
       const api = createProfilesApi({
         store,
+        reach: loopbackReach,
         secrets: new LocalSecretProvider({ limited: url }),
         probeTarget,
         startInitialSync: async () => 'sync',

@@ -44,6 +44,7 @@ export async function startPipelineStack(
       ...options.secrets,
     }),
     DataverseCredential: 'none',
+    AllowLoopbackDataverse: 'true',
     TargetOutageBackoffSeconds: '1',
     LogLevel: 'error',
     ...options.settings,

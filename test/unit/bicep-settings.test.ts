@@ -10,7 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import sql from 'mssql';
-import { SETTINGS } from '../../lib/config.js';
+import { SETTINGS, WEBHOOK_KEY_SECRET_NAME } from '../../lib/config.js';
 import { CHANGES_QUEUE } from '../../lib/queue/envelope.js';
 
 /** Settings that must NOT be deployed, with the reason. Everything else in SETTINGS must be. */
@@ -257,6 +257,12 @@ describe('bicep app settings against lib/config.ts', () => {
       .filter((s) => !isSet([s.name, ...(s.alternatives ?? [])]))
       .map((s) => s.name);
     assert.deepEqual(missing, [], 'deploy them, or add them to NOT_IN_AZURE with a reason');
+  });
+
+  it('keeps profiles in Azure off loopback http, and refuses the webhook key secret Bicep names as a target', () => {
+    assert.equal(appSettings.get('AllowLoopbackDataverse'), "'false'");
+    const keyVault = readFileSync(join(bicepDir, 'modules', 'key-vault.bicep'), 'utf8');
+    assert.match(keyVault, new RegExp(`var webhookKeySecretName = '${WEBHOOK_KEY_SECRET_NAME}'`));
   });
 
   it('leaves development-only settings out', () => {
