@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -67,13 +68,27 @@ export async function startEmbeddedPostgres(options: {
  * A stack killed with SIGKILL leaves its postmaster running on the data directory, and a new one would refuse
  * to start on it. The caller already holds the stack lock, so that server is an orphan: shut it down (fast).
  */
-async function stopOrphanedServer(dataDir: string): Promise<void> {
+export async function stopOrphanedServer(dataDir: string): Promise<void> {
   const pidFile = `${dataDir}/postmaster.pid`;
   if (!existsSync(pidFile)) return;
   const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
   if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
+  // The postmaster may be long gone and its pid reused by an unrelated process: signal only a postgres.
+  if (!isPostgres(pid)) return;
   process.kill(pid, 'SIGINT');
   const deadline = Date.now() + 15_000;
   while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+}
+
+/** True when process `pid` runs a postgres binary (read from /proc, or from `ps` where there is none). */
+function isPostgres(pid: number): boolean {
+  try {
+    const command = existsSync(`/proc/${pid}/cmdline`)
+      ? readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+      : execFileSync('ps', ['-p', String(pid), '-o', 'command='], { encoding: 'utf8' });
+    return /postgres/.test(command);
+  } catch {
+    return false;
+  }
 }
