@@ -30,7 +30,9 @@ const started = Date.now();
 const pg = await startEmbeddedPostgres({ dataDir: join(root, '.local', 'test', 'pg-shared'), fresh: true });
 console.log(`[test] embedded PostgreSQL on port ${pg.port} (${Date.now() - started} ms); ${files.length} test files`);
 
-const child = spawn(process.execPath, ['--test', '--test-force-exit', '--test-concurrency=2', ...files], {
+// No --test-force-exit: with it the runner could exit while the last files were still reporting, so their
+// remaining tests were neither run nor counted as failed.
+const child = spawn(process.execPath, ['--test', '--test-concurrency=2', ...files], {
   stdio: 'inherit',
   env: { ...process.env, TEST_PG_URL: pg.url },
   cwd: root,
