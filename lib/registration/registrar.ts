@@ -139,7 +139,17 @@ export class WebhookRegistrar {
   }
 
   reconcile(scope: Scope): Promise<ReconcileReport> {
-    return this.serialize(scope.via.organizationId, () => this.reconcileNow(scope));
+    return this.serialize(scope.via.organizationId, async () => {
+      // Another instance may remove a duplicate this pass was still building on (it keeps the oldest); Dataverse
+      // then answers "does not exist", and a fresh pass converges on what both now see.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.reconcileNow(scope);
+        } catch (err) {
+          if (attempt >= 3 || !isGoneMeanwhile(err)) throw err;
+        }
+      }
+    });
   }
 
   private async profilesOf(scope: Scope): Promise<ExportProfile[]> {
@@ -376,4 +386,13 @@ async function refusalsNamed<T>(profile: ExportProfile, run: () => Promise<T>): 
       { cause: err, details: [{ field: '/source/url', message: err.message, value: profile.source.url }] },
     );
   }
+}
+
+/** Dataverse's ObjectDoesNotExist (0x80040217): a row another instance removed while this one used it. */
+function isGoneMeanwhile(err: unknown): boolean {
+  return (
+    err instanceof AppError &&
+    err.code === 'DATAVERSE_REQUEST_FAILED' &&
+    (err.details ?? []).some((d) => String(d.value).toLowerCase() === '0x80040217')
+  );
 }
