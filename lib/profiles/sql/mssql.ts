@@ -38,6 +38,18 @@ export interface MssqlStatement {
 }
 
 /** Names the parameters @p1…@pn in the order given. */
+/** @p1…@p6 of a checkpoint write (`writeCheckpoint`). */
+function checkpointParams(c: Omit<SyncCheckpoint, 'updatedAt'>, now: Date): Array<[MssqlParamType, unknown]> {
+  return [
+    ['UNIQUEIDENTIFIER', c.profileId],
+    ['NVARCHAR(128)', c.entity],
+    ['NVARCHAR(MAX)', c.nextLink],
+    ['NVARCHAR(MAX)', c.deltaLink],
+    ['INT', c.pagesDone],
+    ['DATETIME2(3)', now],
+  ];
+}
+
 function statement(text: string, ...params: Array<[MssqlParamType, unknown]>): MssqlStatement {
   return { text, params: params.map(([type, value], i) => ({ name: `p${i + 1}`, type, value })) };
 }
@@ -347,12 +359,7 @@ DECLARE @written INT;
 BEGIN TRANSACTION;
 ${writeCheckpoint}COMMIT TRANSACTION;
 SELECT @written AS [written];`,
-        ['UNIQUEIDENTIFIER', c.profileId],
-        ['NVARCHAR(128)', c.entity],
-        ['NVARCHAR(MAX)', c.nextLink],
-        ['NVARCHAR(MAX)', c.deltaLink],
-        ['INT', c.pagesDone],
-        ['DATETIME2(3)', now],
+        ...checkpointParams(c, now),
       ),
 
     /** The checkpoint and the rows copied move together: one transaction, answering the status rows written. */
@@ -372,12 +379,7 @@ BEGIN
 END;
 COMMIT TRANSACTION;
 SELECT @written AS [written];`,
-        ['UNIQUEIDENTIFIER', c.profileId],
-        ['NVARCHAR(128)', c.entity],
-        ['NVARCHAR(MAX)', c.nextLink],
-        ['NVARCHAR(MAX)', c.deltaLink],
-        ['INT', c.pagesDone],
-        ['DATETIME2(3)', now],
+        ...checkpointParams(c, now),
         ['BIGINT', rowsCopied],
       ),
 
