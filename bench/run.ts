@@ -1,9 +1,10 @@
 /**
- * `npm run bench`: measures the pipeline on the local stack and writes `bench/results.json` plus a table.
+ * `npm run bench`: measures the pipeline on the local stack and writes `bench/results.json` plus a table
+ * (`npm run bench -- <part>` runs one part and writes `.local/bench/results-<part>.json` instead).
  * Every ratio compares figures measured in this same run on this same machine.
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchInitialSync } from './initial-sync.js';
 import { benchJsonParse } from './json-parse.js';
@@ -40,7 +41,13 @@ const results = {
   ...byKey,
   figures,
 };
-writeFileSync(join(root, 'bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+// Only a full run replaces bench/results.json (its figures must come from one run); a part goes to .local/.
+const partial = only.length > 0;
+const written = partial
+  ? join(root, '.local', 'bench', `results-${only.join('-')}.json`)
+  : join(root, 'bench', 'results.json');
+mkdirSync(dirname(written), { recursive: true });
+writeFileSync(written, `${JSON.stringify({ ...results, ...(partial ? { parts: only } : {}) }, null, 2)}\n`);
 
 const rows = figures.map((f) => [
   f.label,
@@ -51,5 +58,5 @@ const rows = figures.map((f) => [
 const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i].length), 6));
 console.log(`\n${['figure', 'value', 'target', ''].map((h, i) => h.padEnd(widths[i])).join('  ')}`);
 for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
-console.log(`\nwritten to bench/results.json (${results.durationSeconds} s)`);
+console.log(`\nwritten to ${relative(root, written)} (${results.durationSeconds} s)`);
 process.exit(0);
