@@ -2,8 +2,8 @@
  * The sample org's limits and latency as given from outside: `npm start`'s flags and the bench process's JSON
  * argument. A value that is not a number, or a key that is not known, stops with a message naming it.
  */
-import type { PageLatency } from './page-latency.js';
-import { DATAVERSE_LIMITS, type ServiceProtectionLimits } from './service-protection.js';
+import type { PageLatency } from './latency.js';
+import { DATAVERSE_LIMITS, type ServiceProtectionLimits } from './limits.js';
 
 export interface SampleOrgTuning {
   limits?: ServiceProtectionLimits;

@@ -8,22 +8,22 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { buildRemoteExecutionContext, serializeRemoteExecutionContext } from '../dataverse-payloads.js';
 import { associationCount, type TypedRow } from './generate.js';
+import { checkLatency, type PageLatency } from './latency.js';
+import { type ProtectionStats, ServiceProtection, type ServiceProtectionLimits } from './limits.js';
 import {
   METADATA_CHANGE_PATH,
   type MetadataChanges,
   metadataChanges,
   serveMetadataChange,
 } from './metadata-changes.js';
-import { checkLatency, type PageLatency } from './page-latency.js';
 import { RegistrationStore, type StepDelivery } from './registrations.js';
 import { accountContact, account as accountEntity, contact as contactEntity, entities } from './schema.js';
 import { type Faults, type RequestStats, SampleOrgHandler, type WriteEvent } from './server.js';
-import { type ProtectionStats, ServiceProtection, type ServiceProtectionLimits } from './service-protection.js';
 import { OrgStore } from './store.js';
 import { type WebhookDelivery, WebhookDispatcher } from './webhook.js';
 
-export type { PageLatency } from './page-latency.js';
-export { DATAVERSE_LIMITS, type ServiceProtectionLimits } from './service-protection.js';
+export type { PageLatency } from './latency.js';
+export { DATAVERSE_LIMITS, type ServiceProtectionLimits } from './limits.js';
 
 /** `GET <url>/_sample/stats` answers `stats()` as JSON. */
 export const STATS_PATH = '/_sample/stats';

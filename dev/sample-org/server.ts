@@ -6,6 +6,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AttributeValue } from '../../lib/change/change-event.js';
 import { parseJsonLossless } from '../../lib/dataverse/webapi/json.js';
 import { isoSeconds, type TypedRow } from './generate.js';
+import { isRowRead, type PageLatency, PagePacer } from './latency.js';
+import { ServiceProtection } from './limits.js';
 import {
   attributeJson,
   attributeNavigation,
@@ -15,7 +17,6 @@ import {
   relationshipJson,
 } from './metadata.js';
 import { errorBody, keyValue, type Preferences, parseExpand, parsePrefer, parseSelect } from './odata.js';
-import { isRowRead, type PageLatency, PagePacer } from './page-latency.js';
 import { RegistrationStore } from './registrations.js';
 import { annotationFilter, type RenderContext, renderRow, stringifyJson, webApiName, withContext } from './render.js';
 import {
@@ -26,7 +27,6 @@ import {
   type SampleAttribute,
   type SampleEntity,
 } from './schema.js';
-import { ServiceProtection } from './service-protection.js';
 import type { OrgStore } from './store.js';
 
 export const API_PATH = '/api/data/v9.2/';

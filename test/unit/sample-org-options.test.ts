@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sampleOrgArgs, sampleOrgProcessOptions } from '../../dev/sample-org/cli.js';
-import { DATAVERSE_LIMITS } from '../../dev/sample-org/service-protection.js';
+import { DATAVERSE_LIMITS } from '../../dev/sample-org/limits.js';
 
 describe('sample org limits and latency from outside', () => {
   it('reads npm start’s flags: Dataverse’s limits, overrides, and latency per page or per part', () => {

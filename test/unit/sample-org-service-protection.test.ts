@@ -1,12 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { rowsIn } from '../../dev/sample-org/page-latency.js';
-import {
-  type Admission,
-  DATAVERSE_LIMITS,
-  type Refusal,
-  ServiceProtection,
-} from '../../dev/sample-org/service-protection.js';
+import { rowsIn } from '../../dev/sample-org/latency.js';
+import { type Admission, DATAVERSE_LIMITS, type Refusal, ServiceProtection } from '../../dev/sample-org/limits.js';
 
 /** A clock the test moves by hand. */
 function manualClock() {
