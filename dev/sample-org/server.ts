@@ -181,6 +181,7 @@ export class SampleOrgHandler {
       }
       const body = await readBody(req);
       await pacer?.beforeRender();
+      if (res.destroyed) return; // the client gave up while the page waited: nothing to render
       const result = await this.route(req.method ?? 'GET', url, req.headers, body);
       await send(result.status, result.body, result.headers, true);
     } catch (err) {

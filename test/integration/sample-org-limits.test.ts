@@ -10,9 +10,13 @@ function api(org: SampleOrg, path: string, init: RequestInit = {}): Promise<Resp
   return fetch(`${org.url}/api/data/v9.2/${path}`, init);
 }
 
-/** Waits (polling, no fixed sleep) until the org's figures say so. */
-async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await sleep(5);
+/** Waits (polling, no fixed sleep) until the org's figures say so; a guard stops a test that would hang. */
+async function until(condition: () => boolean, guardMs = 20_000): Promise<void> {
+  const givingUp = Date.now() + guardMs;
+  while (!condition()) {
+    if (Date.now() > givingUp) assert.fail('the sample org never reached the expected state');
+    await sleep(5);
+  }
 }
 
 describe('sample organization: service protection limits and latency', () => {
