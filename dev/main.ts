@@ -1,5 +1,4 @@
 /** `npm start`: the local stack in one process. `npm start -- --fresh` starts from empty data; Ctrl-C stops it. */
-
 import { startProgress } from './progress.js';
 import { sampleOrgArgs } from './sample-org/cli.js';
 import { startStack } from './stack.js';
