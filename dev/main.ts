@@ -1,5 +1,6 @@
 /** `npm start`: the local stack in one process. `npm start -- --fresh` starts from empty data; Ctrl-C stops it. */
 import { startProgress } from './progress.js';
+import { sampleOrgArgs } from './sample-org/cli.js';
 import { startStack } from './stack.js';
 
 const fresh = process.argv.includes('--fresh');
@@ -15,7 +16,10 @@ const sampleCounts = { account: count('accounts'), contact: count('contacts') };
 // `--no-sign-in`: forward no development principal, so only the function key (or a sent principal) gets in.
 const signedIn = process.argv.includes('--no-sign-in') ? false : undefined;
 try {
-  const stack = await startStack({ fresh, dataDir, sampleCounts, signedIn });
+  // `--dataverse-limits`, `--limit-*=N`, `--page-latency-ms=N`, `--latency-fixed-ms=N`, `--latency-per-1000-ms=N`:
+  // the sample organization answers like Dataverse under its service protection limits (dev/sample-org/cli.ts).
+  const sampleTuning = sampleOrgArgs(process.argv);
+  const stack = await startStack({ fresh, dataDir, sampleCounts, signedIn, sampleTuning });
   const { info } = stack;
   const line = '─'.repeat(72);
   console.log(
@@ -29,6 +33,7 @@ try {
       ` OpenAPI      ${info.apiBaseUrl}/openapi.json`,
       ` PostgreSQL   psql "${info.postgresUrl}"`,
       ` Sample org   ${info.sampleOrg.url}  organizationId ${info.sampleOrg.organizationId}`,
+      `              ${describeTuning(sampleTuning)}`,
       ` Webhook      ${info.apiBaseUrl}/webhooks/dataverse — activating a profile registers it and its steps`,
       `              in the sample org (GET ${info.apiBaseUrl}/profiles/<id>/registration shows them)`,
       ` Target secret for profiles: "local-postgres"   Stack details: ${dataDir ?? '.local'}/stack.json`,
@@ -56,4 +61,18 @@ try {
 } catch (err) {
   console.error(`[dev] could not start: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);
+}
+
+/** One line on the sample org's limits and latency, for the banner. */
+function describeTuning({ limits, latency }: ReturnType<typeof sampleOrgArgs>): string {
+  const window = limits?.windowSeconds ?? 300;
+  const shown = [
+    limits?.requests && `${limits.requests} requests / ${window} s`,
+    limits?.executionSeconds && `${limits.executionSeconds} s execution / ${window} s`,
+    limits?.concurrent && `${limits.concurrent} in flight`,
+  ].filter(Boolean);
+  const pages = latency
+    ? `${latency.fixedMs ?? 0} ms + ${latency.perThousandRowsMs ?? 0} ms per 1,000 rows`
+    : 'instant';
+  return `limits: ${shown.length ? shown.join(', ') : 'none'}; pages: ${pages}`;
 }

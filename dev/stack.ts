@@ -9,6 +9,7 @@ import { closeRuntime } from '../lib/runtime.js';
 import { startAzurite } from './embedded/azurite.js';
 import { freePort, startEmbeddedPostgres } from './embedded/postgres.js';
 import { DevHost, loadFunctionApp } from './host/index.js';
+import type { SampleOrgTuning } from './sample-org/cli.js';
 import { startSampleOrg } from './sample-org/index.js';
 import { startServiceBusStandInThread } from './servicebus/in-worker.js';
 import { acquireStackLock } from './stack-lock.js';
@@ -24,6 +25,8 @@ export interface StackOptions {
   port?: number;
   /** Size of the sample organization. */
   sampleCounts?: { account?: number; contact?: number };
+  /** The sample organization's service protection limits and page latency (none by default). */
+  sampleTuning?: SampleOrgTuning;
   logger?: Logger;
   /** Extra settings for the app (override the stack's). */
   settings?: Record<string, string>;
@@ -105,6 +108,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const sampleOrg = await startSampleOrg({
       port: samplePort,
       counts: options.sampleCounts,
+      ...options.sampleTuning,
       registrationFile: join(dataDir, 'sample-org-registrations.json'),
     });
     stops.push(() => sampleOrg.stop());

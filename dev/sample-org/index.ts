@@ -8,6 +8,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { buildRemoteExecutionContext, serializeRemoteExecutionContext } from '../dataverse-payloads.js';
 import { associationCount, type TypedRow } from './generate.js';
+import { checkLatency, type PageLatency } from './latency.js';
+import { type ProtectionStats, ServiceProtection, type ServiceProtectionLimits } from './limits.js';
 import {
   METADATA_CHANGE_PATH,
   type MetadataChanges,
@@ -20,6 +22,11 @@ import { type Faults, type RequestStats, SampleOrgHandler, type WriteEvent } fro
 import { OrgStore } from './store.js';
 import { type WebhookDelivery, WebhookDispatcher } from './webhook.js';
 
+export type { PageLatency } from './latency.js';
+export { DATAVERSE_LIMITS, type ServiceProtectionLimits } from './limits.js';
+
+/** `GET <url>/_sample/stats` answers `stats()` as JSON. */
+export const STATS_PATH = '/_sample/stats';
 export const DEFAULT_ORGANIZATION_ID = '6f2d5c1e-8a4b-4c3d-9e2f-1a2b3c4d5e6f';
 export const DEFAULT_SEED = 42;
 export const DEFAULT_COUNTS = { account: 500, contact: 1500 } as const;
@@ -46,6 +53,13 @@ export interface SampleOrgOptions {
    * `changed` = none, so the webhook carries only the columns the request set (the Target).
    */
   webhookImages?: 'full' | 'changed';
+  /**
+   * Dataverse's service protection limits (each one off unless set; `DATAVERSE_LIMITS` holds Dataverse's own):
+   * requests and execution seconds per sliding window, requests in flight. Beyond one: 429 + Retry-After.
+   */
+  limits?: ServiceProtectionLimits;
+  /** Time each page of rows takes: fixedMs plus perThousandRowsMs per 1,000 rows (counted as execution time). */
+  latency?: PageLatency;
 }
 
 export type SampleOrgCounts = { account: number; contact: number; new_accountcontact: number };
@@ -72,6 +86,8 @@ export interface SampleOrg {
     slowPages(ms: number): void;
     /** Every delta token handed out so far answers "expired" (0x80044352). */
     expireDeltaTokens(): void;
+    /** Admitted requests wait, in flight, until the returned function is called (or `reset()`). */
+    holdRequests(): () => void;
     /** Clears all of the above. */
     reset(): void;
   };
@@ -83,8 +99,11 @@ export interface SampleOrg {
   drain(): Promise<void>;
   /** Finished webhook deliveries, oldest first. */
   webhookDeliveries(): readonly WebhookDelivery[];
-  /** Requests served since start, and how many of them a fault answered. */
-  stats(): Readonly<RequestStats>;
+  /**
+   * Requests served since start, how many a fault answered, and the service protection figures: in flight now,
+   * peak in flight (refused ones counted as they arrived), refusals per limit, execution time used.
+   */
+  stats(): Readonly<RequestStats & ProtectionStats>;
   /** The current global row version (the last one handed out). */
   currentVersion(): string;
   stop(): Promise<void>;
@@ -92,6 +111,8 @@ export interface SampleOrg {
 }
 
 export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<SampleOrg> {
+  const protection = new ServiceProtection(options.limits);
+  if (options.latency) checkLatency(options.latency);
   const organizationId = (options.organizationId ?? DEFAULT_ORGANIZATION_ID).toLowerCase();
   const seed = options.seed ?? DEFAULT_SEED;
   const account = options.counts?.account ?? DEFAULT_COUNTS.account;
@@ -108,6 +129,7 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
     reset: { remaining: 0 },
     pageDelayMs: options.pageDelayMs ?? 0,
   };
+  let releaseHold = () => {};
   const webhooks = new WebhookDispatcher();
   const images = options.webhookImages ?? 'full';
   let apiBase = '';
@@ -170,10 +192,16 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
     registrations,
     new Set(options.changeTrackingOff ?? []),
   );
+  handler.protection = protection;
+  handler.latency = options.latency;
   const metadata = metadataChanges();
+  const stats = () => ({ ...handler.stats, ...protection.stats() });
   const server = createServer((req, res) => {
     if (req.url === METADATA_CHANGE_PATH) void serveMetadataChange(metadata, req, res);
-    else void handler.handle(req, res);
+    else if (req.url === STATS_PATH && req.method === 'GET') {
+      // Outside the Web API and its limits: how a bench reads the figures of an org in another process.
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(stats()));
+    } else void handler.handle(req, res);
   });
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
@@ -186,6 +214,7 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
 
   const stop = async () => {
     metadata.reset();
+    releaseHold();
     await webhooks.drain();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -214,7 +243,19 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
         faults.pageDelayMs = ms;
       },
       expireDeltaTokens: () => store.expireDeltaTokens(),
+      holdRequests: () => {
+        let release = () => {};
+        faults.hold = new Promise<void>((resolve) => {
+          release = () => {
+            faults.hold = undefined;
+            resolve();
+          };
+        });
+        releaseHold = release;
+        return release;
+      },
       reset: () => {
+        releaseHold();
         faults.throttle.remaining = 0;
         faults.fail.remaining = 0;
         faults.reset.remaining = 0;
@@ -226,7 +267,7 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
     pendingWebhooks: () => webhooks.pendingCount,
     drain: () => webhooks.drain(),
     webhookDeliveries: () => webhooks.deliveries,
-    stats: () => ({ ...handler.stats }),
+    stats,
     currentVersion: () => String(store.version),
     stop,
     [Symbol.asyncDispose]: stop,

@@ -6,6 +6,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AttributeValue } from '../../lib/change/change-event.js';
 import { parseJsonLossless } from '../../lib/dataverse/webapi/json.js';
 import { isoSeconds, type TypedRow } from './generate.js';
+import { isRowRead, type PageLatency, PagePacer } from './latency.js';
+import { ServiceProtection } from './limits.js';
 import {
   attributeJson,
   attributeNavigation,
@@ -49,6 +51,8 @@ export interface Faults {
   /** The next n requests lose their connection before an answer (ECONNRESET at the client). */
   reset: { remaining: number };
   pageDelayMs: number;
+  /** While set, admitted requests wait for it before they are served (so a test can hold n requests in flight). */
+  hold?: Promise<void>;
 }
 
 /** What the server answered so far, by kind (faults included). */
@@ -87,6 +91,10 @@ class HttpError extends Error {
 export class SampleOrgHandler {
   baseUrl = '';
   readonly stats: RequestStats = { requests: 0, throttled: 0, failed: 0, reset: 0 };
+  /** Dataverse's service protection limits (none unless configured; in-flight figures are kept either way). */
+  protection = new ServiceProtection();
+  /** The time a page of rows takes to answer (none unless configured). */
+  latency: PageLatency | undefined;
 
   constructor(
     private readonly store: OrgStore,
@@ -104,19 +112,44 @@ export class SampleOrgHandler {
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const send = (status: number, body?: string | Iterable<string>, headers: Record<string, string> = {}) => {
+    const pacer = this.latency && isRowRead(req.method, url, API_PATH) ? new PagePacer(this.latency) : undefined;
+    /** Writes an answer; a page of rows (`paced`) is charged its latency as it streams. */
+    const send = async (
+      status: number,
+      body?: string | Iterable<string>,
+      headers: Record<string, string> = {},
+      paced = false,
+    ) => {
       res.writeHead(status, {
         'OData-Version': '4.0',
         ...(body !== undefined ? { 'Content-Type': 'application/json; odata.metadata=minimal' } : {}),
         ...headers,
       });
-      if (typeof body === 'string' || body === undefined) return void res.end(body);
-      // A page goes out as it is rendered (chunked), as Dataverse streams it: the reader starts sooner.
-      for (const piece of body) res.write(piece);
+      if (body === undefined) return void res.end();
+      if (!pacer || !paced) {
+        if (typeof body === 'string') return void res.end(body);
+        // A page goes out as it is rendered (chunked), as Dataverse streams it: the reader starts sooner.
+        for (const piece of body) res.write(piece);
+        return void res.end();
+      }
+      for (const piece of typeof body === 'string' ? [body] : body) {
+        if (res.destroyed) return;
+        res.write(piece);
+        await pacer.afterPiece(piece);
+      }
       res.end();
     };
     this.stats.requests++;
+    const admission = this.protection.admit(userOf(req));
+    if ('limit' in admission) {
+      await drain(req);
+      return send(429, errorBody(admission.code, admission.message), {
+        'Retry-After': String(admission.retryAfterSeconds),
+      });
+    }
+    res.once('close', admission.finish);
     try {
+      if (this.faults.hold) await this.faults.hold;
       if (!url.pathname.startsWith(API_PATH)) throw new HttpError(404, DataverseErrorCodes.notFound, 'Not found');
       if (this.faults.reset.remaining > 0) {
         this.faults.reset.remaining--;
@@ -128,7 +161,7 @@ export class SampleOrgHandler {
         this.faults.throttle.remaining--;
         this.stats.throttled++;
         await drain(req);
-        return send(
+        return await send(
           429,
           errorBody(
             DataverseErrorCodes.throttled,
@@ -141,17 +174,21 @@ export class SampleOrgHandler {
         this.faults.fail.remaining--;
         this.stats.failed++;
         await drain(req);
-        return send(
+        return await send(
           this.faults.fail.status,
           errorBody(DataverseErrorCodes.unexpected, 'An unexpected error occurred.'),
         );
       }
       const body = await readBody(req);
+      await pacer?.beforeRender();
+      if (res.destroyed) return; // the client gave up while the page waited: nothing to render
       const result = await this.route(req.method ?? 'GET', url, req.headers, body);
-      send(result.status, result.body, result.headers);
+      await send(result.status, result.body, result.headers, true);
     } catch (err) {
+      // Failing part-way through a streamed page: the status is gone already, so the connection is cut.
+      if (res.headersSent) return void res.destroy();
       if (err instanceof HttpError) return send(err.status, errorBody(err.code, err.message));
-      send(500, errorBody(DataverseErrorCodes.unexpected, err instanceof Error ? err.message : String(err)));
+      return send(500, errorBody(DataverseErrorCodes.unexpected, err instanceof Error ? err.message : String(err)));
     }
   }
 
@@ -857,6 +894,14 @@ function parsePageCookie(token: string | null, idAttribute: string) {
     tracking: /istracking="True"/.test(token),
     dataVersion: BigInt(version[1]),
   };
+}
+
+/**
+ * Whose limits a request counts against. Any bearer token (or none) is the one application user here, as the
+ * exporter's identity is in Dataverse; the budgets are kept per user, so a token's subject could go here.
+ */
+function userOf(_req: IncomingMessage): string {
+  return 'application user';
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {

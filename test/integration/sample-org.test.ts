@@ -322,9 +322,10 @@ describe('sample organization', () => {
     org.faults.throttleNext(5);
     org.faults.reset();
     assert.equal((await api(org, 'accounts')).status, 200);
+    const { throttled, failed, reset, refused } = org.stats();
     assert.deepEqual(
-      { ...org.stats(), requests: undefined },
-      { requests: undefined, throttled: 2, failed: 1, reset: 1 },
+      { throttled, failed, reset, refused },
+      { throttled: 2, failed: 1, reset: 1, refused: { requests: 0, executionTime: 0, concurrency: 0 } },
     );
   });
 });
