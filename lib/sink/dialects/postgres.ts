@@ -136,12 +136,12 @@ export class PostgresDialect implements TargetDialect {
 
   async upsert(batch: UpsertBatch): Promise<Set<string>> {
     const rows = batch.rows;
-    const ids = arrayLiteral(rows, (r) => r.id);
+    const ids = arrayLiteral(rows, (r) => r.id, false);
     const applied =
       this.upsertRoute === 'copy' ? await this.upsertByCopy(batch) : await this.upsertByArrays(batch, ids);
     if (applied.size) {
       // Usually every row applied and the ids already sent serve again.
-      const appliedIds = applied.size === rows.length ? ids : arrayLiteral([...applied], (id) => id);
+      const appliedIds = applied.size === rows.length ? ids : arrayLiteral([...applied], (id) => id, false);
       const undone = await this.run(sql.upsertRecheckSql(this.schema, batch.table, this.sides), [
         batch.entity,
         appliedIds,
@@ -156,9 +156,10 @@ export class PostgresDialect implements TargetDialect {
     const params: unknown[] = [
       batch.entity,
       ids,
-      arrayLiteral(rows, (r) => r.rowVersion),
-      arrayLiteral(rows, (r) => r.modifiedOn),
-      ...batch.columns.map((_, i) => arrayLiteral(rows, (r) => r.cells[i])),
+      arrayLiteral(rows, (r) => r.rowVersion, false),
+      arrayLiteral(rows, (r) => r.modifiedOn, false),
+      // Only text cells can hold a quote or backslash; the others were rendered as GUIDs, numbers or times.
+      ...batch.columns.map((c, i) => arrayLiteral(rows, (r) => r.cells[i], c.type.kind === 'text')),
     ];
     const res = await this.run(sql.upsertSql(this.schema, batch.table, this.sides, batch.columns), params);
     return new Set<string>(res.rows.map((r) => r.id));
