@@ -5,8 +5,12 @@ import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
 import { startEmbeddedPostgres } from '../dev/embedded/postgres.js';
 import type { ChangeEvent } from '../lib/change/change-event.js';
+import { silentLogger } from '../lib/log.js';
 import { connectClient } from '../lib/postgres-pool.js';
+import { Applier } from '../lib/sink/applier.js';
+import { PostgresDialect, type UpsertRoute } from '../lib/sink/dialects/postgres.js';
 import { openSink } from '../lib/sink/index.js';
+import { deleteLogTable, tombstoneTable } from '../lib/sink/side-tables.js';
 import type { BenchFigure } from './run.js';
 
 export const BENCH_ROWS = 100_000;
@@ -105,6 +109,27 @@ export async function copyRows(url: string, changes: ChangeEvent[]): Promise<num
   }
 }
 
+/** The upsert route PostgresDialect takes by default. */
+const PRODUCT_ROUTE: UpsertRoute = 'arrays';
+
+function sides(prefix: string) {
+  return { tombstone: tombstoneTable(prefix).name, deleteLog: deleteLogTable(prefix).name };
+}
+
+/** Rows per second applying `changes` in BATCH-row batches; table creation is not part of the rate. */
+async function applyRate(
+  changes: ChangeEvent[],
+  apply: (batch: ChangeEvent[]) => Promise<Array<{ status: string }>>,
+): Promise<number> {
+  await apply(changes.slice(0, 1));
+  const started = performance.now();
+  for (let i = 0; i < changes.length; i += BATCH) {
+    const outcomes = await apply(changes.slice(i, i + BATCH));
+    if (outcomes.some((o) => o.status === 'failed')) throw new Error('the sink failed rows during the benchmark');
+  }
+  return changes.length / ((performance.now() - started) / 1000);
+}
+
 export async function benchSink(root: string): Promise<BenchFigure[]> {
   const server = await startEmbeddedPostgres({ dataDir: join(root, '.local', 'bench', 'pg-sink'), fresh: true });
   try {
@@ -121,18 +146,18 @@ export async function benchSink(root: string): Promise<BenchFigure[]> {
       tablePrefix: 'bench',
       writeDeleteLog: true,
     });
-    await sink.applyBatch(changes.slice(0, 1)); // table creation is not part of the rate
-    let started = performance.now();
-    for (let i = 0; i < changes.length; i += BATCH) {
-      const outcomes = await sink.applyBatch(changes.slice(i, i + BATCH));
-      if (outcomes.some((o) => o.status === 'failed')) throw new Error('the sink failed rows during the benchmark');
-    }
-    const applyPerSec = changes.length / ((performance.now() - started) / 1000);
+    const applyPerSec = await applyRate(changes, (batch) => sink.applyBatch(batch));
     await sink.close();
+    // The route the product does not take, through the same applier, for comparison.
+    const other: UpsertRoute = PRODUCT_ROUTE === 'arrays' ? 'copy' : 'arrays';
+    const dialect = new PostgresDialect(url, 'public', sides('other'), other);
+    const applier = new Applier(dialect, 'other', true, silentLogger);
+    const otherPerSec = await applyRate(changes, (batch) => applier.applyBatch(batch));
+    await dialect.close();
 
     const client = await connectClient({ connectionString: url });
     await client.query(ROW_TABLE);
-    started = performance.now();
+    const started = performance.now();
     for (const change of changes.slice(0, ROW_BY_ROW)) {
       await client.query(ROW_UPSERT, rowValues(change));
     }
@@ -143,11 +168,17 @@ export async function benchSink(root: string): Promise<BenchFigure[]> {
       { key: 'copyRowsPerSec', label: 'raw COPY into an unindexed table (ceiling)', value: copyPerSec, unit: 'rows/s' },
       {
         key: 'applyRowsPerSec',
-        label: `sink apply, ${BATCH}-row version-guarded batches`,
+        label: `sink apply, ${BATCH}-row version-guarded batches (rows by ${PRODUCT_ROUTE})`,
         value: applyPerSec,
         unit: 'rows/s',
-        target: `≥ 25 % of COPY (${Math.round((applyPerSec / copyPerSec) * 100)} %)`,
-        met: applyPerSec >= 0.25 * copyPerSec,
+        target: `≥ 50 % of COPY (${Math.round((applyPerSec / copyPerSec) * 100)} %)`,
+        met: applyPerSec >= 0.5 * copyPerSec,
+      },
+      {
+        key: other === 'copy' ? 'applyCopyRowsPerSec' : 'applyArraysRowsPerSec',
+        label: `the same apply with rows by ${other} (${Math.round((otherPerSec / copyPerSec) * 100)} % of COPY)`,
+        value: otherPerSec,
+        unit: 'rows/s',
       },
       {
         key: 'rowByRowRowsPerSec',

@@ -7,7 +7,7 @@ import { assertLogicalName } from '../change/identifiers.js';
 import { AppError, toAppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ApplyOutcome } from './apply-outcome.js';
-import { type BisectContext, byId, writeIsolating, writeSlices } from './bisect.js';
+import { type BisectContext, byId, byRecordId, writeIsolating, writeSlices } from './bisect.js';
 import type { TargetDialect } from './dialect.js';
 import { MetadataWriter } from './metadata-writer.js';
 import { type RecordChange, toRecordChange } from './record-change.js';
@@ -16,7 +16,7 @@ import type { EntitySchemaSource } from './schema-source.js';
 import { deleteLogTable, type EntityMetadata, metadataTables, tombstoneTable } from './side-tables.js';
 import { type AttributeSpec, entityTypeColumn, prefixedName } from './table-model.js';
 import { sameColumns, TableSchema } from './table-schema.js';
-import { deleteRows, upsertGroups } from './upsert-rows.js';
+import { deleteRows, renderRows, upsertGroups } from './upsert-rows.js';
 
 export type { ApplyOutcome };
 
@@ -271,14 +271,14 @@ export class Applier {
     // Upserts first, then deletes: the writer keeps the order the reduction produced. Rows go in id
     // order, so two appliers writing overlapping sets lock rows in the same order (fewer deadlocks).
     const target = { dialect: this.dialect, schema: this.schema, table, entity };
-    for (const group of upsertGroups(target, upserts, columns, outcomes).values()) {
-      group.rows.sort(byId);
-      await writeSlices(this.dialect, group.rows, (slice) =>
+    for (const group of upsertGroups(this.dialect, upserts, columns).values()) {
+      group.entries.sort(byRecordId);
+      await writeSlices(this.dialect, group.entries, (slice) =>
         writeIsolating(
           this.bisect,
           table,
           entity,
-          slice,
+          renderRows(target, slice, outcomes),
           (rows) => this.dialect.upsert({ table, entity, columns: group.columns, rows: rows.map((r) => r.row) }),
           outcomes,
         ),

@@ -14,6 +14,8 @@ const APPLIED: ApplyOutcome = { status: 'applied' };
 const STALE: ApplyOutcome = { status: 'stale' };
 /** Below this many rows per slice a second statement costs more than it saves. */
 const MIN_SLICE_ROWS = 1_000;
+/** Slices per connection in flight: one written while the next is prepared. */
+const SLICES_PER_CONNECTION = 2;
 
 /** A row to write and the record it came from. */
 export type WriteRow = { record: RecordChange; row: { id: string } };
@@ -26,21 +28,27 @@ export interface BisectContext {
 
 /**
  * Cuts a large id-ordered set into contiguous slices written at the same time on separate connections,
- * as far as the dialect allows, so the target works on one slice while we send or read another. Each
- * slice is a statement of its own, as each isolating half already is: rows still lock in id order, and
- * outcomes do not depend on the cut. Every slice is awaited before an error is passed on.
+ * as far as the dialect allows, so the target works on one slice while we prepare, send or read another:
+ * a few more slices than connections, so there is always a next one to prepare. Each slice is a statement
+ * of its own, as each isolating half already is: rows still lock in id order, and outcomes do not depend
+ * on the cut. Every slice is awaited before an error is passed on.
  */
 export async function writeSlices<R>(
   dialect: TargetDialect,
   rows: R[],
   write: (slice: R[]) => Promise<void>,
 ): Promise<void> {
-  const parallel = Math.min(dialect.parallelWrites ?? 1, Math.floor(rows.length / MIN_SLICE_ROWS));
-  if (parallel <= 1) return write(rows);
-  const size = Math.ceil(rows.length / parallel);
+  const parallel = dialect.parallelWrites ?? 1;
+  const count = Math.min(parallel * SLICES_PER_CONNECTION, Math.floor(rows.length / MIN_SLICE_ROWS));
+  if (parallel <= 1 || count <= 1) return write(rows);
+  const size = Math.ceil(rows.length / count);
   const slices: R[][] = [];
   for (let at = 0; at < rows.length; at += size) slices.push(rows.slice(at, at + size));
-  const settled = await Promise.allSettled(slices.map(write));
+  let next = 0;
+  const lane = async () => {
+    while (next < slices.length) await write(slices[next++]);
+  };
+  const settled = await Promise.allSettled(Array.from({ length: Math.min(parallel, slices.length) }, lane));
   for (const result of settled) if (result.status === 'rejected') throw result.reason;
 }
 
@@ -96,4 +104,8 @@ export async function writeIsolating<R extends WriteRow>(
 
 export function byId(a: { row: { id: string } }, b: { row: { id: string } }): number {
   return a.row.id < b.row.id ? -1 : a.row.id > b.row.id ? 1 : 0;
+}
+
+export function byRecordId(a: { record: { id: string } }, b: { record: { id: string } }): number {
+  return a.record.id < b.record.id ? -1 : a.record.id > b.record.id ? 1 : 0;
 }

@@ -94,8 +94,11 @@ export class TableSchema {
     };
     for (const spec of specs?.values() ?? []) want(spec.name, columnTypeForSpec(spec), spec.kind === 'lookup');
     for (const record of upserts) {
-      for (const [name, value] of Object.entries(record.attributes)) {
+      const attributes = record.attributes;
+      // Keys, not entries: this runs for every attribute of every upsert of every batch.
+      for (const name of Object.keys(attributes)) {
         if (wanted.has(name)) continue;
+        const value = attributes[name];
         const type = columnTypeForValue(name, value);
         if (type) want(name, type, value.type === 'lookup');
       }

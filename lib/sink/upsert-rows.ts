@@ -11,23 +11,30 @@ import { CellError, type Column, type ColumnType, entityTypeColumn, renderCell, 
 import type { Columns, TableSchema } from './table-schema.js';
 import { permanentFailure } from './target-failure.js';
 
+/** Upserts that write the same columns (one statement per group), each with the plan its cells follow. */
 export interface UpsertGroup {
   columns: Column[];
-  rows: Array<{ record: RecordChange; row: UpsertRow }>;
+  entries: Array<{ record: RecordChange; plan: CellPlan }>;
+}
+
+/** The table an upsert group goes to, as rendering its rows needs it. */
+export interface RenderTarget {
+  dialect: TargetDialect;
+  schema: TableSchema;
+  table: string;
+  entity: string;
 }
 
 /**
- * Renders each upsert's cells and groups rows that write the same columns (one statement per group).
- * Records of one shape (the same attribute names in the same order, the same ones lookups or null) write
- * the same cells, so the column lookups and the sort are done once per shape, not once per row.
+ * Groups upserts by the columns they write (one statement per group). Records of one shape (the same
+ * attribute names in the same order, the same ones lookups or null) write the same cells, so the column
+ * lookups and the sort are done once per shape, not once per row. Cells are rendered later, per slice.
  */
 export function upsertGroups(
-  target: { dialect: TargetDialect; schema: TableSchema; table: string; entity: string },
+  dialect: TargetDialect,
   upserts: RecordChange[],
   columns: Columns,
-  outcomes: ApplyOutcome[],
 ): Map<string, UpsertGroup> {
-  const { dialect, schema, table, entity } = target;
   const groups = new Map<string, UpsertGroup>();
   const plans = new Map<string, CellPlan>();
   let plan: CellPlan | undefined;
@@ -44,6 +51,30 @@ export function upsertGroups(
         plans.set(shape, plan);
       }
     }
+    let group = plan.group;
+    if (!group) {
+      group = groups.get(plan.signature);
+      if (!group) {
+        group = { columns: plan.columns, entries: [] };
+        groups.set(plan.signature, group);
+      }
+      plan.group = group;
+    }
+    group.entries.push({ record, plan });
+  }
+  return groups;
+}
+
+/** Renders the cells of these upserts; a value its column cannot hold fails that record alone. */
+export function renderRows(
+  target: RenderTarget,
+  entries: UpsertGroup['entries'],
+  outcomes: ApplyOutcome[],
+): Array<{ record: RecordChange; row: UpsertRow }> {
+  const { dialect, schema, table, entity } = target;
+  const rows: Array<{ record: RecordChange; row: UpsertRow }> = [];
+  for (const { record, plan } of entries) {
+    const attributes = record.attributes;
     try {
       const cells: (string | null)[] = new Array(plan.columns.length).fill(null);
       for (const step of plan.steps) {
@@ -52,16 +83,7 @@ export function upsertGroups(
           step.companion && value.type === 'lookup' ? { type: 'string', value: value.entityType } : value;
         cells[step.slot] = renderCell(step.column, step.type, cellValue, dialect.textLengthUnit);
       }
-      let group = plan.group;
-      if (!group) {
-        group = groups.get(plan.signature);
-        if (!group) {
-          group = { columns: plan.columns, rows: [] };
-          groups.set(plan.signature, group);
-        }
-        plan.group = group;
-      }
-      group.rows.push({
+      rows.push({
         record,
         row: {
           id: record.id,
@@ -80,7 +102,7 @@ export function upsertGroups(
       );
     }
   }
-  return groups;
+  return rows;
 }
 
 /** Delete rows of these records, as the dialect writes them. */
@@ -169,7 +191,7 @@ interface CellStep {
   slot: number;
 }
 
-interface CellPlan {
+export interface CellPlan {
   /** The shape: attribute names in order, and the shapeTag of each. */
   names: string[];
   tags: string[];

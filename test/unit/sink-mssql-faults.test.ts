@@ -14,7 +14,7 @@ import type { FailureEntry, RoutedProfile, TargetStateReport } from '../../lib/p
 import { type ChangeMessage, inlineMessage } from '../../lib/queue/envelope.js';
 import { Applier } from '../../lib/sink/applier.js';
 import { type MssqlConnector, MssqlDialect, type MssqlInput } from '../../lib/sink/dialects/mssql.js';
-import { readColumnsSql } from '../../lib/sink/dialects/mssql-sql.js';
+import { readColumnsSql, STAGING_TABLE } from '../../lib/sink/dialects/mssql-sql.js';
 import { deleteLogTable, tombstoneTable } from '../../lib/sink/side-tables.js';
 import { hourPath } from '../../lib/storage/blob-time-path.js';
 
@@ -41,14 +41,20 @@ const requestTimeout = () =>
     'EREQUEST',
   );
 
+/** Fails a statement (`INSERT BULK #sink_stage` for a bulk load) given its text and the rows it carries. */
 type Fault = (text: string, rows: unknown[][] | undefined) => Error | undefined;
 
-/** Keeps tables and merged rows in memory and answers as SQL Server would; `fault` may fail any statement. */
+/**
+ * Keeps tables and merged rows in memory and answers as SQL Server would; `fault` may fail any statement or
+ * bulk load. A bulk load fills the session's staging table, which the MERGE of that transaction reads.
+ */
 function fakeSqlServer() {
   const tables = new Map<string, Array<Record<string, unknown>>>();
   const merged = new Map<string, Map<string, unknown[]>>();
   /** Rows of each MERGE into an entity table the dialect sent, failed or not. */
   const merges: number[] = [];
+  /** Rows of each bulk load, failed or not. */
+  const bulkLoads: number[] = [];
   const state: { fault?: Fault } = {};
   const value = (inputs: MssqlInput[], name: string) => inputs.find((i) => i.name === name)?.value;
   const columnRow = (name: string, type: string) => {
@@ -57,33 +63,47 @@ function fakeSqlServer() {
     const maxLength = base === 'nvarchar' ? (args === 'max' ? -1 : 2 * Number(args)) : 8;
     return { column_name: name, type_name: base, precision: p || 0, scale: s || 0, max_length: maxLength };
   };
-  const connector: MssqlConnector = {
-    async query(text, inputs = []) {
-      const rowsParam = value(inputs, 'rows');
-      const rows = typeof rowsParam === 'string' ? (JSON.parse(rowsParam) as unknown[][]) : undefined;
-      const merge = /^MERGE (\[[^\]]+\]\.\[[^\]]+\])/m.exec(text);
-      if (merge && rows && !merge[1].includes(tombstoneTable('').name)) merges.push(rows.length);
-      const failure = state.fault?.(text, rows);
-      if (failure) throw failure;
-      if (text === readColumnsSql) return tables.get(String(value(inputs, 'table')).toLowerCase()) ?? [];
-      const created = /CREATE TABLE (\[[^\]]+\]\.\[[^\]]+\]) \(\n([\s\S]*?)\n\);/.exec(text);
-      if (created) {
-        const columns = [...created[2].matchAll(/^ {2}\[(\w+)\] (\S+)/gm)].map(([, n, t]) => columnRow(n, t));
-        tables.set(created[1].toLowerCase(), columns);
-        return [];
-      }
-      if (merge && rows) {
-        const table = merged.get(merge[1]) ?? new Map<string, unknown[]>();
-        for (const row of rows) table.set(String(row[0]), row);
-        merged.set(merge[1], table);
-        return rows.map((row) => ({ id: String(row[0]) }));
-      }
+  const answer = async (text: string, inputs: MssqlInput[], staged: unknown[][] | undefined) => {
+    const rowsParam = value(inputs, 'rows');
+    const fromStaging = text.includes(`FROM ${STAGING_TABLE} AS j`);
+    const rows =
+      typeof rowsParam === 'string' ? (JSON.parse(rowsParam) as unknown[][]) : fromStaging ? staged : undefined;
+    const merge = /^MERGE (\[[^\]]+\]\.\[[^\]]+\])/m.exec(text);
+    if (merge && rows && !merge[1].includes(tombstoneTable('').name)) merges.push(rows.length);
+    const failure = state.fault?.(text, rows);
+    if (failure) throw failure;
+    if (text === readColumnsSql) return tables.get(String(value(inputs, 'table')).toLowerCase()) ?? [];
+    const created = /CREATE TABLE (\[[^\]]+\]\.\[[^\]]+\]) \(\n([\s\S]*?)\n\);/.exec(text);
+    if (created) {
+      const columns = [...created[2].matchAll(/^ {2}\[(\w+)\] (\S+)/gm)].map(([, n, t]) => columnRow(n, t));
+      tables.set(created[1].toLowerCase(), columns);
       return [];
+    }
+    if (merge && rows) {
+      const table = merged.get(merge[1]) ?? new Map<string, unknown[]>();
+      for (const row of rows) table.set(String(row[0]), row);
+      merged.set(merge[1], table);
+      return rows.map((row) => ({ id: String(row[0]) }));
+    }
+    return [];
+  };
+  const connector: MssqlConnector = {
+    query: (text, inputs = []) => answer(text, inputs, undefined),
+    transaction: (work) => {
+      let staged: unknown[][] | undefined;
+      return work({
+        query: (text, inputs = []) => answer(text, inputs, staged),
+        bulk: async (load) => {
+          bulkLoads.push(load.rows.length);
+          const failure = state.fault?.(`INSERT BULK ${load.table}`, load.rows);
+          if (failure) throw failure;
+          staged = load.rows;
+        },
+      });
     },
-    transaction: (work) => work({ query: (text, inputs) => connector.query(text, inputs) }),
     async close() {},
   };
-  return { connector, state, merges, rowsOf: (table: string) => merged.get(table) ?? new Map() };
+  return { connector, state, merges, bulkLoads, rowsOf: (table: string) => merged.get(table) ?? new Map() };
 }
 
 function change(n: number, version: number): ChangeEvent {
@@ -249,5 +269,37 @@ describe('the Azure SQL path under faults (driver-level stand-in)', () => {
       p.failures.map((f) => [f.recordId, f.code]),
       [[bad, 'TARGET_PERMANENT']],
     );
+  });
+
+  it('waits, failing no record, when the staging bulk load finds tempdb full, and applies once it has room', async () => {
+    const p = pipeline();
+    p.server.state.fault = (text) =>
+      text === `INSERT BULK ${STAGING_TABLE}`
+        ? serverError(
+            1105,
+            "Could not allocate space for object 'dbo.#sink_stage' in database 'tempdb' because the 'PRIMARY' filegroup is full.",
+          )
+        : undefined;
+    const first = await p.run(batch(5));
+    assert.equal(first.failed, 0);
+    assert.equal(first.deferred, 5);
+    assert.deepEqual(p.failures, [], 'a full tempdb is nobody’s row');
+    assert.equal(p.targetStates.at(-1)?.state, 'unavailable');
+    assert.deepEqual(p.server.merges, [], 'no MERGE runs without its bulk load');
+
+    p.server.state.fault = undefined;
+    assert.equal((await p.run(p.takeScheduled())).applied, 5);
+    assert.equal(p.server.rowsOf(entityTable).size, 5);
+  });
+
+  it('writes the rows of a bulk load that timed out again in halves, failing nothing', async () => {
+    const p = pipeline();
+    p.server.state.fault = (text, rows) =>
+      text === `INSERT BULK ${STAGING_TABLE}` && (rows?.length ?? 0) > 2 ? requestTimeout() : undefined;
+    const summary = await p.run(batch(8));
+    assert.equal(summary.applied, 8);
+    assert.equal(summary.failed + summary.retried + summary.deferred, 0);
+    assert.deepEqual(p.server.bulkLoads, [8, 4, 2, 2, 4, 2, 2]);
+    assert.deepEqual(p.server.merges, [2, 2, 2, 2], 'a MERGE runs only over a bulk load that completed');
   });
 });

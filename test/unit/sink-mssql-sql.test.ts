@@ -4,7 +4,12 @@ import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { SideTableNames } from '../../lib/sink/dialect.js';
-import { type MssqlConnector, MssqlDialect, type MssqlInput } from '../../lib/sink/dialects/mssql.js';
+import {
+  type MssqlBulkLoad,
+  type MssqlConnector,
+  MssqlDialect,
+  type MssqlInput,
+} from '../../lib/sink/dialects/mssql.js';
 import * as sql from '../../lib/sink/dialects/mssql-sql.js';
 import { widenColumnSql } from '../../lib/sink/dialects/mssql-widen-sql.js';
 import { deleteLogTable, insertColumns, metadataTables, tombstoneTable } from '../../lib/sink/side-tables.js';
@@ -112,7 +117,11 @@ describe('Azure SQL statements (golden files)', () => {
     );
   });
 
-  it('merges a JSON batch under the version guard and the tombstone', () => {
+  it('creates the #temp staging table upsert rows are bulk loaded into, as text cells', () => {
+    matchesGolden('create-staging', sql.createStagingSql(accountColumns.length));
+  });
+
+  it('merges the staged rows under the version guard and the tombstone', () => {
     matchesGolden('merge', sql.mergeSql('dbo', 'sales_account', sides, accountColumns));
   });
 
@@ -165,27 +174,37 @@ describe('Azure SQL statements (golden files)', () => {
   });
 });
 
-/** A connector that records each batch and answers from a script, as SQL Server would. */
+/** A connector that records each batch (and bulk load) and answers from a script, as SQL Server would. */
 function recordingConnector(answers: Array<Array<Record<string, unknown>>>) {
-  const calls: Array<{ text: string; inputs: MssqlInput[] }> = [];
+  const calls: Array<{ text: string; inputs: MssqlInput[]; inTransaction?: boolean }> = [];
+  const bulks: MssqlBulkLoad[] = [];
   const connector: MssqlConnector = {
     async query(text, inputs = []) {
       calls.push({ text, inputs });
       return answers.shift() ?? [];
     },
     async transaction(work) {
-      return work({ query: (text, inputs) => connector.query(text, inputs) });
+      return work({
+        query: async (text, inputs = []) => {
+          calls.push({ text, inputs, inTransaction: true });
+          return answers.shift() ?? [];
+        },
+        bulk: async (load) => {
+          calls.push({ text: `INSERT BULK ${load.table}`, inputs: [], inTransaction: true });
+          bulks.push(load);
+        },
+      });
     },
     async close() {},
   };
-  return { connector, calls };
+  return { connector, calls, bulks };
 }
 
 const input = (call: { inputs: MssqlInput[] }, name: string) => call.inputs.find((i) => i.name === name)?.value;
 
 describe('Azure SQL dialect', () => {
-  it('sends an upsert batch as one JSON parameter in column order, and rechecks what applied', async () => {
-    const { connector, calls } = recordingConnector([[{ id: 'a' }, { id: 'b' }], [{ id: 'b' }]]);
+  it('bulk loads an upsert batch into #temp in column order, merges from it in one transaction, and rechecks what applied', async () => {
+    const { connector, calls, bulks } = recordingConnector([[], [{ id: 'a' }, { id: 'b' }], [{ id: 'b' }]]);
     const dialect = new MssqlDialect(connector, 'dbo', sides);
     const applied = await dialect.upsert({
       table: 'sales_account',
@@ -197,14 +216,33 @@ describe('Azure SQL dialect', () => {
       ],
     });
     assert.deepEqual([...applied], ['a']);
-    assert.equal(calls.length, 2);
-    assert.equal(calls[0].text, sql.mergeSql('dbo', 'sales_account', sides, accountColumns.slice(0, 2)));
-    assert.equal(input(calls[0], 'entity'), 'account');
-    assert.deepEqual(JSON.parse(String(input(calls[0], 'rows'))), [
-      ['a', '5', '2026-01-01T00:00:00.000Z', 'Contoso', null],
-      ['b', null, null, 'Fabrikam', 'text'],
+    assert.deepEqual(
+      calls.map((c) => [c.text, c.inTransaction ?? false]),
+      [
+        [sql.createStagingSql(2), true],
+        ['INSERT BULK #sink_stage', true],
+        [sql.mergeSql('dbo', 'sales_account', sides, accountColumns.slice(0, 2)), true],
+        [sql.recheckSql('dbo', 'sales_account', sides), false],
+      ],
+    );
+    assert.deepEqual(bulks, [
+      {
+        table: '#sink_stage',
+        columns: [
+          { name: 'id', length: 36 },
+          { name: 'vn', length: 20 },
+          { name: 'mo', length: 40 },
+          { name: 'c0', length: 'max' },
+          { name: 'c1', length: 'max' },
+        ],
+        rows: [
+          ['a', '5', '2026-01-01T00:00:00.000Z', 'Contoso', null],
+          ['b', null, null, 'Fabrikam', 'text'],
+        ],
+      },
     ]);
-    assert.deepEqual(JSON.parse(String(input(calls[1], 'ids'))), ['a', 'b']);
+    assert.equal(input(calls[2], 'entity'), 'account');
+    assert.deepEqual(JSON.parse(String(input(calls[3], 'ids'))), ['a', 'b']);
   });
 
   it('raises tombstones first, then deletes with the advanced and DeleteLog flags per row', async () => {

@@ -8,7 +8,12 @@ import type { AttributeValue } from '../../lib/change/change-event.js';
 import type { AppError } from '../../lib/errors.js';
 import { silentLogger } from '../../lib/log.js';
 import { Applier } from '../../lib/sink/applier.js';
-import { type MssqlConnector, MssqlDialect, type MssqlInput } from '../../lib/sink/dialects/mssql.js';
+import {
+  type MssqlBulkLoad,
+  type MssqlConnector,
+  MssqlDialect,
+  type MssqlInput,
+} from '../../lib/sink/dialects/mssql.js';
 import * as sql from '../../lib/sink/dialects/mssql-sql.js';
 import { deleteLogTable, tombstoneTable } from '../../lib/sink/side-tables.js';
 import { guid, str, upsert } from '../support/change-events.js';
@@ -26,8 +31,9 @@ function catalogRow(name: string, sqlType: string): CatalogRow {
 /** A connector whose catalog follows the CREATE TABLE / ALTER TABLE batches it receives. */
 function catalogConnector(existing: Record<string, CatalogRow[]> = {}) {
   const tables = new Map(Object.entries(existing));
-  const calls: Array<{ text: string; inputs: MssqlInput[] }> = [];
+  const calls: Array<{ text: string; inputs: MssqlInput[]; bulk?: MssqlBulkLoad }> = [];
   const value = (inputs: MssqlInput[], name: string) => inputs.find((i) => i.name === name)?.value;
+  let staged: MssqlBulkLoad | undefined;
   const connector: MssqlConnector = {
     async query(text, inputs = []) {
       calls.push({ text, inputs });
@@ -40,13 +46,19 @@ function catalogConnector(existing: Record<string, CatalogRow[]> = {}) {
           columns.map((m) => catalogRow(m[1], m[2])),
         );
       }
-      if (text.includes('MERGE') && text.includes('OPENJSON(@rows)')) {
-        return (JSON.parse(String(value(inputs, 'rows'))) as string[][]).map((r) => ({ id: r[0] }));
+      if (text.includes('MERGE') && text.includes(`FROM ${sql.STAGING_TABLE}`)) {
+        return (staged?.rows ?? []).map((r) => ({ id: r[0] }));
       }
       return [];
     },
     async transaction(work) {
-      return work({ query: (text, inputs) => connector.query(text, inputs) });
+      return work({
+        query: (text, inputs) => connector.query(text, inputs),
+        bulk: async (load) => {
+          calls.push({ text: `INSERT BULK ${load.table}`, inputs: [], bulk: load });
+          staged = load;
+        },
+      });
     },
     async close() {},
   };
@@ -63,13 +75,19 @@ const merges = (calls: Array<{ text: string; inputs: MssqlInput[] }>) =>
   calls.filter((c) => c.text.includes('MERGE [dbo].[contact]'));
 
 describe('Azure SQL statements the applier sends', () => {
-  it('writes a large batch in MERGEs of at most 1,000 rows, below lock escalation', async () => {
+  it('writes a large batch in MERGEs of at most 1,000 rows, below lock escalation, each from its own bulk load', async () => {
     const { connector, calls } = catalogConnector();
     const changes = Array.from({ length: 2_500 }, (_, i) => upsert('contact', guid(i + 1), 1, { fullname: str('x') }));
     const outcomes = await applierOn(connector).applyBatch(changes);
     assert.ok(outcomes.every((o) => o.status === 'applied'));
-    const sizes = merges(calls).map((c) => JSON.parse(String(c.inputs.find((i) => i.name === 'rows')?.value)).length);
-    assert.deepEqual(sizes, [1_000, 1_000, 500]);
+    const loads = calls.filter((c) => c.bulk).map((c) => c.bulk!.rows.length);
+    assert.deepEqual(loads, [1_000, 1_000, 500]);
+    assert.equal(merges(calls).length, 3);
+    // Each MERGE reads the bulk load just before it.
+    const order = calls
+      .filter((c) => c.bulk || c.text.includes('MERGE [dbo].[contact]'))
+      .map((c) => (c.bulk ? 'bulk' : 'merge'));
+    assert.deepEqual(order, ['bulk', 'merge', 'bulk', 'merge', 'bulk', 'merge']);
     assert.equal(sql.MAX_ROWS_PER_STATEMENT, 1_000);
   });
 

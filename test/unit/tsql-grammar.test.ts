@@ -68,6 +68,8 @@ function sinkStatements(): Record<string, string> {
     'createTableSql: entity with every column type': sql.createTableSql('dbo', entity),
     'addColumnsSql: every column type': sql.addColumnsSql('dbo', 'sales_account', everyColumn),
     'readColumnsSql: columns': sql.readColumnsSql,
+    'createStagingSql: every column type': sql.createStagingSql(everyColumn.length),
+    'createStagingSql: system columns only': sql.createStagingSql(0),
     'mergeSql: every column type': sql.mergeSql('dbo', 'sales_account', sides, everyColumn),
     'mergeSql: system columns only': sql.mergeSql('dbo', 'sales_account', sides, []),
     'recheckSql: recheck': sql.recheckSql('dbo', 'sales_account', sides),

@@ -1,7 +1,8 @@
 /**
  * Azure SQL / SQL Server statement text (T-SQL). Identifiers arrive validated and are bracket-quoted with
- * DES's spelling; values are always parameters. A batch of rows travels as ONE JSON parameter (`@rows`, an
- * array of arrays of text cells) read with OPENJSON and cast to each column's type in the statement, so one
+ * DES's spelling; values are always parameters. Upsert rows are bulk loaded as text cells into a `#temp`
+ * staging table; other batches of rows travel as ONE JSON parameter (`@rows`, an array of arrays of text
+ * cells) read with OPENJSON. Either way the cells are cast to each column's type in the statement, so one
  * MERGE writes a whole batch under the version guard. DDL runs under `sp_getapplock` with existence checks,
  * so two appliers creating the same table or column at once do not collide.
  */
@@ -168,10 +169,38 @@ function rowsJson(names: string[]): string {
 
 const lowerId = (expression: string): string => `LOWER(CONVERT(nvarchar(36), ${expression}))`;
 
+/** The session's staging table for upsert rows; created and dropped inside the upsert's transaction. */
+export const STAGING_TABLE = '#sink_stage';
+
+/** The staging table's columns for `width` attribute columns, as they are bulk loaded: `[id, vn, mo, c0 …]`. */
+export function stagingColumns(width: number): Array<{ name: string; length: number | 'max' }> {
+  return [
+    { name: 'id', length: 36 },
+    { name: 'vn', length: 20 },
+    { name: 'mo', length: 40 },
+    ...Array.from({ length: width }, (_, i) => ({ name: `c${i}`, length: 'max' as const })),
+  ];
+}
+
 /**
- * @entity, @rows (JSON `[[id, vn, mo, c0, c1, …]]`). MERGEs the rows: a newer row updates (only the
- * columns it carries), a new row inserts, and neither happens when the record's tombstone covers it.
- * OUTPUT lists the ids that applied.
+ * A fresh staging table for upserts of `width` attribute columns: text cells, as OPENJSON would read them,
+ * so every cast stays in the MERGE and a bad value fails there with the same error numbers. Its columns take
+ * the database's collation, not tempdb's.
+ */
+export function createStagingSql(width: number): string {
+  const columns = stagingColumns(width).map(
+    (c) => `${quote(c.name)} nvarchar(${c.length}) COLLATE DATABASE_DEFAULT NULL`,
+  );
+  return [
+    `IF OBJECT_ID(${nameLiteral(`tempdb..${STAGING_TABLE}`)}) IS NOT NULL DROP TABLE ${STAGING_TABLE};`,
+    `CREATE TABLE ${STAGING_TABLE} (${columns.join(', ')});`,
+  ].join('\n');
+}
+
+/**
+ * @entity; the rows are in the staging table (`[id, vn, mo, c0, c1, …]`). MERGEs them: a newer row updates
+ * (only the columns it carries), a new row inserts, and neither happens when the record's tombstone covers
+ * it. OUTPUT lists the ids that applied; the staging table is dropped after.
  */
 export function mergeSql(schema: string, table: string, sides: SideTableNames, columns: Column[]): string {
   const cells = columns.map((_, i) => `c${i}`);
@@ -212,7 +241,7 @@ export function mergeSql(schema: string, table: string, sides: SideTableNames, c
     'USING (',
     `  SELECT r.*, ${tombstoneCovers(incoming)} AS [covered]`,
     `  FROM (SELECT ${typed.join(', ')}`,
-    `    FROM ${rowsJson(['id', 'vn', 'mo', ...cells])}) AS r`,
+    `    FROM ${STAGING_TABLE} AS j) AS r`,
     `  LEFT JOIN ${qualified(schema, sides.tombstone)} AS tb ON tb.[EntityName] = @entity AND tb.[RecordId] = r.[Id]`,
     ') AS s',
     'ON t.[Id] = s.[Id]',
@@ -221,6 +250,7 @@ export function mergeSql(schema: string, table: string, sides: SideTableNames, c
     'WHEN NOT MATCHED BY TARGET AND s.[covered] = 0',
     `  THEN INSERT (${insertColumns.map(quote).join(', ')}) VALUES (${insertValues.join(', ')})`,
     `OUTPUT ${lowerId('inserted.[Id]')} INTO @applied ([id]);`,
+    `DROP TABLE ${STAGING_TABLE};`,
     selectAppliedIds,
   ].join('\n');
 }

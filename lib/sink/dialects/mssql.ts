@@ -1,8 +1,9 @@
 /**
  * The Azure SQL target: runs the statements of `mssql-sql.ts` through a small connector interface, so
  * tests can record the statement sequence (no SQL Server runs here) and production uses `mssql` pools.
- * Upserts and deletes send their rows as one JSON parameter (OPENJSON), not a TVP: no user-defined table
- * type has to exist in the target, and one round trip carries the batch.
+ * Upsert rows are bulk loaded (TDS bulk copy, the driver's fast path) into a `#temp` staging table the MERGE
+ * reads; deletes send their rows as one JSON parameter (OPENJSON). Neither needs a user-defined table type
+ * in the target.
  */
 import mssql from 'mssql';
 import { type MssqlPolicy, mssqlConfig } from '../../mssql-config.js';
@@ -28,9 +29,18 @@ export interface MssqlInput {
 
 type Rows = Array<Record<string, unknown>>;
 
+/** Rows bulk loaded into a table the session made: every column nullable nvarchar of the given length. */
+export interface MssqlBulkLoad {
+  table: string;
+  columns: Array<{ name: string; length: number | 'max' }>;
+  rows: (string | null)[][];
+}
+
 /** One pinned connection inside a transaction. */
 export interface MssqlSession {
   query(text: string, inputs?: MssqlInput[]): Promise<Rows>;
+  /** A TDS bulk load (`INSERT BULK`); its errors carry SQL Server's numbers as a query's do. */
+  bulk(load: MssqlBulkLoad): Promise<void>;
 }
 
 /** Runs T-SQL batches; `query` answers the rows of the batch's last result set. */
@@ -56,6 +66,17 @@ async function run(on: mssql.ConnectionPool | mssql.Transaction, text: string, i
   const result = await req.query(text);
   const sets = (result.recordsets ?? []) as unknown as Rows[];
   return sets.length ? sets[sets.length - 1] : [];
+}
+
+async function bulkLoad(tx: mssql.Transaction, load: MssqlBulkLoad): Promise<void> {
+  const table = new mssql.Table(load.table);
+  for (const column of load.columns) {
+    table.columns.add(column.name, mssql.NVarChar(column.length === 'max' ? mssql.MAX : column.length), {
+      nullable: true,
+    });
+  }
+  for (const row of load.rows) table.rows.add(...row);
+  await new mssql.Request(tx).bulk(table);
 }
 
 /** A connector on the shared `mssql` pool of this connection string. */
@@ -89,7 +110,10 @@ export function openMssqlPool(connectionString: string, policy: MssqlPolicy = {}
       const tx = new mssql.Transaction(await connect());
       await tx.begin();
       try {
-        const value = await work({ query: (text, inputs = []) => run(tx, text, inputs) });
+        const value = await work({
+          query: (text, inputs = []) => run(tx, text, inputs),
+          bulk: (load) => bulkLoad(tx, load),
+        });
         await tx.commit();
         return value;
       } catch (err) {
@@ -167,12 +191,17 @@ export class MssqlDialect implements TargetDialect {
   }
 
   async upsert(batch: UpsertBatch): Promise<Set<string>> {
-    const rows = batch.rows.map((r) => [r.id, r.rowVersion, r.modifiedOn, ...r.cells]);
     const entity = { name: 'entity', type: NAME, value: batch.entity };
-    const merged = await this.connector.query(sql.mergeSql(this.schema, batch.table, this.sides, batch.columns), [
-      entity,
-      { name: 'rows', type: TEXT, value: JSON.stringify(rows) },
-    ]);
+    const width = batch.columns.length;
+    const merged = await this.connector.transaction(async (session) => {
+      await session.query(sql.createStagingSql(width));
+      await session.bulk({
+        table: sql.STAGING_TABLE,
+        columns: sql.stagingColumns(width),
+        rows: batch.rows.map((r) => [r.id, r.rowVersion, r.modifiedOn, ...r.cells]),
+      });
+      return session.query(sql.mergeSql(this.schema, batch.table, this.sides, batch.columns), [entity]);
+    });
     const applied = new Set(merged.map((r) => String(r.id)));
     if (applied.size) {
       const undone = await this.connector.query(sql.recheckSql(this.schema, batch.table, this.sides), [

@@ -114,19 +114,53 @@ function tombstoneCovers(v: { version: string; time: string }): string {
  * only a row that no tombstone covers.
  */
 export function upsertSql(schema: string, table: string, sides: SideTableNames, columns: Column[]): string {
-  const target = qualified(schema, table);
-  const aliases = columns.map((_, i) => `c${i}`);
   const arrays = [
     '$2::uuid[]',
     '$3::bigint[]',
     ...['$4', ...columns.map((_, i) => `$${i + 5}`)].map((p) => `${p}::text[]`),
   ].join(', ');
+  const aliases = columns.map((_, i) => `, c${i}`).join('');
+  return upsertFromSql(schema, table, sides, columns, `unnest(${arrays}) AS s(id, vn, mo${aliases})`);
+}
+
+/**
+ * A session's staging table for upserts of `width` attribute columns: the rows of one statement arrive there
+ * by COPY, as the arrays of upsertSql would carry them (typed id and row version, text cells), and go at commit.
+ */
+export function stagingTableSql(width: number): string {
+  const cells = Array.from({ length: width }, (_, i) => `, c${i} text`).join('');
+  return `CREATE TEMP TABLE IF NOT EXISTS ${stagingTable(width)} (id uuid, vn bigint, mo text${cells}) ON COMMIT DELETE ROWS`;
+}
+
+export function stagingTable(width: number): string {
+  return `"sink_stage_${width}"`;
+}
+
+/** The COPY that fills the staging table of `width` columns (text format, tab-separated, `\N` for NULL). */
+export function copyToStagingSql(width: number): string {
+  return `COPY ${stagingTable(width)} FROM STDIN`;
+}
+
+/** Params: $1 entity. upsertSql's statement, reading the rows COPY put in the staging table. */
+export function stagedUpsertSql(schema: string, table: string, sides: SideTableNames, columns: Column[]): string {
+  return upsertFromSql(schema, table, sides, columns, `${stagingTable(columns.length)} AS s`);
+}
+
+/** The version-guarded upsert reading `source`: rows `s(id uuid, vn bigint, mo text, c0 … text)`. */
+function upsertFromSql(
+  schema: string,
+  table: string,
+  sides: SideTableNames,
+  columns: Column[],
+  source: string,
+): string {
+  const target = qualified(schema, table);
   const names = ['id', 'versionnumber', 'modifiedon', ...columns.map((c) => c.name), 'sinkcreatedon', 'sinkmodifiedon'];
   const values = [
     's.id',
     's.vn',
     's.mo::timestamptz',
-    ...columns.map((c, i) => `s.${aliases[i]}${CAST[c.type.kind]}`),
+    ...columns.map((c, i) => `s.c${i}${CAST[c.type.kind]}`),
     'now()',
     'now()',
   ];
@@ -141,7 +175,7 @@ export function upsertSql(schema: string, table: string, sides: SideTableNames, 
   return [
     `INSERT INTO ${target} AS t (${names.map(quote).join(', ')})`,
     `SELECT ${values.join(', ')}`,
-    `FROM unnest(${arrays}) AS s(id, vn, mo${aliases.map((a) => `, ${a}`).join('')})`,
+    `FROM ${source}`,
     `WHERE NOT EXISTS (SELECT 1 FROM ${qualified(schema, sides.tombstone)} AS tb WHERE tb."entityname" = $1 AND tb."recordid" = s.id AND ${tombstoneCovers(incoming)})`,
     `ON CONFLICT ("id") DO UPDATE SET ${sets.join(', ')}`,
     `WHERE ${newer({ version: 'EXCLUDED."versionnumber"', time: 'EXCLUDED."modifiedon"' }, { version: 't."versionnumber"', time: 't."modifiedon"' })}`,

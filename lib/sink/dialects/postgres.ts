@@ -1,5 +1,8 @@
 /** The PostgreSQL target: runs the statements of `postgres-sql.ts` on a pooled node-postgres connection. */
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { connectClient, createPool, endPool } from '../../postgres-pool.js';
 import { sameColumnType } from '../column-widening.js';
 import {
@@ -12,6 +15,7 @@ import {
 } from '../dialect.js';
 import type { Column, ColumnType } from '../table-model.js';
 import { arrayLiteral } from './postgres-arrays.js';
+import { copyText } from './postgres-copy.js';
 import { classifyPostgresError } from './postgres-errors.js';
 import * as sql from './postgres-sql.js';
 
@@ -43,6 +47,15 @@ async function releasePool(connectionString: string): Promise<void> {
   await endPool(shared.pool);
 }
 
+/**
+ * How upsert rows reach the server: `arrays` as one text array parameter per column, unnested in the
+ * statement; `copy` by COPY into a session's staging table, then the same statement reading from there.
+ */
+export type UpsertRoute = 'arrays' | 'copy';
+
+/** The staging tables (by width) each pooled connection has made; temporary tables live per session. */
+const stagingTables = new WeakMap<pg.PoolClient, Set<number>>();
+
 export class PostgresDialect implements TargetDialect {
   readonly kind = 'postgres';
   readonly maxIdentifierLength = 63;
@@ -53,6 +66,7 @@ export class PostgresDialect implements TargetDialect {
     private readonly connectionString: string,
     private readonly schema: string,
     private readonly sides: SideTableNames,
+    private readonly upsertRoute: UpsertRoute = 'arrays',
   ) {
     this.pool = acquirePool(connectionString);
   }
@@ -122,19 +136,12 @@ export class PostgresDialect implements TargetDialect {
 
   async upsert(batch: UpsertBatch): Promise<Set<string>> {
     const rows = batch.rows;
-    const ids = arrayLiteral(rows, (r) => r.id);
-    const params: unknown[] = [
-      batch.entity,
-      ids,
-      arrayLiteral(rows, (r) => r.rowVersion),
-      arrayLiteral(rows, (r) => r.modifiedOn),
-      ...batch.columns.map((_, i) => arrayLiteral(rows, (r) => r.cells[i])),
-    ];
-    const res = await this.run(sql.upsertSql(this.schema, batch.table, this.sides, batch.columns), params);
-    const applied = new Set<string>(res.rows.map((r) => r.id));
+    const ids = arrayLiteral(rows, (r) => r.id, false);
+    const applied =
+      this.upsertRoute === 'copy' ? await this.upsertByCopy(batch) : await this.upsertByArrays(batch, ids);
     if (applied.size) {
       // Usually every row applied and the ids already sent serve again.
-      const appliedIds = applied.size === rows.length ? ids : arrayLiteral([...applied], (id) => id);
+      const appliedIds = applied.size === rows.length ? ids : arrayLiteral([...applied], (id) => id, false);
       const undone = await this.run(sql.upsertRecheckSql(this.schema, batch.table, this.sides), [
         batch.entity,
         appliedIds,
@@ -142,6 +149,46 @@ export class PostgresDialect implements TargetDialect {
       for (const row of undone.rows) applied.delete(row.id);
     }
     return applied;
+  }
+
+  private async upsertByArrays(batch: UpsertBatch, ids: string): Promise<Set<string>> {
+    const rows = batch.rows;
+    const params: unknown[] = [
+      batch.entity,
+      ids,
+      arrayLiteral(rows, (r) => r.rowVersion, false),
+      arrayLiteral(rows, (r) => r.modifiedOn, false),
+      // Only text cells can hold a quote or backslash; the others were rendered as GUIDs, numbers or times.
+      ...batch.columns.map((c, i) => arrayLiteral(rows, (r) => r.cells[i], c.type.kind === 'text')),
+    ];
+    const res = await this.run(sql.upsertSql(this.schema, batch.table, this.sides, batch.columns), params);
+    return new Set<string>(res.rows.map((r) => r.id));
+  }
+
+  /** COPY into the session's staging table and the guarded upsert from it, in one transaction. */
+  private async upsertByCopy(batch: UpsertBatch): Promise<Set<string>> {
+    const width = batch.columns.length;
+    const client = await this.connect();
+    try {
+      const made = stagingTables.get(client) ?? new Set<number>();
+      stagingTables.set(client, made);
+      if (!made.has(width)) {
+        await client.query(sql.stagingTableSql(width));
+        made.add(width);
+      }
+      await client.query('BEGIN');
+      await pipeline(Readable.from([copyText(batch.rows)]), client.query(copyFrom(sql.copyToStagingSql(width))));
+      const res = await client.query(sql.stagedUpsertSql(this.schema, batch.table, this.sides, batch.columns), [
+        batch.entity,
+      ]);
+      await client.query('COMMIT');
+      return new Set<string>(res.rows.map((r) => r.id));
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
   }
 
   async delete(batch: DeleteBatch, writeDeleteLog: boolean): Promise<Set<string>> {
