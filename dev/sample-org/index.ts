@@ -16,7 +16,7 @@ import {
 } from './metadata-changes.js';
 import { RegistrationStore, type StepDelivery } from './registrations.js';
 import { accountContact, account as accountEntity, contact as contactEntity, entities } from './schema.js';
-import { type Faults, type RequestStats, SampleOrgHandler, type WriteEvent } from './server.js';
+import { type Faults, type RangeReadStats, type RequestStats, SampleOrgHandler, type WriteEvent } from './server.js';
 import { OrgStore } from './store.js';
 import { type WebhookDelivery, WebhookDispatcher } from './webhook.js';
 
@@ -85,6 +85,8 @@ export interface SampleOrg {
   webhookDeliveries(): readonly WebhookDelivery[];
   /** Requests served since start, and how many of them a fault answered. */
   stats(): Readonly<RequestStats>;
+  /** Keyset reads (`$filter`/`$orderby`/`$top` on the primary id) served, in flight, and their log. */
+  rangeReads(): Readonly<RangeReadStats>;
   /** The current global row version (the last one handed out). */
   currentVersion(): string;
   stop(): Promise<void>;
@@ -227,6 +229,7 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
     drain: () => webhooks.drain(),
     webhookDeliveries: () => webhooks.deliveries,
     stats: () => ({ ...handler.stats }),
+    rangeReads: () => ({ ...handler.rangeReads, log: [...handler.rangeReads.log] }),
     currentVersion: () => String(store.version),
     stop,
     [Symbol.asyncDispose]: stop,
