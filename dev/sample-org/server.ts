@@ -76,7 +76,7 @@ export interface RangeReadStats {
   inFlight: number;
   maxInFlight: number;
   /** The last reads, oldest first (at most {@link RANGE_LOG_LIMIT}): entity, `$filter` as sent, rows answered. */
-  log: Array<{ entity: string; filter: string | null; orderBy: string | null; rows: number }>;
+  log: Array<{ entity: string; filter: string | null; orderBy: string | null; top: number | null; rows: number }>;
 }
 
 export const RANGE_LOG_LIMIT = 100_000;
@@ -614,7 +614,7 @@ export class SampleOrgHandler {
       lastId = r.id;
     }
     const reads = this.rangeReads;
-    reads.log.push({ entity: entity.logicalName, filter, orderBy, rows: rows.length });
+    reads.log.push({ entity: entity.logicalName, filter, orderBy, top: top ?? null, rows: rows.length });
     if (reads.log.length > RANGE_LOG_LIMIT) reads.log.splice(0, reads.log.length - RANGE_LOG_LIMIT);
     const context = `${this.apiBase}$metadata#${entity.entitySetName}${select ? `(${select.join(',')})` : ''}`;
     let next = '';
