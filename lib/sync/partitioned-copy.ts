@@ -11,8 +11,10 @@
  * partition, which fixes the version the delta starts from: every change after it — to a row a partition has
  * read already or has yet to read, a create, a delete — is in the delta, and the version guard and tombstones
  * make replaying it over the copied rows neither lose nor resurrect anything. The rest of that read is paged
- * alongside the partitions, and the entity is Completed when its partitions are done and the delta link is
- * stored: reconcile then heals whatever the webhooks missed during the copy, as for any other entity.
+ * alongside the partitions (one lane). It cannot go faster than one page after another, so it does not hold
+ * the entity back: the entity is Completed when its rows are in, and reconcile pages the id read on to its
+ * delta link (TRACKED_ID_PAGES_PER_RUN a run), then follows it like any other. Webhooks flow meanwhile;
+ * what they miss is healed by the first delta, which starts at the plan's version.
  */
 import type { ChangeEvent } from '../change/change-event.js';
 import { guidOfSqlKey, sqlGuidKey } from '../dataverse/sql-guid-order.js';
@@ -22,7 +24,7 @@ import type { ExportProfile } from '../profiles/schema.js';
 import type { ApplyOptions } from '../sink/index.js';
 import { applyChanges } from './apply-read-changes.js';
 import type { CopyResult } from './initial-sync.js';
-import type { DataverseSource, SyncDeps, SyncSink } from './ports.js';
+import type { SyncDeps, SyncSink } from './ports.js';
 
 /** Below this estimate an entity is copied by one change-tracked read (its last page is the delta link). */
 export const PARTITION_MIN_ROWS = 10_000;
@@ -119,7 +121,7 @@ const keyOrUndefined = (id: string | null): bigint | undefined => (id === null ?
  * Copies pages of every partition of the entity, as many at once as the organization's read lanes allow,
  * each partition at most `maxPages` pages; pages read ahead of their apply are bounded by `maxPagesHeld`.
  * When a lane would idle, the partition with the most rows left is split at the midpoint between its last
- * id and its upper bound. Also pages the change-tracked id read on; done when both are at their end.
+ * id and its upper bound. Pages the change-tracked id read on meanwhile; done when every partition is.
  */
 export async function copyPartitions(
   deps: SyncDeps,
@@ -276,32 +278,13 @@ export async function copyPartitions(
     await turn;
   };
 
-  const trackedRead = async (): Promise<boolean> => {
-    for (let pages = 0; ; pages++) {
-      const checkpoint = await deps.store.getCheckpoint(profile.id, entity);
-      if (!checkpoint) return false;
-      if (checkpoint.deltaLink) return true;
-      if (!checkpoint.nextLink || pages >= maxPages) return false;
-      await lanesOf.acquire();
-      let page: Awaited<ReturnType<DataverseSource['readTrackedIds']>> | undefined;
-      try {
-        page = await source.readTrackedIds(entity, { link: checkpoint.nextLink, pageSize });
-      } finally {
-        lanesOf.release(page?.rows ?? 0);
-      }
-      await deps.store.saveCheckpoint({
-        profileId: profile.id,
-        entity,
-        nextLink: page.nextLink ?? null,
-        deltaLink: page.deltaLink ?? null,
-        pagesDone: checkpoint.pagesDone + 1,
-      });
-    }
-  };
+  // The tracked id read goes on, one lane, for as long as this call reads partitions.
+  let partitionsRunning = true;
+  const trackedRead = () =>
+    readTrackedIds(deps, profile, entity, { lanes: lanesOf, pageSize, more: () => partitionsRunning });
 
   const tracked = trackedRead().catch((err) => {
     errors.push(err);
-    return false;
   });
   while (errors.length === 0) {
     // A page is started only with a held-page slot and a read lane in hand, so partitions are picked (and
@@ -330,10 +313,54 @@ export async function copyPartitions(
     running.add(work);
   }
   await Promise.all(running);
-  const deltaStored = await tracked;
+  partitionsRunning = false;
+  await tracked;
   await Promise.all(lanes.map((l) => l.serial.catch(() => undefined)));
   if (errors.length) throw errors[0];
-  result.done = deltaStored && lanes.every((l) => l.state.done);
+  result.done = lanes.every((l) => l.state.done);
   log.debug('partitioned copy call', { ...result, partitions: lanes.length, lanes: lanesOf.limit });
   return result;
+}
+
+/** Pages of the tracked id read one reconcile run reads at most: small pages, well inside its timeout. */
+export const TRACKED_ID_PAGES_PER_RUN = 300;
+
+/**
+ * Pages the change-tracked id read of a partitioned copy on from its checkpoint until its delta link is
+ * stored, `more()` turns false, or `maxPages` pages are read; each page's place is saved. Answers whether the
+ * delta link is stored. Throws DELTA_TOKEN_EXPIRED when Dataverse no longer knows the read's version.
+ */
+export async function readTrackedIds(
+  deps: SyncDeps,
+  profile: ExportProfile,
+  entity: string,
+  options: { lanes?: ReadLanes; pageSize?: number; more?: () => boolean; maxPages?: number } = {},
+): Promise<{ deltaStored: boolean; pages: number }> {
+  const source = deps.dataverseFor(profile);
+  const lanes = options.lanes ?? deps.partitions?.lanes ?? organizationLimits(profile.source.url).lanes;
+  for (let pages = 0; ; pages++) {
+    const checkpoint = await deps.store.getCheckpoint(profile.id, entity);
+    if (checkpoint?.deltaLink) return { deltaStored: true, pages };
+    if (!checkpoint?.nextLink || pages >= (options.maxPages ?? Number.POSITIVE_INFINITY)) {
+      return { deltaStored: false, pages };
+    }
+    if (options.more && !options.more()) return { deltaStored: false, pages };
+    await lanes.acquire();
+    let page: Awaited<ReturnType<typeof source.readTrackedIds>> | undefined;
+    try {
+      page = await source.readTrackedIds(entity, {
+        link: checkpoint.nextLink,
+        pageSize: options.pageSize ?? deps.pageSize ?? 5000,
+      });
+    } finally {
+      lanes.release(page?.rows ?? 0);
+    }
+    await deps.store.saveCheckpoint({
+      profileId: profile.id,
+      entity,
+      nextLink: page.nextLink ?? null,
+      deltaLink: page.deltaLink ?? null,
+      pagesDone: checkpoint.pagesDone + 1,
+    });
+  }
 }

@@ -217,7 +217,9 @@ describe('initialSync orchestration in the development host', () => {
       partitions.reduce((n, p) => n + p.rowsCopied, 0),
       org.counts.contact,
     );
-    assert.match((await store.getCheckpoint(parts.id, 'contact'))?.deltaLink ?? '', /\$deltatoken=/);
+    // The change-tracked id read started at the plan: it ends in a delta link here or in reconcile.
+    const tracked = await store.getCheckpoint(parts.id, 'contact');
+    assert.ok(tracked && (tracked.deltaLink || tracked.nextLink) && tracked.pagesDone >= 1);
     const history = host.durable.status(instanceId, { showHistory: true }).history as {
       EventType: number;
       InstanceId?: string;
