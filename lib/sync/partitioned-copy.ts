@@ -110,6 +110,8 @@ interface Lane {
   state: CopyPartition;
   /** A read of this partition is in flight. */
   busy: boolean;
+  /** Its page is in and being applied: its last id is about to move, so it is not split now. */
+  settling: boolean;
   pagesThisCall: number;
   /** Serialises a split with the cut, apply and save of a page, so no row is counted by two partitions. */
   serial: Promise<unknown>;
@@ -141,6 +143,7 @@ export async function copyPartitions(
   const lanes: Lane[] = (await deps.store.copyPartitions(profile.id, entity)).map((state) => ({
     state,
     busy: false,
+    settling: false,
     pagesThisCall: 0,
     serial: Promise.resolve(),
   }));
@@ -191,6 +194,7 @@ export async function copyPartitions(
         done: false,
       },
       busy: false,
+      settling: false,
       pagesThisCall: 0,
       serial: Promise.resolve(),
     };
@@ -227,7 +231,7 @@ export async function copyPartitions(
     let best: Lane | undefined;
     let most = 2 * pageSize;
     for (const lane of lanes) {
-      if (lane.state.done || lane.pagesThisCall >= maxPages) continue;
+      if (lane.state.done || lane.settling || lane.pagesThisCall >= maxPages) continue;
       const left = rowsLeft(lane);
       if (left !== undefined && left >= most) {
         best = lane;
@@ -254,6 +258,8 @@ export async function copyPartitions(
         lanesOf.release(rows);
       }
     })();
+    // A split from here on would cut above rows this page is applying (they would count twice): none until saved.
+    lane.settling = true;
     const turn = lane.serial.then(async () => {
       // A split while the page was read moved the upper bound down: the rows above it are the new partition's.
       const upTo = keyOrUndefined(state.upTo);
@@ -275,7 +281,11 @@ export async function copyPartitions(
       result.pages++;
     });
     lane.serial = turn.catch(() => undefined);
-    await turn;
+    try {
+      await turn;
+    } finally {
+      lane.settling = false;
+    }
   };
 
   // The tracked id read goes on, one lane, for as long as this call reads partitions.
