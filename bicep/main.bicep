@@ -247,6 +247,7 @@ var appSettings = {
   TargetOutageBackoffSeconds: '10'
   AllowTrustServerCertificate: 'false'
   DataverseCredential: 'default'
+  DataverseMaxConcurrency: '52'
   // Empty: the app derives https://<WEBSITE_HOSTNAME>, which the platform sets.
   PublicBaseUrl: ''
   DataverseWebhookKey: '@Microsoft.KeyVault(VaultName=${keyVault.outputs.name};SecretName=${keyVault.outputs.webhookKeySecretName})'

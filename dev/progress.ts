@@ -9,6 +9,8 @@ interface EntityProgress {
   rowsEstimated: number | null;
   rowsPerSecond?: number | null;
   etaSeconds?: number | null;
+  /** Id ranges read in parallel (rowsCopied is their sum). */
+  partitions?: Array<{ done: boolean }>;
 }
 
 interface ProfileSummary {
@@ -34,9 +36,12 @@ export function progressLine(profile: string, e: EntityProgress): string {
   const count = `${e.rowsCopied.toLocaleString('en-US')}${total ? `/${total.toLocaleString('en-US')}` : ''}`;
   const rate = e.rowsPerSecond ? ` ${Math.round(e.rowsPerSecond).toLocaleString('en-US')} rows/s` : '';
   const eta = e.etaSeconds !== undefined && e.etaSeconds !== null ? ` ETA ${Math.ceil(e.etaSeconds)} s` : '';
+  const parts = e.partitions?.length
+    ? ` · ${e.partitions.filter((p) => p.done).length}/${e.partitions.length} partitions`
+    : '';
   return `[sync] ${profile} · ${e.entity.padEnd(14)} ${bar} ${Math.floor(share * 100)
     .toString()
-    .padStart(3)}% ${count}${rate}${eta}`;
+    .padStart(3)}% ${count}${rate}${eta}${parts}`;
 }
 
 /** Starts polling; returns a function that stops it. */

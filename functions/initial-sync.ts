@@ -33,7 +33,18 @@ function activity<I, O>(name: string, step: (deps: SyncDeps, input: I) => Promis
 }
 
 activity(InitialSyncNames.plan, (deps, input: InitialSyncInput) =>
-  planInitialSync(deps, input.profileId, { full: input.full }),
+  planInitialSync(
+    {
+      ...deps,
+      pageSize: input.pageSize ?? deps.pageSize,
+      partitions: {
+        ...deps.partitions,
+        ...(input.partitionMinRows !== undefined ? { minRows: input.partitionMinRows } : {}),
+      },
+    },
+    input.profileId,
+    { full: input.full },
+  ),
 );
 activity(InitialSyncNames.copyPages, (deps, input: CopyPagesInput) =>
   copyStep({ ...deps, pageSize: input.pageSize ?? deps.pageSize }, input),

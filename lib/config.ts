@@ -109,6 +109,13 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: 'default',
   },
   {
+    name: 'DataverseMaxConcurrency',
+    description:
+      'Web API requests in flight at once per Dataverse organization, across every profile and entity this instance copies or reads (Dataverse allows 52 per user). Partitioned copies grow their read lanes up to it and halve them on a 429.',
+    required: false,
+    default: '52',
+  },
+  {
     name: 'PublicBaseUrl',
     description:
       "The app's public base URL, e.g. `https://<app>.azurewebsites.net`: activation registers `<PublicBaseUrl>/api/webhooks/dataverse` as the Dataverse webhook. Empty: `https://` + `WEBSITE_HOSTNAME` (set by Azure).",
@@ -196,6 +203,8 @@ export interface AppConfig {
   targetOutageBackoffSeconds: number;
   allowTrustServerCertificate: boolean;
   dataverseCredential: 'default' | 'none';
+  /** Requests in flight per organization from this instance. */
+  dataverseMaxConcurrency: number;
   /** Where Dataverse posts changes, and the key it sends; undefined when either is unknown. */
   webhook?: { url: string; key: string };
   durableTaskHubName: string;
@@ -310,6 +319,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     allowTrustServerCertificate:
       oneOf('AllowTrustServerCertificate', ['true', 'false'], withDefault('AllowTrustServerCertificate')) === 'true',
     dataverseCredential: oneOf('DataverseCredential', ['default', 'none'], withDefault('DataverseCredential')),
+    dataverseMaxConcurrency: integer('DataverseMaxConcurrency', 1),
     webhook:
       publicBaseUrl && webhookKey ? { url: `${publicBaseUrl}/api/webhooks/dataverse`, key: webhookKey } : undefined,
     durableTaskHubName: withDefault('DurableTaskHubName'),

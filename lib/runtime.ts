@@ -131,6 +131,7 @@ export async function createRuntime(env: Record<string, string | undefined>): Pr
       client = createDataverseClient({
         url: profile.source.url,
         credential: config.dataverseCredential === 'default' ? azureCredential() : undefined,
+        maxConcurrency: config.dataverseMaxConcurrency,
         logger: logger.child({ component: 'dataverse', url: profile.source.url }),
       });
       dataverseClients.set(profile.source.url, client);
@@ -149,6 +150,7 @@ export async function createRuntime(env: Record<string, string | undefined>): Pr
       const client = createDataverseClient({
         url,
         credential: config.dataverseCredential === 'default' ? azureCredential() : undefined,
+        maxConcurrency: config.dataverseMaxConcurrency,
         logger: log,
         retry: METADATA_RETRY,
         timeoutMs: METADATA_TIMEOUT_MS,

@@ -47,6 +47,8 @@ export interface EntityStatus {
   lastLagMs: number | null;
   rowsPerSecond: number | null;
   etaSeconds: number | null;
+  /** Id ranges read in parallel; the entity's rowsCopied is their sum (empty: one read). */
+  partitions?: Array<{ partition: number; rowsCopied: number; done: boolean }>;
 }
 
 export interface ProfileStatus {

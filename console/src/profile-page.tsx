@@ -164,6 +164,9 @@ function EntityRow({ status: s }: { status: EntityStatus }) {
       : s.rowsEstimated
         ? Math.min(100, Math.round((100 * s.rowsCopied) / s.rowsEstimated))
         : 0;
+  // A partitioned copy's rowsCopied is already the sum over its partitions; the count says how it is read.
+  const partitions = s.partitions?.length ?? 0;
+  const done = s.partitions?.filter((p) => p.done).length ?? 0;
   return (
     <tr data-entity={s.entity}>
       <th scope="row">{s.entity}</th>
@@ -175,6 +178,12 @@ function EntityRow({ status: s }: { status: EntityStatus }) {
         <progress max={100} value={pct} aria-label={`${s.entity} copy progress`} />
         <div class="small">
           {count(s.rowsCopied)} / {count(s.rowsEstimated)}
+          {partitions > 0 && (
+            <span data-testid="partitions" title={`${done} of ${partitions} id ranges read`}>
+              {' '}
+              · {partitions} partitions
+            </span>
+          )}
         </div>
       </td>
       <td class="small">

@@ -18,7 +18,7 @@ import {
 } from './metadata-changes.js';
 import { RegistrationStore, type StepDelivery } from './registrations.js';
 import { accountContact, account as accountEntity, contact as contactEntity, entities } from './schema.js';
-import { type Faults, type RequestStats, SampleOrgHandler, type WriteEvent } from './server.js';
+import { type Faults, type RangeReadStats, type RequestStats, SampleOrgHandler, type WriteEvent } from './server.js';
 import { OrgStore } from './store.js';
 import { type WebhookDelivery, WebhookDispatcher } from './webhook.js';
 
@@ -104,6 +104,8 @@ export interface SampleOrg {
    * peak in flight (refused ones counted as they arrived), refusals per limit, execution time used.
    */
   stats(): Readonly<RequestStats & ProtectionStats>;
+  /** Keyset reads (`$filter`/`$orderby`/`$top` on the primary id) served, in flight, and their log. */
+  rangeReads(): Readonly<RangeReadStats>;
   /** The current global row version (the last one handed out). */
   currentVersion(): string;
   stop(): Promise<void>;
@@ -268,6 +270,7 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
     drain: () => webhooks.drain(),
     webhookDeliveries: () => webhooks.deliveries,
     stats,
+    rangeReads: () => ({ ...handler.rangeReads, log: [...handler.rangeReads.log] }),
     currentVersion: () => String(store.version),
     stop,
     [Symbol.asyncDispose]: stop,

@@ -82,3 +82,30 @@ export function keyValue(segment: string, key: string): string | undefined {
   const m = new RegExp(`\\(${key}='([^']*)'\\)`).exec(segment);
   return m?.[1];
 }
+
+export type Comparison = 'eq' | 'gt' | 'ge' | 'lt' | 'le';
+
+/**
+ * `accountid gt 0f8f…-… and accountid le 1a2b…-…`: comparisons of one GUID property joined by `and`, the
+ * filter a keyset read of a primary id sends. Undefined when the text is anything else.
+ */
+export function parseGuidComparisons(
+  filter: string,
+  property: string,
+): Array<{ op: Comparison; guid: string }> | undefined {
+  const guid = "'?\\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\\}?'?";
+  const term = new RegExp(`^\\(?\\s*${property}\\s+(eq|gt|ge|lt|le)\\s+${guid}\\s*\\)?$`, 'i');
+  const out: Array<{ op: Comparison; guid: string }> = [];
+  for (const part of filter.trim().split(/\s+and\s+/i)) {
+    const m = term.exec(part.trim());
+    if (!m) return undefined;
+    out.push({ op: m[1].toLowerCase() as Comparison, guid: m[2].toLowerCase() });
+  }
+  return out;
+}
+
+/** `accountid desc` → the property and direction; undefined for anything but one property. */
+export function parseOrderBy(value: string): { property: string; descending: boolean } | undefined {
+  const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)(?:\s+(asc|desc))?\s*$/i.exec(value);
+  return m ? { property: m[1], descending: m[2]?.toLowerCase() === 'desc' } : undefined;
+}

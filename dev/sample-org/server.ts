@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AttributeValue } from '../../lib/change/change-event.js';
+import { sqlGuidKey } from '../../lib/dataverse/sql-guid-order.js';
 import { parseJsonLossless } from '../../lib/dataverse/webapi/json.js';
 import { isoSeconds, type TypedRow } from './generate.js';
 import { isRowRead, type PageLatency, PagePacer } from './latency.js';
@@ -16,7 +17,16 @@ import {
   optionSetJson,
   relationshipJson,
 } from './metadata.js';
-import { errorBody, keyValue, type Preferences, parseExpand, parsePrefer, parseSelect } from './odata.js';
+import {
+  errorBody,
+  keyValue,
+  type Preferences,
+  parseExpand,
+  parseGuidComparisons,
+  parseOrderBy,
+  parsePrefer,
+  parseSelect,
+} from './odata.js';
 import { RegistrationStore } from './registrations.js';
 import { annotationFilter, type RenderContext, renderRow, stringifyJson, webApiName, withContext } from './render.js';
 import {
@@ -27,7 +37,7 @@ import {
   type SampleAttribute,
   type SampleEntity,
 } from './schema.js';
-import type { OrgStore } from './store.js';
+import type { KeyRange, OrgStore } from './store.js';
 
 export const API_PATH = '/api/data/v9.2/';
 const MAX_PAGE_SIZE = 5000;
@@ -63,6 +73,18 @@ export interface RequestStats {
   reset: number;
 }
 
+/** Reads of an entity set with `$filter`, `$orderby` or `$top` (the keyset reads of a partitioned copy). */
+export interface RangeReadStats {
+  total: number;
+  /** Being answered right now, and the most at once since start. */
+  inFlight: number;
+  maxInFlight: number;
+  /** The last reads, oldest first (at most {@link RANGE_LOG_LIMIT}): entity, `$filter` as sent, rows answered. */
+  log: Array<{ entity: string; filter: string | null; orderBy: string | null; top: number | null; rows: number }>;
+}
+
+export const RANGE_LOG_LIMIT = 100_000;
+
 /** What a write did, for the webhook. */
 export interface WriteEvent {
   messageName: 'Create' | 'Update' | 'Delete' | 'Associate' | 'Disassociate';
@@ -95,6 +117,7 @@ export class SampleOrgHandler {
   protection = new ServiceProtection();
   /** The time a page of rows takes to answer (none unless configured). */
   latency: PageLatency | undefined;
+  readonly rangeReads: RangeReadStats = { total: 0, inFlight: 0, maxInFlight: 0, log: [] };
 
   constructor(
     private readonly store: OrgStore,
@@ -464,6 +487,18 @@ export class SampleOrgHandler {
   }
 
   private async collection(entity: SampleEntity, url: URL, prefs: Preferences) {
+    const ordered = ['$filter', '$orderby', '$top'].some((p) => url.searchParams.has(p));
+    if (ordered && !url.searchParams.has('$deltatoken')) {
+      const reads = this.rangeReads;
+      reads.total++;
+      reads.maxInFlight = Math.max(reads.maxInFlight, ++reads.inFlight);
+      try {
+        if (this.faults.pageDelayMs > 0) await new Promise((r) => setTimeout(r, this.faults.pageDelayMs));
+        return this.orderedCollection(entity, url, prefs);
+      } finally {
+        reads.inFlight--;
+      }
+    }
     if (this.faults.pageDelayMs > 0) await new Promise((r) => setTimeout(r, this.faults.pageDelayMs));
     const select = this.selection(entity, url);
     const pageSize = Math.min(Math.max(prefs.maxPageSize ?? MAX_PAGE_SIZE, 1), MAX_PAGE_SIZE);
@@ -528,6 +563,110 @@ export class SampleOrgHandler {
       status: 200,
       body: body(),
       headers: this.preferenceApplied(prefs, tracking),
+    };
+  }
+
+  /**
+   * A read with `$filter` on the primary id (eq, gt, ge, lt, le joined by `and`), `$orderby` on the primary id
+   * and `$top`, in SQL Server's uniqueidentifier order as Dataverse answers it. Change tracking refuses these
+   * options, as Dataverse does. The page is rendered at once (a few thousand rows at most).
+   */
+  private orderedCollection(entity: SampleEntity, url: URL, prefs: Preferences) {
+    const pid = entity.primaryIdAttribute;
+    const params = url.searchParams;
+    if (prefs.trackChanges) {
+      throw new HttpError(
+        400,
+        DataverseErrorCodes.badPayload,
+        'The $filter, $orderby and $top query options are not supported with change tracking (odata.track-changes).',
+      );
+    }
+    const select = this.selection(entity, url);
+    const pageSize = Math.min(Math.max(prefs.maxPageSize ?? MAX_PAGE_SIZE, 1), MAX_PAGE_SIZE);
+    const range: KeyRange = {};
+    const filter = params.get('$filter');
+    if (filter !== null) {
+      const terms = parseGuidComparisons(filter, pid);
+      if (!terms) {
+        throw new HttpError(
+          400,
+          DataverseErrorCodes.badPayload,
+          `The sample org filters only on ${pid} with eq, gt, ge, lt, le joined by 'and'; got '${filter}'.`,
+        );
+      }
+      for (const { op, guid } of terms) {
+        const key = sqlGuidKey(guid);
+        const raise = (after: bigint) => {
+          if (range.after === undefined || after > range.after) range.after = after;
+        };
+        const lower = (upTo: bigint) => {
+          if (range.upTo === undefined || upTo < range.upTo) range.upTo = upTo;
+        };
+        if (op === 'gt' || op === 'eq') raise(op === 'eq' ? key - 1n : key);
+        if (op === 'ge') raise(key - 1n);
+        if (op === 'lt') lower(key - 1n);
+        if (op === 'le' || op === 'eq') lower(key);
+      }
+    }
+    const orderBy = params.get('$orderby');
+    const order = orderBy === null ? { property: pid, descending: false } : parseOrderBy(orderBy);
+    if (!order || order.property !== pid) {
+      throw new HttpError(
+        400,
+        DataverseErrorCodes.badPayload,
+        `The sample org orders only by ${pid} (asc or desc); got '${orderBy}'.`,
+      );
+    }
+    const topText = params.get('$top');
+    const top = topText === null ? undefined : Number(topText);
+    if (top !== undefined && !(Number.isInteger(top) && top >= 0)) {
+      throw new HttpError(
+        400,
+        DataverseErrorCodes.badPayload,
+        `$top must be a non-negative integer; got '${topText}'.`,
+      );
+    }
+    // A next link continues after the last row of the page it came with.
+    const cookie = parsePageCookie(params.get('$skiptoken'), pid);
+    if (cookie) {
+      const last = sqlGuidKey(cookie.lastId);
+      if (order.descending) range.upTo = range.upTo === undefined || last - 1n < range.upTo ? last - 1n : range.upTo;
+      else range.after = range.after === undefined || last > range.after ? last : range.after;
+    }
+    const table = this.store.table(entity.logicalName)!;
+    const limit = Math.min(pageSize, top ?? Number.POSITIVE_INFINITY);
+    const ctx = this.renderContext(prefs);
+    const selected = select ? new Set(select) : undefined;
+    const rows: string[] = [];
+    let firstId: string | undefined;
+    let lastId: string | undefined;
+    let more = false;
+    for (const r of order.descending ? table.descending(range) : table.ascending(range)) {
+      if (rows.length >= limit) {
+        more = top === undefined;
+        break;
+      }
+      rows.push(renderRow(entity, r.row, selected, ctx).text);
+      firstId ??= r.id;
+      lastId = r.id;
+    }
+    const reads = this.rangeReads;
+    reads.log.push({ entity: entity.logicalName, filter, orderBy, top: top ?? null, rows: rows.length });
+    if (reads.log.length > RANGE_LOG_LIMIT) reads.log.splice(0, reads.log.length - RANGE_LOG_LIMIT);
+    const context = `${this.apiBase}$metadata#${entity.entitySetName}${select ? `(${select.join(',')})` : ''}`;
+    let next = '';
+    if (more && firstId && lastId) {
+      const pageNumber = (cookie?.pageNumber ?? 1) + 1;
+      const token = pageCookie(pageNumber, pid, firstId, lastId, false, this.store.version);
+      const kept = Object.fromEntries(
+        ['$filter', '$orderby'].flatMap((k) => (params.get(k) === null ? [] : [[k, params.get(k) as string]])),
+      );
+      next = `,"@odata.nextLink":${JSON.stringify(this.linkFor(entity, select, { ...kept, $skiptoken: token }))}`;
+    }
+    return {
+      status: 200,
+      body: `{"@odata.context":${JSON.stringify(context)},"value":[${rows.join(',')}]${next}}`,
+      headers: this.preferenceApplied(prefs, false),
     };
   }
 

@@ -3,6 +3,7 @@
  * (like SQL rowversion, shared by all tables), and the change-tracking state the delta links read.
  */
 import { randomUUID } from 'node:crypto';
+import { sqlGuidKey } from '../../lib/dataverse/sql-guid-order.js';
 import { type GeneratedCounts, isoSeconds, RowGenerator, type TypedRow } from './generate.js';
 import type { SampleEntity } from './schema.js';
 
@@ -23,16 +24,120 @@ export interface ChangeRecord {
   row?: TypedRow;
 }
 
+/** A row met by a read in id order. */
+export interface OrderedRow {
+  id: string;
+  key: bigint;
+  row: TypedRow;
+}
+
+/** Bounds of a read in SQL Server's uniqueidentifier order: `after < key ≤ upTo`; absent means open. */
+export interface KeyRange {
+  after?: bigint;
+  upTo?: bigint;
+}
+
+const LOW_BITS = 80n;
+const LOW_MASK = (1n << LOW_BITS) - 1n;
+
 export class EntityStore {
   readonly overlay = new Map<string, OverlayEntry>();
   private readonly created: string[] = [];
   private readonly createdPosition = new Map<string, number>();
+  /** Rows created since start, ascending in SQL order (generated rows need no index: see {@link generatedKey}). */
+  private readonly createdByKey: { key: bigint; id: string }[] = [];
   private deletedCount = 0;
+  /**
+   * A generated id is prefix + 12 hex digits of its index, and SQL Server compares the last 12 digits
+   * first: its key is index · 2^80 + this constant, so generated rows are in SQL order by index.
+   */
+  private readonly generatedLow: bigint;
 
   constructor(
     readonly entity: SampleEntity,
     private readonly generator: RowGenerator,
-  ) {}
+  ) {
+    this.generatedLow = sqlGuidKey(generator.id(this.name, 0)) & LOW_MASK;
+  }
+
+  private generatedKey(index: number): bigint {
+    return (BigInt(index) << LOW_BITS) | this.generatedLow;
+  }
+
+  /** The first generated index whose key is above `after`. */
+  private firstGeneratedAbove(after: bigint | undefined): number {
+    if (after === undefined) return 0;
+    const high = Number(after >> LOW_BITS);
+    return Math.min(this.generatedCount, (after & LOW_MASK) < this.generatedLow ? high : high + 1);
+  }
+
+  /** The last generated index whose key is at most `upTo` (-1 when none). */
+  private lastGeneratedAtMost(upTo: bigint | undefined): number {
+    if (upTo === undefined) return this.generatedCount - 1;
+    const high = Number(upTo >> LOW_BITS);
+    return Math.min(this.generatedCount - 1, (upTo & LOW_MASK) >= this.generatedLow ? high : high - 1);
+  }
+
+  /** Index of the first created row whose key is above `key` (binary search). */
+  private createdAbove(key: bigint | undefined): number {
+    if (key === undefined) return 0;
+    let lo = 0;
+    let hi = this.createdByKey.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.createdByKey[mid].key <= key) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Live rows with keys in the range, ascending in SQL Server's order (generated and created rows merged). */
+  *ascending(range: KeyRange): Generator<OrderedRow> {
+    let g = this.firstGeneratedAbove(range.after);
+    const gEnd = this.lastGeneratedAtMost(range.upTo);
+    let c = this.createdAbove(range.after);
+    const cEnd = range.upTo === undefined ? this.createdByKey.length : this.createdAbove(range.upTo);
+    while (g <= gEnd || c < cEnd) {
+      const gKey = g <= gEnd ? this.generatedKey(g) : undefined;
+      const created = c < cEnd ? this.createdByKey[c] : undefined;
+      let id: string;
+      let key: bigint;
+      if (created && (gKey === undefined || created.key < gKey)) {
+        ({ id, key } = created);
+        c++;
+      } else {
+        id = this.generator.id(this.name, g);
+        key = gKey as bigint;
+        g++;
+      }
+      const row = this.get(id);
+      if (row) yield { id, key, row };
+    }
+  }
+
+  /** Live rows with keys in the range, descending in SQL Server's order. */
+  *descending(range: KeyRange): Generator<OrderedRow> {
+    let g = this.lastGeneratedAtMost(range.upTo);
+    const gStart = this.firstGeneratedAbove(range.after);
+    let c = (range.upTo === undefined ? this.createdByKey.length : this.createdAbove(range.upTo)) - 1;
+    const cStart = this.createdAbove(range.after);
+    while (g >= gStart || c >= cStart) {
+      const gKey = g >= gStart ? this.generatedKey(g) : undefined;
+      const created = c >= cStart ? this.createdByKey[c] : undefined;
+      let id: string;
+      let key: bigint;
+      if (created && (gKey === undefined || created.key > gKey)) {
+        ({ id, key } = created);
+        c--;
+      } else {
+        id = this.generator.id(this.name, g);
+        key = gKey as bigint;
+        g--;
+      }
+      const row = this.get(id);
+      if (row) yield { id, key, row };
+    }
+  }
 
   private get name(): EntityName {
     return this.entity.logicalName as EntityName;
@@ -83,6 +188,8 @@ export class EntityStore {
     if (this.positionOf(key) === undefined) {
       this.createdPosition.set(key, this.positions);
       this.created.push(key);
+      const sqlKey = sqlGuidKey(key);
+      this.createdByKey.splice(this.createdAbove(sqlKey), 0, { key: sqlKey, id: key });
     } else if (this.overlay.has(key) && !this.overlay.get(key)?.row) {
       this.deletedCount--;
     }

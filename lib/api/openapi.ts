@@ -101,6 +101,7 @@ const entityStatus = {
     'rowsPerSecond',
     'etaSeconds',
     'estimatedCompletionAt',
+    'partitions',
   ],
   properties: {
     entity: { type: 'string' },
@@ -120,6 +121,24 @@ const entityStatus = {
     rowsPerSecond: { type: ['number', 'null'], description: 'Copy speed; only while InProgress.' },
     etaSeconds: { type: ['integer', 'null'], description: 'Only while InProgress with a row estimate.' },
     estimatedCompletionAt: nullable(dateTime),
+    partitions: {
+      type: 'array',
+      description:
+        "The primary-id ranges a large entity's copy reads in parallel (SQL Server's uniqueidentifier order); rowsCopied is their sum. Empty when the entity is copied by one read.",
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['partition', 'from', 'to', 'rowsCopied', 'pagesDone', 'done'],
+        properties: {
+          partition: count,
+          from: { type: ['string', 'null'], format: 'uuid', description: 'Ids after this one; null: from the first.' },
+          to: { type: ['string', 'null'], format: 'uuid', description: 'Ids up to this one; null: to the last.' },
+          rowsCopied: count,
+          pagesDone: count,
+          done: { type: 'boolean' },
+        },
+      },
+    },
   },
 } as const;
 

@@ -1,8 +1,22 @@
-import type { EntityStatus, EntitySyncState, TargetState } from '../profiles/control-store.js';
+import type { CopyPartition, EntityStatus, EntitySyncState, TargetState } from '../profiles/control-store.js';
 import type { ExportProfile, ProfileState } from '../profiles/schema.js';
+
+/** One id range of a partitioned copy; the entity's rowsCopied is the sum over its partitions. */
+export interface PartitionView {
+  partition: number;
+  /** Ids after this one (null: from the first). */
+  from: string | null;
+  /** Ids up to this one (null: to the last). */
+  to: string | null;
+  rowsCopied: number;
+  pagesDone: number;
+  done: boolean;
+}
 
 /** An entity's row in `GET /api/profiles/{id}/status`: the stored status plus copy speed and ETA. */
 export interface EntityStatusView extends EntityStatus {
+  /** The id ranges its copy is read in, in parallel; empty when it is copied by one read. */
+  partitions: PartitionView[];
   /** Rows copied per second since the copy started; only while InProgress. */
   rowsPerSecond: number | null;
   /** Seconds until the copy is expected to finish; only while InProgress with a known estimate. */
@@ -45,8 +59,12 @@ export function profileStatus(
   statuses: EntityStatus[],
   now: Date,
   target?: TargetState,
+  partitions: CopyPartition[] = [],
 ): ProfileStatusView {
-  const entities = statuses.map((s) => withProgress(s, now));
+  const entities = statuses.map((s) => ({
+    ...withProgress(s, now),
+    partitions: partitions.filter((p) => p.entity === s.entity).map(partitionView),
+  }));
   const bySyncState = Object.fromEntries(SYNC_STATES.map((state) => [state, 0])) as Record<EntitySyncState, number>;
   for (const s of statuses) bySyncState[s.syncState]++;
   const estimates = statuses.map((s) => s.rowsEstimated);
@@ -77,7 +95,18 @@ export function profileStatus(
   };
 }
 
-function withProgress(status: EntityStatus, now: Date): EntityStatusView {
+function partitionView(p: CopyPartition): PartitionView {
+  return {
+    partition: p.partition,
+    from: p.after,
+    to: p.upTo,
+    rowsCopied: p.rowsCopied,
+    pagesDone: p.pagesDone,
+    done: p.done,
+  };
+}
+
+function withProgress(status: EntityStatus, now: Date): Omit<EntityStatusView, 'partitions'> {
   const none = { rowsPerSecond: null, etaSeconds: null, estimatedCompletionAt: null };
   if (status.syncState !== 'InProgress' || !status.syncStartedAt) return { ...status, ...none };
   const elapsedSeconds = (now.getTime() - Date.parse(status.syncStartedAt)) / 1000;

@@ -264,8 +264,12 @@ export function createProfilesApi(deps: ProfilesApiDeps): ProfilesApi {
 
     status: handle(async (request) => {
       const profile = await existing(profileIdOf(request));
-      const [statuses, target] = await Promise.all([store.entityStatuses(profile.id), store.targetState(profile.id)]);
-      const status = profileStatus(profile, statuses, now(), target);
+      const [statuses, target, partitions] = await Promise.all([
+        store.entityStatuses(profile.id),
+        store.targetState(profile.id),
+        store.copyPartitions(profile.id),
+      ]);
+      const status = profileStatus(profile, statuses, now(), target, partitions);
       return json(200, deps.registration ? { ...status, registration: await registrationOrError(profile) } : status);
     }),
 

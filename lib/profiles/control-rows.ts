@@ -4,7 +4,7 @@
  * parsed; mssql: uniqueidentifier in upper case, JSON as text), so every reader normalises here.
  */
 import { AppError } from '../errors.js';
-import type { EntityStatus, EntitySyncState, SyncCheckpoint, TargetState } from './control-store.js';
+import type { CopyPartition, EntityStatus, EntitySyncState, SyncCheckpoint, TargetState } from './control-store.js';
 import {
   DEFAULT_RETRY_COUNT,
   DEFAULT_RETRY_INTERVAL_SECONDS,
@@ -126,6 +126,21 @@ export function checkpointFromRow(row: Row): SyncCheckpoint {
     nextLink: text(row.next_link),
     deltaLink: text(row.delta_link),
     pagesDone: count(row.pages_done),
+    updatedAt: iso(row.updated_at),
+  };
+}
+
+export function partitionFromRow(row: Row): CopyPartition {
+  return {
+    profileId: String(row.profile_id).toLowerCase(),
+    entity: String(row.entity),
+    partition: count(row.partition_no),
+    after: text(row.range_after),
+    upTo: text(row.range_up_to),
+    lastId: text(row.last_id),
+    pagesDone: count(row.pages_done),
+    rowsCopied: count(row.rows_copied),
+    done: row.done === true || row.done === 1,
     updatedAt: iso(row.updated_at),
   };
 }

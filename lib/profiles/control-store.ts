@@ -64,6 +64,34 @@ export interface SyncCheckpoint {
 }
 
 /**
+ * One range of an entity's primary ids read by a partitioned copy: ids after `after` up to `upTo` in SQL
+ * Server's uniqueidentifier order (null: open), read keyset style from `lastId`. Saved after every page.
+ */
+export interface CopyPartition {
+  profileId: string;
+  entity: string;
+  /** Unique within the entity; a split adds the next free number. */
+  partition: number;
+  after: string | null;
+  upTo: string | null;
+  /** The last id applied; null before the first page (the read starts after `after`). */
+  lastId: string | null;
+  pagesDone: number;
+  rowsCopied: number;
+  done: boolean;
+  updatedAt: string;
+}
+
+/** A partition's bounds, as a plan or a split creates it. */
+export type PartitionRange = Pick<CopyPartition, 'partition' | 'after' | 'upTo'>;
+
+/** One page of a partition applied: where it stands now. */
+export type PartitionProgress = Pick<
+  CopyPartition,
+  'profileId' | 'entity' | 'partition' | 'lastId' | 'pagesDone' | 'done'
+>;
+
+/**
  * The control store: profiles, per-entity status and counters, checkpoints. Implementations for
  * PostgreSQL and Azure SQL apply versioned migrations in `migrate()`; counters are updated atomically
  * in SQL (`x = x + $n`), so concurrent writers never lose an increment.
@@ -101,7 +129,27 @@ export interface ControlStore extends ProfileDirectory, MetricsRecorder, TargetS
    * keep one without the other. Throws PROFILE_NOT_FOUND when the profile does not exist.
    */
   saveCopyProgress(checkpoint: Omit<SyncCheckpoint, 'updatedAt'>, rowsCopied: number): Promise<void>;
+  /** Removes checkpoints and, with them, the copy partitions of the entity (or of every entity). */
   clearCheckpoints(profileId: string, entity?: string): Promise<void>;
+  /**
+   * Starts a partitioned copy: the entity's checkpoint (the change-tracked read's first page) and its
+   * partitions, saved together. Throws PROFILE_NOT_FOUND when the profile does not exist.
+   */
+  startPartitionedCopy(checkpoint: Omit<SyncCheckpoint, 'updatedAt'>, partitions: PartitionRange[]): Promise<void>;
+  /** The profile's copy partitions (of one entity when given), by entity then partition. */
+  copyPartitions(profileId: string, entity?: string): Promise<CopyPartition[]>;
+  /**
+   * Saves a partition's page and adds its rows to the entity's rowsCopied in one statement, so a crash cannot
+   * keep one without the other. Throws PROFILE_NOT_FOUND when the partition no longer exists.
+   */
+  savePartitionProgress(progress: PartitionProgress, rowsCopied: number): Promise<void>;
+  /**
+   * Ends partition `partition` (whose upper bound is `upTo`) at `at` and adds partition `added` for the rest,
+   * (at, upTo], in one statement. Throws PROFILE_NOT_FOUND when the partition no longer exists.
+   */
+  splitPartition(
+    split: Pick<CopyPartition, 'profileId' | 'entity' | 'partition' | 'upTo'> & { at: string; added: number },
+  ): Promise<void>;
   /** Every checkpoint with a delta link, for reconcile. */
   listDeltaCheckpoints(): Promise<SyncCheckpoint[]>;
 

@@ -10,6 +10,7 @@ import type { MetricsDelta, TargetStateReport } from '../pipeline/ports.js';
 import { type AuditQuery, type AuditRecord, auditFromRow } from './audit.js';
 import {
   checkpointFromRow,
+  partitionFromRow,
   profileFromRow,
   profileKey,
   profileTables,
@@ -17,7 +18,14 @@ import {
   storedDefinition,
   targetStateFromRow,
 } from './control-rows.js';
-import type { ControlStore, SyncCheckpoint, SyncStatePatch } from './control-store.js';
+import type {
+  ControlStore,
+  CopyPartition,
+  PartitionProgress,
+  PartitionRange,
+  SyncCheckpoint,
+  SyncStatePatch,
+} from './control-store.js';
 import { type MetricsIncrement, metricsIncrement } from './metrics-increment.js';
 import type { ProfileDefinition, ProfileState } from './schema.js';
 
@@ -39,6 +47,13 @@ export interface ControlSql<S> {
   upsertCheckpoint(checkpoint: Omit<SyncCheckpoint, 'updatedAt'>, at: Date): S;
   saveCopyProgress(checkpoint: Omit<SyncCheckpoint, 'updatedAt'>, rowsCopied: number, at: Date): S;
   deleteCheckpoints(key: string, entity: string | null): S;
+  startPartitionedCopy(checkpoint: Omit<SyncCheckpoint, 'updatedAt'>, partitions: PartitionRange[], at: Date): S;
+  selectPartitions(key: string, entity: string | null): S;
+  savePartitionProgress(progress: PartitionProgress, rowsCopied: number, at: Date): S;
+  splitPartition(
+    split: Pick<CopyPartition, 'profileId' | 'entity' | 'partition' | 'upTo'> & { at: string; added: number },
+    now: Date,
+  ): S;
   selectDeltaCheckpoints(): S;
   upsertTargetState(key: string, report: TargetStateReport, at: Date): S;
   deleteTargetState(key: string): S;
@@ -152,6 +167,33 @@ export function sqlControlStore<S>(dialect: ControlDialect<S>): ControlStore {
     async clearCheckpoints(profileId, entity) {
       const key = profileKey(profileId);
       if (key) await rows(sql.deleteCheckpoints(key, entity ?? null));
+    },
+
+    async startPartitionedCopy(checkpoint, partitions) {
+      const key = profileKey(checkpoint.profileId);
+      const count = key
+        ? await written(sql.startPartitionedCopy({ ...checkpoint, profileId: key }, partitions, now()))
+        : 0;
+      if (count === 0) throw profileGone(checkpoint.profileId, `copy plan of ${checkpoint.entity}`);
+    },
+
+    async copyPartitions(profileId, entity) {
+      const key = profileKey(profileId);
+      return key ? (await rows(sql.selectPartitions(key, entity ?? null))).map(partitionFromRow) : [];
+    },
+
+    async savePartitionProgress(progress, rowsCopied) {
+      const key = profileKey(progress.profileId);
+      const count = key
+        ? await written(sql.savePartitionProgress({ ...progress, profileId: key }, rowsCopied, now()))
+        : 0;
+      if (count === 0) throw profileGone(progress.profileId, `partition ${progress.partition} of ${progress.entity}`);
+    },
+
+    async splitPartition(split) {
+      const key = profileKey(split.profileId);
+      const count = key ? await written(sql.splitPartition({ ...split, profileId: key }, now())) : 0;
+      if (count === 0) throw profileGone(split.profileId, `split of partition ${split.partition} of ${split.entity}`);
     },
 
     async listDeltaCheckpoints() {

@@ -5,6 +5,8 @@
  * The planned entities are dealt round-robin into at most `parallelism` lanes, run in parallel as
  * sub-orchestrations (Task.all). A lane copies its entities one after another, a bounded number of pages per
  * activity call, and continues as new after a bounded number of calls, so no history grows with table size.
+ * A large entity's call reads its partitions in parallel inside the activity (partitioned-copy.ts), each up
+ * to `pagesPerCall` pages: the orchestration's shape is the same for both.
  */
 import type { CopyResult } from './initial-sync.js';
 
@@ -55,6 +57,8 @@ export interface InitialSyncInput {
   callsPerGeneration?: number;
   /** Rows per Web API page; the activity's default (Dataverse's maximum) when absent. */
   pageSize?: number;
+  /** Entities estimated at this many rows or more are read as parallel id ranges (default 10,000). */
+  partitionMinRows?: number;
 }
 
 export interface InitialSyncOutput {
@@ -107,6 +111,8 @@ export function initialSyncOrchestrators<T>(options: OrchestrationOptions): Reco
     const entities = (yield df.callActivity(InitialSyncNames.plan, {
       profileId: input.profileId,
       full: input.full ?? false,
+      ...(input.pageSize ? { pageSize: input.pageSize } : {}),
+      ...(input.partitionMinRows !== undefined ? { partitionMinRows: input.partitionMinRows } : {}),
     })) as string[];
     if (entities.length === 0) {
       const nothing: InitialSyncOutput = { profileId: input.profileId, completed: [], failed: [], stopped: [] };

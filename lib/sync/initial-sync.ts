@@ -8,6 +8,7 @@ import type { SyncCheckpoint } from '../profiles/control-store.js';
 import type { ExportProfile } from '../profiles/schema.js';
 import { applyChanges } from './apply-read-changes.js';
 import { EntitySchemaCache } from './entity-schema.js';
+import { copyPartitions, PARTITION_MIN_ROWS, planPartitions } from './partitioned-copy.js';
 import type { SyncDeps } from './ports.js';
 import { toAssociations } from './relationship-rows.js';
 import { attributeSpecs, toSinkMetadata } from './target-metadata.js';
@@ -98,11 +99,20 @@ async function prepareEntity(deps: SyncDeps, profile: ExportProfile, entity: str
     lastError: null,
     ...(fresh ? { rowsCopied: 0, syncStartedAt: now() } : {}),
   });
+  // A large entity is read as parallel id ranges (partitioned-copy.ts); N:N intersect tables keep the one read.
+  if (fresh && counted === entity) {
+    const pageSize = deps.pageSize ?? DEFAULT_PAGE_SIZE;
+    if ((estimate ?? 0) >= (deps.partitions?.minRows ?? PARTITION_MIN_ROWS)) {
+      await deps.store.clearCheckpoints(profile.id, entity);
+      await planPartitions(deps, profile, entity, estimate, pageSize);
+    }
+  }
 }
 
 /**
- * Copies up to `maxPages` pages of one entity, from the saved next link or, without a checkpoint, from the
- * first page with change tracking (so the last page yields the delta link reconcile follows).
+ * Copies up to `maxPages` pages of one entity: of each of its partitions when its plan partitioned it, else
+ * from the saved next link or, without a checkpoint, from the first page with change tracking (so the last
+ * page yields the delta link reconcile follows).
  */
 export async function copyEntityPages(
   deps: SyncDeps,
@@ -116,10 +126,11 @@ export async function copyEntityPages(
     log.info('initial sync stopped: profile inactive');
     return { done: false, rows: 0, pages: 0, stopped: true };
   }
+  const partitioned = (await deps.store.copyPartitions(profileId, entity)).length > 0;
   const saved = await deps.store.getCheckpoint(profileId, entity);
   // A checkpoint without pages copied is reconcile's delta baseline, not a place in this copy.
   const checkpoint = isCopyCheckpoint(saved) ? saved : undefined;
-  if (checkpoint && !checkpoint.nextLink) return { done: true, rows: 0, pages: 0 };
+  if (!partitioned && checkpoint && !checkpoint.nextLink) return { done: true, rows: 0, pages: 0 };
 
   const now = deps.now ?? (() => new Date());
   const source = deps.dataverseFor(profile);
@@ -132,6 +143,7 @@ export async function copyEntityPages(
         // A value too long for its column has the metadata read again once before the row fails.
         schema: new EntitySchemaCache(source, log).forProfile(profile),
       };
+  if (partitioned) return copyPartitions(deps, profile, entity, maxPages, sink, options);
   let pagesDone = checkpoint?.pagesDone ?? 0;
   let deltaLink = checkpoint?.deltaLink ?? null;
   const result: CopyResult = { done: false, rows: 0, pages: 0 };

@@ -5,6 +5,7 @@ import type { ControlStore } from '../profiles/control-store.js';
 import type { ExportProfile } from '../profiles/schema.js';
 import type { ApplyOptions, ApplyOutcome, EntityMetadata as SinkEntityMetadata } from '../sink/index.js';
 import type { FailureEntry, FailureRange } from '../storage/failure-log.js';
+import type { PartitionSettings } from './partitioned-copy.js';
 
 /**
  * The narrow views initial sync, reconcile and resync have of what they compose: the control store, a
@@ -24,6 +25,10 @@ export type SyncStore = Pick<
   | 'saveCheckpoint'
   | 'saveCopyProgress'
   | 'clearCheckpoints'
+  | 'startPartitionedCopy'
+  | 'copyPartitions'
+  | 'savePartitionProgress'
+  | 'splitPartition'
 >;
 
 /** One page of an entity set or of a delta, its rows already ChangeEvents. */
@@ -56,6 +61,18 @@ export interface DataverseSource {
   retrieve(entity: string, id: string): Promise<ChangeEvent | undefined>;
   /** Rows in the table, if Dataverse can tell. */
   estimateCount(entity: string): Promise<number | undefined>;
+  /** The first and last primary id in SQL Server's order; undefined for an empty table. */
+  idBounds(entity: string): Promise<{ first: string; last: string } | undefined>;
+  /** One keyset page of the rows whose primary id is in (after, upTo], in id order. */
+  readIdRange(
+    entity: string,
+    options: { after?: string | null; upTo?: string | null; pageSize?: number },
+  ): Promise<{ rows: ChangeEvent[]; more: boolean }>;
+  /** One page of a change-tracked read of primary ids; its last page's delta link brings whole rows. */
+  readTrackedIds(
+    entity: string,
+    options: { link?: string; pageSize?: number },
+  ): Promise<{ rows: number; nextLink?: string; deltaLink?: string }>;
 }
 
 /** The sink calls the sync steps make: version-guarded batches and the metadata side tables. */
@@ -82,6 +99,8 @@ export interface SyncDeps {
   logger: Logger;
   /** Rows per Web API page (Dataverse allows up to 5,000). */
   pageSize?: number;
+  /** When and how a large entity is read as parallel id ranges. */
+  partitions?: PartitionSettings;
   now?: () => Date;
 }
 

@@ -15,6 +15,7 @@ import type { ApplyOptions } from '../sink/index.js';
 import { applyChanges } from './apply-read-changes.js';
 import { EntitySchemaCache } from './entity-schema.js';
 import { activeProfile, copyTargets, DEFAULT_PAGE_SIZE, isRelationship } from './initial-sync.js';
+import { readTrackedIds, TRACKED_ID_PAGES_PER_RUN } from './partitioned-copy.js';
 import type { DataverseSource, SyncDeps, SyncSink } from './ports.js';
 import { toAssociations } from './relationship-rows.js';
 import { attributeSpecs, toSinkMetadata } from './target-metadata.js';
@@ -30,6 +31,8 @@ export interface ReconcileDeps extends SyncDeps {
    * goes on from where it stopped on the next run, so one run stays well inside the function timeout.
    */
   baselinePagesPerRun?: number;
+  /** Pages of a partitioned copy's tracked id read per run (default {@link TRACKED_ID_PAGES_PER_RUN}). */
+  trackedIdPagesPerRun?: number;
 }
 
 /** 60 pages of 5,000 rows: a few minutes of Dataverse reads at most, inside the 10-minute function timeout. */
@@ -38,8 +41,8 @@ export const BASELINE_PAGES_PER_RUN = 60;
 export interface EntityReconcile {
   entity: string;
   /**
-   * `baselined`: a first delta link was taken for an entity that streams changes without a copy;
-   * `baselining`: that read is part-way and goes on at the next run.
+   * `baselined`: a first delta link was taken for an entity that streams changes without a copy, or after a
+   * partitioned copy; `baselining`: that read is part-way and goes on at the next run.
    */
   outcome: 'reconciled' | 'recopy' | 'baselined' | 'baselining' | 'skipped' | 'failed';
   applied: number;
@@ -95,8 +98,35 @@ async function reconcileEntity(
     log.warn('reconcile of entity failed', { error });
     return { ...entry, outcome: 'failed', error: error.message, code: error.code };
   };
+  const recopy = async (error: AppError): Promise<EntityReconcile> => {
+    log.warn('delta token expired: the entity is copied again', { error });
+    await deps.store.clearCheckpoints(profile.id, entity);
+    await deps.store.updateSyncState(profile.id, entity, {
+      syncState: 'Queued',
+      rowsCopied: 0,
+      syncStartedAt: null,
+      syncCompletedAt: null,
+      lastError: error.message,
+    });
+    return { ...entry, outcome: 'recopy', error: error.message };
+  };
   const checkpoint = await deps.store.getCheckpoint(profile.id, entity);
-  if (!checkpoint?.deltaLink && !withoutCopy) return { ...entry, outcome: 'skipped' };
+  if (!checkpoint?.deltaLink && !withoutCopy) {
+    // A partitioned copy completes with its rows; its change-tracked id read goes on here to the delta link.
+    if (!checkpoint?.nextLink || (await deps.store.copyPartitions(profile.id, entity)).length === 0) {
+      return { ...entry, outcome: 'skipped' };
+    }
+    try {
+      const read = await readTrackedIds(deps, profile, entity, {
+        maxPages: deps.trackedIdPagesPerRun ?? TRACKED_ID_PAGES_PER_RUN,
+      });
+      if (read.deltaStored) log.info('reconcile took the delta link of a partitioned copy', { pages: read.pages });
+      return { ...entry, outcome: read.deltaStored ? 'baselined' : 'baselining', pages: read.pages };
+    } catch (err) {
+      const error = toAppError(err);
+      return error.code === 'DELTA_TOKEN_EXPIRED' ? recopy(error) : failed(error);
+    }
+  }
   const source = deps.dataverseFor(profile);
   let relationship: RelationshipMetadata | undefined;
   try {
@@ -151,16 +181,7 @@ async function reconcileEntity(
         return failed(toAppError(again));
       }
     }
-    log.warn('delta token expired: the entity is copied again', { error });
-    await deps.store.clearCheckpoints(profile.id, entity);
-    await deps.store.updateSyncState(profile.id, entity, {
-      syncState: 'Queued',
-      rowsCopied: 0,
-      syncStartedAt: null,
-      syncCompletedAt: null,
-      lastError: error.message,
-    });
-    return { ...entry, outcome: 'recopy', error: error.message };
+    return recopy(error);
   }
   await deps.store.saveCheckpoint({
     profileId: profile.id,

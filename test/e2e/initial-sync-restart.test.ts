@@ -11,6 +11,7 @@ interface EntityStatus {
   syncState: string;
   rowsCopied: number;
   rowsEstimated: number | null;
+  partitions: Array<{ partition: number; rowsCopied: number; done: boolean }>;
 }
 
 const ACCOUNTS = 40_000;
@@ -63,14 +64,18 @@ describe('initial sync survives a killed host', { timeout: 420_000 }, () => {
         async () => {
           const entities = await status();
           const copied = entities.reduce((n, e) => n + e.rowsCopied, 0);
-          return copied > 5_000 && entities.some((e) => e.syncState !== 'Completed') ? copied : undefined;
+          const partitions = entities.reduce((n, e) => n + e.partitions.length, 0);
+          return copied > 5_000 && entities.some((e) => e.syncState !== 'Completed')
+            ? { copied, partitions }
+            : undefined;
         },
         120_000,
         'the copy to be under way',
       );
       stack.child.kill('SIGKILL');
       await new Promise((resolve) => stack.child.once('exit', resolve));
-      console.log(`[e2e] killed the stack with ${midway} rows copied`);
+      console.log(`[e2e] killed the stack with ${midway.copied} rows copied in ${midway.partitions} partitions`);
+      assert.ok(midway.partitions > 2, 'the copy under way was read as parallel id ranges');
 
       stack = await start(false);
       const api2 = (path: string) =>
@@ -90,6 +95,15 @@ describe('initial sync survives a killed host', { timeout: 420_000 }, () => {
       // checkpoint). The account written during the copy is counted when the copy read it, not when its webhook did.
       const copied = Object.fromEntries(final.map((e) => [e.entity, e.rowsCopied]));
       assert.equal(copied.contact, CONTACTS);
+      // Both tables are large enough to be read as parallel id ranges; each range's count is exact too.
+      for (const entity of final) {
+        assert.ok(entity.partitions.length > 1, `${entity.entity} was read by ${entity.partitions.length} partitions`);
+        assert.ok(entity.partitions.every((p) => p.done));
+        assert.equal(
+          entity.partitions.reduce((n, p) => n + p.rowsCopied, 0),
+          entity.rowsCopied,
+        );
+      }
       assert.ok(
         copied.account === ACCOUNTS || copied.account === ACCOUNTS + 1,
         `account rowsCopied ${copied.account}, expected ${ACCOUNTS} (or one more with the write)`,

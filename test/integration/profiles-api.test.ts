@@ -199,8 +199,20 @@ describe('profiles API', () => {
       syncState: 'InProgress',
       syncStartedAt: new Date(NOW.getTime() - 100_000),
       rowsEstimated: 4000,
-      rowsCopied: 1000,
+      rowsCopied: 0,
     });
+    // Read as two id ranges: 600 and 400 rows so far, folded into the entity's 1,000.
+    const mid = '00000000-0000-0000-0000-800000000000';
+    await store.startPartitionedCopy(
+      { profileId: profile.id, entity: 'account', nextLink: 'tracked', deltaLink: null, pagesDone: 1 },
+      [
+        { partition: 0, after: null, upTo: mid },
+        { partition: 1, after: mid, upTo: null },
+      ],
+    );
+    const page = { profileId: profile.id, entity: 'account', pagesDone: 1, done: false };
+    await store.savePartitionProgress({ ...page, partition: 0, lastId: '00000000-0000-0000-0000-100000000000' }, 600);
+    await store.savePartitionProgress({ ...page, partition: 1, lastId: '00000000-0000-0000-0000-900000000000' }, 400);
     await store.recordMetrics(profile.id, 'contact', {
       received: 5,
       applied: 4,
@@ -223,6 +235,11 @@ describe('profiles API', () => {
     assert.equal(view.entities[0].etaSeconds, 300);
     assert.equal(view.entities[0].estimatedCompletionAt, '2026-11-05T10:05:00.000Z');
     assert.equal(view.entities[1].etaSeconds, null, 'no ETA for an entity that is only queued');
+    assert.deepEqual(view.entities[0].partitions, [
+      { partition: 0, from: null, to: mid, rowsCopied: 600, pagesDone: 1, done: false },
+      { partition: 1, from: mid, to: null, rowsCopied: 400, pagesDone: 1, done: false },
+    ]);
+    assert.deepEqual(view.entities[1].partitions, []);
     assert.equal(view.totals.received, 5);
     assert.equal(view.totals.applied, 4);
     assert.equal(view.totals.failed, 1);

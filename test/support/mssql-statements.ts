@@ -80,6 +80,44 @@ export function controlStatements(): Record<string, MssqlStatement> {
       NOW,
     ),
     'delete-checkpoints': sql.deleteCheckpoints(PROFILE, null),
+    'start-partitioned-copy': sql.startPartitionedCopy(
+      {
+        profileId: PROFILE,
+        entity: 'account',
+        nextLink: 'https://contoso.crm.dynamics.com/api/data/v9.2/accounts?$select=accountid&$skiptoken=x',
+        deltaLink: null,
+        pagesDone: 1,
+      },
+      [
+        { partition: 0, after: null, upTo: '7f000000-0000-0000-0000-000000000000' },
+        { partition: 1, after: '7f000000-0000-0000-0000-000000000000', upTo: null },
+      ],
+      NOW,
+    ),
+    'select-partitions': sql.selectPartitions(PROFILE, 'account'),
+    'save-partition-progress': sql.savePartitionProgress(
+      {
+        profileId: PROFILE,
+        entity: 'account',
+        partition: 1,
+        lastId: '3c2b1a00-0000-0000-0000-0000000a0001',
+        pagesDone: 4,
+        done: false,
+      },
+      5000,
+      NOW,
+    ),
+    'split-partition': sql.splitPartition(
+      {
+        profileId: PROFILE,
+        entity: 'account',
+        partition: 1,
+        upTo: null,
+        at: 'c0000000-0000-0000-0000-800000000000',
+        added: 2,
+      },
+      NOW,
+    ),
     'select-delta-checkpoints': sql.selectDeltaCheckpoints(),
     'upsert-target-state': sql.upsertTargetState(
       PROFILE,

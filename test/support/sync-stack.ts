@@ -15,6 +15,7 @@ import { type ExportProfile, type ProfileInput, withDefaults } from '../../lib/p
 import { openSink, type Sink } from '../../lib/sink/index.js';
 import { FailureLog } from '../../lib/storage/failure-log.js';
 import { completeEntity, copyEntityPages, planInitialSync } from '../../lib/sync/initial-sync.js';
+import type { PartitionSettings } from '../../lib/sync/partitioned-copy.js';
 import type { DataverseSource, SyncDeps } from '../../lib/sync/ports.js';
 import { createTestStorage } from './azurite.js';
 import { createTestDatabase, type TestDatabase } from './postgres.js';
@@ -33,6 +34,8 @@ export interface SyncStackOptions {
   retry?: Partial<RetryPolicy>;
   /** Wraps the client the copy reads through (to count or disturb its reads). */
   source?: (client: DataverseClient) => DataverseSource;
+  /** When and how large entities are read as id ranges; the defaults otherwise. */
+  partitions?: PartitionSettings;
 }
 
 export interface SyncStack extends AsyncDisposable {
@@ -85,6 +88,7 @@ export async function startSyncStack(options: SyncStackOptions): Promise<SyncSta
     failureLog,
     logger: silentLogger,
     ...(options.pageSize ? { pageSize: options.pageSize } : {}),
+    ...(options.partitions ? { partitions: options.partitions } : {}),
   };
   return {
     org,

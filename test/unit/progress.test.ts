@@ -21,4 +21,15 @@ describe('the npm start progress bar', () => {
     const line = progressLine('Sales', { entity: 'account', syncState: 'Queued', rowsCopied: 0, rowsEstimated: null });
     assert.match(line, / {2}0% 0$/);
   });
+
+  it('names the partitions a large entity is read in, the count being their sum already', () => {
+    const line = progressLine('Sales', {
+      entity: 'contact',
+      syncState: 'InProgress',
+      rowsCopied: 60_000,
+      rowsEstimated: 120_000,
+      partitions: [{ done: true }, { done: false }, { done: false }],
+    });
+    assert.match(line, / 50% 60,000\/120,000 · 1\/3 partitions$/);
+  });
 });

@@ -34,7 +34,10 @@ export interface DataverseClientOptions {
   url: string;
   /** Tokens for `<url>/.default`; none sends no Authorization header (the local sample org). */
   credential?: TokenCredential;
-  /** Requests in flight at once, for all callers of this client. */
+  /**
+   * Requests in flight at once to this organization, for every client of its URL in the process (default
+   * 52, Dataverse's limit per user).
+   */
   maxConcurrency?: number;
   retry?: Partial<RetryPolicy>;
   logger?: Logger;
@@ -71,6 +74,30 @@ export interface ReadDeltaOptions {
   source?: ChangeEvent['source'];
 }
 
+/** One keyset page of an id range: rows with `after < id ≤ upTo` in SQL Server's order of the primary id. */
+export interface IdRangePage {
+  rows: ChangeEvent[];
+  /** Dataverse has more rows in the range than this page holds (it answered a next link). */
+  more: boolean;
+}
+
+export interface ReadIdRangeOptions {
+  /** Exclusive lower bound (an id); none: from the first id. */
+  after?: string | null;
+  /** Inclusive upper bound (an id); none: to the last id. */
+  upTo?: string | null;
+  pageSize?: number;
+  source?: ChangeEvent['source'];
+}
+
+/** One page of a change-tracked read of primary ids only. */
+export interface TrackedIdsPage {
+  rows: number;
+  nextLink?: string;
+  /** On the last page: selects every exported column, so the deltas it yields bring whole rows. */
+  deltaLink?: string;
+}
+
 export interface DataverseClient {
   /** `<url>/api/data/v9.2/` */
   readonly apiUrl: string;
@@ -88,13 +115,25 @@ export interface DataverseClient {
   retrieve(entity: string, id: string, options?: { source?: ChangeEvent['source'] }): Promise<ChangeEvent | undefined>;
   /** Rows in the table: Dataverse's snapshot count (RetrieveTotalRecordCount), else `$count` (capped at 5000). */
   estimateCount(entity: string): Promise<number>;
+  /** The first and last primary id in SQL Server's order (`$top=1` ascending and descending); undefined when empty. */
+  idBounds(entity: string): Promise<{ first: string; last: string } | undefined>;
+  /**
+   * One page of the rows whose primary id is in (after, upTo], ordered by it (`$filter` + `$orderby`): a
+   * keyset read, so a partition resumes after the last id it applied and never follows a next link.
+   */
+  readIdRange(entity: string, options?: ReadIdRangeOptions): Promise<IdRangePage>;
+  /**
+   * One page of a change-tracked read of the primary ids (`$select=<id>`); without `link`, its first page.
+   * Change tracking takes no `$filter` or `$orderby`, so this read is not partitioned; its delta link is.
+   */
+  readTrackedIds(entity: string, options?: { link?: string; pageSize?: number }): Promise<TrackedIdsPage>;
   /** Any other Web API call (registration entity sets, metadata updates) under the same throttling, retries and token. */
   send(path: string, options?: RequestOptions): Promise<WebApiResponse | undefined>;
   /** Every table and N:N relationship of the organization, for picking what to export. */
   catalog(): Promise<OrganizationCatalog>;
 }
 
-export const DEFAULT_MAX_CONCURRENCY = 8;
+export { DEFAULT_ORGANIZATION_CONCURRENCY as DEFAULT_MAX_CONCURRENCY } from './organization-limits.js';
 export const MAX_PAGE_SIZE = 5000;
 const DEFAULT_TIMEOUT_MS = 120_000;
 
@@ -123,7 +162,7 @@ export function createDataverseClient(options: DataverseClientOptions): Datavers
   const transport = new WebApiTransport({
     url: options.url,
     credential: options.credential,
-    maxConcurrency: options.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY,
+    maxConcurrency: options.maxConcurrency,
     retry: { ...DEFAULT_RETRY, ...options.retry },
     logger,
     timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
@@ -379,9 +418,82 @@ export function createDataverseClient(options: DataverseClientOptions): Datavers
     return body['@odata.count'] ?? 0;
   }
 
+  async function idBounds(entity: string): Promise<{ first: string; last: string } | undefined> {
+    const metadata = await resolveEntity(entity);
+    const pid = metadata.primaryIdAttribute;
+    const end = async (direction: 'asc' | 'desc') => {
+      const body = await getJson<CollectionJson>(
+        `${metadata.entitySetName}?$select=${pid}&$orderby=${pid} ${direction}&$top=1`,
+        ['odata.maxpagesize=1'],
+      );
+      const row = body.value?.[0] as Record<string, unknown> | undefined;
+      return typeof row?.[pid] === 'string' ? (row[pid] as string).toLowerCase() : undefined;
+    };
+    const [first, last] = await Promise.all([end('asc'), end('desc')]);
+    return first && last ? { first, last } : undefined;
+  }
+
+  async function readIdRange(entity: string, opts: ReadIdRangeOptions = {}): Promise<IdRangePage> {
+    const metadata = await resolveEntity(entity);
+    const { attributes, columns } = selection(metadata, undefined);
+    const pid = metadata.primaryIdAttribute;
+    const bound = (value: string, field: string) => {
+      const id = GUID.exec(value)?.[1];
+      if (!id) {
+        throw new AppError('VALIDATION_FAILED', `${field} ${JSON.stringify(value)} is not a GUID.`, {
+          details: [{ field, message: 'must be a GUID', value }],
+        });
+      }
+      return id;
+    };
+    const terms = [
+      ...(opts.after ? [`${pid} gt ${bound(opts.after, 'after')}`] : []),
+      ...(opts.upTo ? [`${pid} le ${bound(opts.upTo, 'upTo')}`] : []),
+    ];
+    const filter = terms.length ? `&$filter=${encodeURIComponent(terms.join(' and '))}` : '';
+    const path = `${metadata.entitySetName}?$select=${columns.join(',')}${filter}&$orderby=${encodeURIComponent(`${pid} asc`)}`;
+    const orgId = await organizationId();
+    const readTime = new Date().toISOString();
+    const body = await getJson<CollectionJson>(path, preferences(opts.pageSize, false));
+    const ctx = {
+      metadata,
+      attributes,
+      organizationId: orgId,
+      source: opts.source ?? 'initialSync',
+      correlationId: randomUUID(),
+      readTime,
+    };
+    const rows = (body.value ?? []).map((row) => toChangeEvent(row as Record<string, unknown>, ctx));
+    return { rows, more: body['@odata.nextLink'] !== undefined };
+  }
+
+  async function readTrackedIds(
+    entity: string,
+    opts: { link?: string; pageSize?: number } = {},
+  ): Promise<TrackedIdsPage> {
+    const metadata = await resolveEntity(entity);
+    const link = opts.link ?? `${metadata.entitySetName}?$select=${metadata.primaryIdAttribute}`;
+    const body = await getJson<CollectionJson>(link, preferences(opts.pageSize, true));
+    const page: TrackedIdsPage = { rows: body.value?.length ?? 0 };
+    if (body['@odata.nextLink']) page.nextLink = body['@odata.nextLink'];
+    const delta = body['@odata.deltaLink'];
+    if (delta) {
+      // The delta token carries the version only (RetrieveEntityChanges takes DataVersion and Columns apart):
+      // the same token with every exported column brings whole rows to reconcile.
+      const select = `$select=${selection(metadata, undefined).columns.join(',')}`;
+      page.deltaLink = /[?&]\$select=/.test(delta)
+        ? delta.replace(/([?&])\$select=[^&]*/, (_, sep: string) => `${sep}${select}`)
+        : `${delta}${delta.includes('?') ? '&' : '?'}${select}`;
+    }
+    return page;
+  }
+
   return {
     apiUrl: transport.apiUrl,
     organizationId,
+    idBounds,
+    readIdRange,
+    readTrackedIds,
     entityMetadata,
     relationshipMetadata,
     globalOptionSet,

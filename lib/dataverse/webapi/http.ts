@@ -1,13 +1,13 @@
 /**
  * One Web API request with the service's rules: a bearer token for `<org>/.default`, a concurrency cap
- * shared by the client, 429 answered by waiting the `Retry-After` it names (all requests of the client wait),
+ * shared by every client of the organization in the process (organization-limits.ts), 429 answered by waiting the `Retry-After` it names (all requests of the client wait),
  * 5xx and network failures retried with exponential backoff and jitter, and every other failure turned into
  * an {@link AppError} that carries Dataverse's own message.
  */
 import type { TokenCredential } from '@azure/identity';
-import pLimit, { type LimitFunction } from 'p-limit';
 import { AppError } from '../../errors.js';
 import type { Logger } from '../../log.js';
+import { type OrganizationLimits, organizationLimits } from './organization-limits.js';
 
 export interface RetryPolicy {
   /** Attempts per request, the first one included. */
@@ -45,7 +45,8 @@ export interface WebApiTransportOptions {
   /** `https://org.crm.dynamics.com` */
   url: string;
   credential: TokenCredential | undefined;
-  maxConcurrency: number;
+  /** Requests in flight to this organization from the whole process (all clients of the URL share it). */
+  maxConcurrency?: number;
   retry: RetryPolicy;
   logger: Logger;
   timeoutMs: number;
@@ -79,7 +80,7 @@ export function dataverseError(text: string): { code?: string; message?: string 
 
 export class WebApiTransport {
   readonly apiUrl: string;
-  private readonly limit: LimitFunction;
+  private readonly organization: OrganizationLimits;
   private readonly scope: string;
   private token: { value: string; expiresOn: number } | undefined;
   private tokenRequest: Promise<string> | undefined;
@@ -90,7 +91,7 @@ export class WebApiTransport {
     const origin = options.url.replace(/\/+$/, '');
     this.apiUrl = `${origin}/api/data/v9.2/`;
     this.scope = `${origin}/.default`;
-    this.limit = pLimit(options.maxConcurrency);
+    this.organization = organizationLimits(origin, options.maxConcurrency);
   }
 
   private async bearer(): Promise<string | undefined> {
@@ -136,7 +137,7 @@ export class WebApiTransport {
     for (let attempt = 1; ; attempt++) {
       let response: WebApiResponse;
       try {
-        response = await this.limit(async () => {
+        response = await this.organization.requests.run(async () => {
           // Waited inside the slot: a 429 that arrives while this request queued still holds it back.
           for (let wait = this.pausedUntil - Date.now(); wait > 0; wait = this.pausedUntil - Date.now()) {
             await sleep(wait);
@@ -181,6 +182,7 @@ export class WebApiTransport {
           );
         }
         this.pausedUntil = Math.max(this.pausedUntil, Date.now() + delay);
+        this.organization.lanes.throttled();
         log.warn('dataverse throttled the client, waiting Retry-After', { method, url, attempt, delayMs: delay });
         continue;
       }

@@ -93,5 +93,25 @@ CREATE TABLE ${t('checkpoints')} (
   INDEX [ix_audit_log_profile_at] ([profile_id], [at] DESC, [id] DESC)
 );`,
     },
+    {
+      version: 4,
+      name: 'copy partitions',
+      // Partitions belong to the entity's checkpoint: clearing it (a full copy, an expired token) clears them.
+      sql: `CREATE TABLE ${t('copy_partitions')} (
+  [profile_id] UNIQUEIDENTIFIER NOT NULL,
+  [entity] NVARCHAR(128) NOT NULL,
+  [partition_no] INT NOT NULL,
+  [range_after] NVARCHAR(36) NULL,
+  [range_up_to] NVARCHAR(36) NULL,
+  [last_id] NVARCHAR(36) NULL,
+  [pages_done] INT NOT NULL CONSTRAINT [df_copy_partitions_pages_done] DEFAULT 0,
+  [rows_copied] BIGINT NOT NULL CONSTRAINT [df_copy_partitions_rows_copied] DEFAULT 0,
+  [done] BIT NOT NULL CONSTRAINT [df_copy_partitions_done] DEFAULT 0,
+  [updated_at] DATETIME2(3) NOT NULL,
+  CONSTRAINT [pk_copy_partitions] PRIMARY KEY ([profile_id], [entity], [partition_no]),
+  CONSTRAINT [fk_copy_partitions_checkpoint] FOREIGN KEY ([profile_id], [entity])
+    REFERENCES ${t('checkpoints')} ([profile_id], [entity]) ON DELETE CASCADE
+);`,
+    },
   ];
 }

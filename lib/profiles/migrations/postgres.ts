@@ -87,5 +87,24 @@ CREATE INDEX checkpoints_delta ON ${t('checkpoints')} (profile_id, entity) WHERE
 CREATE INDEX audit_log_at ON ${t('audit_log')} (at DESC, id DESC);
 CREATE INDEX audit_log_profile_at ON ${t('audit_log')} (profile_id, at DESC, id DESC);`,
     },
+    {
+      version: 4,
+      name: 'copy partitions',
+      // Partitions belong to the entity's checkpoint: clearing it (a full copy, an expired token) clears them.
+      sql: `CREATE TABLE ${t('copy_partitions')} (
+  profile_id uuid NOT NULL,
+  entity text NOT NULL,
+  partition_no integer NOT NULL,
+  range_after text,
+  range_up_to text,
+  last_id text,
+  pages_done integer NOT NULL DEFAULT 0,
+  rows_copied bigint NOT NULL DEFAULT 0,
+  done boolean NOT NULL DEFAULT false,
+  updated_at timestamptz NOT NULL,
+  PRIMARY KEY (profile_id, entity, partition_no),
+  FOREIGN KEY (profile_id, entity) REFERENCES ${t('checkpoints')} (profile_id, entity) ON DELETE CASCADE
+);`,
+    },
   ];
 }

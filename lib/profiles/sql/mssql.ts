@@ -8,7 +8,13 @@
  */
 import type { TargetStateReport } from '../../pipeline/ports.js';
 import { AUDIT_COLUMNS, type AuditQuery, type AuditRecord } from '../audit.js';
-import type { SyncCheckpoint, SyncStatePatch } from '../control-store.js';
+import type {
+  CopyPartition,
+  PartitionProgress,
+  PartitionRange,
+  SyncCheckpoint,
+  SyncStatePatch,
+} from '../control-store.js';
 import type { MetricsIncrement } from '../metrics-increment.js';
 import type { ProfileDefinition, ProfileState } from '../schema.js';
 
@@ -85,6 +91,20 @@ const STATUS_COLUMNS = [
 const CHECKPOINT_COLUMNS = ['profile_id', 'entity', 'next_link', 'delta_link', 'pages_done', 'updated_at']
   .map(q)
   .join(', ');
+const PARTITION_COLUMNS = [
+  'profile_id',
+  'entity',
+  'partition_no',
+  'range_after',
+  'range_up_to',
+  'last_id',
+  'pages_done',
+  'rows_copied',
+  'done',
+  'updated_at',
+]
+  .map(q)
+  .join(', ');
 
 /**
  * Rows written by a statement reach the client through this table variable, never by plain OUTPUT, which
@@ -107,6 +127,7 @@ export function mssqlControlSql(schema: string) {
   const targetState = t('target_state');
   const history = t('schema_migrations');
   const audit = t('audit_log');
+  const partitions = t('copy_partitions');
 
   /** Writes checkpoint @p1/@p2 (next link @p3, delta link @p4, pages @p5, at @p6); @written counts its rows. */
   const writeCheckpoint = `UPDATE ${checkpoints} WITH (UPDLOCK, SERIALIZABLE)
@@ -389,6 +410,94 @@ SELECT @written AS [written];`,
         `DELETE FROM ${checkpoints} WHERE [profile_id] = @p1 AND (@p2 IS NULL OR [entity] = @p2);`,
         ['UNIQUEIDENTIFIER', profileId],
         ['NVARCHAR(128)', entity],
+      ),
+
+    /** The checkpoint and the partitions (JSON @p7) in one transaction; answers the checkpoint rows written. */
+    startPartitionedCopy: (c: Omit<SyncCheckpoint, 'updatedAt'>, ranges: PartitionRange[], now: Date): MssqlStatement =>
+      statement(
+        `SET XACT_ABORT ON;
+DECLARE @written INT;
+BEGIN TRANSACTION;
+${writeCheckpoint}IF @written > 0
+  INSERT INTO ${partitions} (${PARTITION_COLUMNS})
+  SELECT @p1, @p2, x.[partition_no], x.[range_after], x.[range_up_to], NULL, 0, 0, 0, @p6
+  FROM OPENJSON(@p7) WITH (
+    [partition_no] INT '$.partition_no', [range_after] NVARCHAR(36) '$.range_after', [range_up_to] NVARCHAR(36) '$.range_up_to'
+  ) AS x;
+COMMIT TRANSACTION;
+SELECT @written AS [written];`,
+        ...checkpointParams(c, now),
+        [
+          'NVARCHAR(MAX)',
+          JSON.stringify(ranges.map((r) => ({ partition_no: r.partition, range_after: r.after, range_up_to: r.upTo }))),
+        ],
+      ),
+
+    selectPartitions: (profileId: string, entity: string | null): MssqlStatement =>
+      statement(
+        `SELECT ${PARTITION_COLUMNS} FROM ${partitions}
+WHERE [profile_id] = @p1 AND (@p2 IS NULL OR [entity] = @p2)
+ORDER BY [entity], [partition_no];`,
+        ['UNIQUEIDENTIFIER', profileId],
+        ['NVARCHAR(128)', entity],
+      ),
+
+    /** The partition's page and the entity's rows copied move together: one transaction, answering [written]. */
+    savePartitionProgress: (p: PartitionProgress, rowsCopied: number, now: Date): MssqlStatement =>
+      statement(
+        `SET XACT_ABORT ON;
+DECLARE @written INT;
+BEGIN TRANSACTION;
+UPDATE ${partitions} WITH (UPDLOCK, SERIALIZABLE)
+SET [last_id] = @p4, [pages_done] = @p5, [done] = @p6, [rows_copied] = [rows_copied] + @p7, [updated_at] = @p8
+WHERE [profile_id] = @p1 AND [entity] = @p2 AND [partition_no] = @p3;
+SET @written = @@ROWCOUNT;
+IF @written > 0
+BEGIN
+  UPDATE ${status} WITH (UPDLOCK, SERIALIZABLE)
+  SET [rows_copied] = [rows_copied] + @p7, [updated_at] = @p8
+  WHERE [profile_id] = @p1 AND [entity] = @p2;
+  IF @@ROWCOUNT = 0
+    INSERT INTO ${status} ([profile_id], [entity], [sync_state], [rows_copied], [updated_at])
+    VALUES (@p1, @p2, N'NotStarted', @p7, @p8);
+END;
+COMMIT TRANSACTION;
+SELECT @written AS [written];`,
+        ['UNIQUEIDENTIFIER', p.profileId],
+        ['NVARCHAR(128)', p.entity],
+        ['INT', p.partition],
+        ['NVARCHAR(36)', p.lastId],
+        ['INT', p.pagesDone],
+        ['BIT', p.done],
+        ['BIGINT', rowsCopied],
+        ['DATETIME2(3)', now],
+      ),
+
+    /** Narrows the partition to (…, @p4] and adds (@p4, @p6] as partition @p5, in one transaction. */
+    splitPartition: (
+      split: Pick<CopyPartition, 'profileId' | 'entity' | 'partition' | 'upTo'> & { at: string; added: number },
+      now: Date,
+    ): MssqlStatement =>
+      statement(
+        `SET XACT_ABORT ON;
+DECLARE @written INT;
+BEGIN TRANSACTION;
+UPDATE ${partitions} WITH (UPDLOCK, SERIALIZABLE)
+SET [range_up_to] = @p4, [updated_at] = @p7
+WHERE [profile_id] = @p1 AND [entity] = @p2 AND [partition_no] = @p3;
+SET @written = @@ROWCOUNT;
+IF @written > 0
+  INSERT INTO ${partitions} (${PARTITION_COLUMNS})
+  VALUES (@p1, @p2, @p5, @p4, @p6, NULL, 0, 0, 0, @p7);
+COMMIT TRANSACTION;
+SELECT @written AS [written];`,
+        ['UNIQUEIDENTIFIER', split.profileId],
+        ['NVARCHAR(128)', split.entity],
+        ['INT', split.partition],
+        ['NVARCHAR(36)', split.at],
+        ['INT', split.added],
+        ['NVARCHAR(36)', split.upTo],
+        ['DATETIME2(3)', now],
       ),
 
     /** `since` stays while the condition is the same one. Answers `[written]`. */

@@ -6,7 +6,13 @@
  */
 import type { TargetStateReport } from '../../pipeline/ports.js';
 import { AUDIT_COLUMNS, type AuditQuery, type AuditRecord } from '../audit.js';
-import type { SyncCheckpoint, SyncStatePatch } from '../control-store.js';
+import type {
+  CopyPartition,
+  PartitionProgress,
+  PartitionRange,
+  SyncCheckpoint,
+  SyncStatePatch,
+} from '../control-store.js';
 import type { MetricsIncrement } from '../metrics-increment.js';
 import type { ProfileDefinition, ProfileState } from '../schema.js';
 
@@ -22,6 +28,8 @@ const STATUS_COLUMNS =
   's.sync_state, s.rows_copied, s.rows_estimated, s.sync_started_at, s.sync_completed_at, s.last_error, ' +
   's.received, s.applied, s.stale, s.failed, s.last_applied_at, s.last_lag_ms, s.lag_sum_ms, s.lag_count';
 const CHECKPOINT_COLUMNS = 'profile_id, entity, next_link, delta_link, pages_done, updated_at';
+const PARTITION_COLUMNS =
+  'profile_id, entity, partition_no, range_after, range_up_to, last_id, pages_done, rows_copied, done, updated_at';
 
 /** Whether a patch field was given at all: `null` clears a column, a missing key keeps it. */
 const given = (patch: SyncStatePatch, key: keyof SyncStatePatch): boolean => patch[key] !== undefined;
@@ -36,6 +44,7 @@ export function postgresControlSql(schema: string) {
   const targetState = t('target_state');
   const history = t('schema_migrations');
   const audit = t('audit_log');
+  const partitions = t('copy_partitions');
 
   return {
     /** Serialises migrations of this schema across instances; released at commit. */
@@ -233,6 +242,70 @@ ON CONFLICT (profile_id, entity) DO UPDATE SET
     deleteCheckpoints: (profileId: string, entity: string | null): PgStatement => ({
       text: `DELETE FROM ${checkpoints} WHERE profile_id = $1 AND ($2::text IS NULL OR entity = $2::text)`,
       values: [profileId, entity],
+    }),
+
+    /** The checkpoint and the partitions in one statement (the foreign key is checked at its end). */
+    startPartitionedCopy: (c: Omit<SyncCheckpoint, 'updatedAt'>, ranges: PartitionRange[], now: Date): PgStatement => ({
+      text: `WITH saved AS (
+  INSERT INTO ${checkpoints} AS c (${CHECKPOINT_COLUMNS})
+  SELECT p.id, $2, $3, $4, $5, $6 FROM ${profiles} AS p WHERE p.id = $1
+  ON CONFLICT (profile_id, entity) DO UPDATE SET
+    next_link = EXCLUDED.next_link,
+    delta_link = EXCLUDED.delta_link,
+    pages_done = EXCLUDED.pages_done,
+    updated_at = EXCLUDED.updated_at
+  RETURNING c.profile_id, c.entity
+)
+INSERT INTO ${partitions} (${PARTITION_COLUMNS})
+SELECT saved.profile_id, saved.entity, x.partition_no, x.range_after, x.range_up_to, NULL, 0, 0, false, $6
+FROM saved CROSS JOIN jsonb_to_recordset($7::jsonb) AS x (partition_no integer, range_after text, range_up_to text)`,
+      values: [
+        c.profileId,
+        c.entity,
+        c.nextLink,
+        c.deltaLink,
+        c.pagesDone,
+        now,
+        JSON.stringify(ranges.map((r) => ({ partition_no: r.partition, range_after: r.after, range_up_to: r.upTo }))),
+      ],
+    }),
+
+    selectPartitions: (profileId: string, entity: string | null): PgStatement => ({
+      text: `SELECT ${PARTITION_COLUMNS} FROM ${partitions}
+WHERE profile_id = $1 AND ($2::text IS NULL OR entity = $2::text)
+ORDER BY entity, partition_no`,
+      values: [profileId, entity],
+    }),
+
+    /** The partition's page and the entity's rows copied move together; answers the status rows written. */
+    savePartitionProgress: (p: PartitionProgress, rowsCopied: number, now: Date): PgStatement => ({
+      text: `WITH saved AS (
+  UPDATE ${partitions}
+  SET last_id = $4, pages_done = $5, done = $6, rows_copied = rows_copied + $7::bigint, updated_at = $8
+  WHERE profile_id = $1 AND entity = $2 AND partition_no = $3
+  RETURNING profile_id
+)
+INSERT INTO ${status} AS s (profile_id, entity, sync_state, rows_copied, updated_at)
+SELECT saved.profile_id, $2, 'NotStarted', $7::bigint, $8 FROM saved
+ON CONFLICT (profile_id, entity) DO UPDATE SET
+  rows_copied = s.rows_copied + EXCLUDED.rows_copied,
+  updated_at = EXCLUDED.updated_at`,
+      values: [p.profileId, p.entity, p.partition, p.lastId, p.pagesDone, p.done, rowsCopied, now],
+    }),
+
+    /** Narrows the partition to (…, at] and adds (at, upTo] as a new one; answers the rows added. */
+    splitPartition: (
+      split: Pick<CopyPartition, 'profileId' | 'entity' | 'partition' | 'upTo'> & { at: string; added: number },
+      now: Date,
+    ): PgStatement => ({
+      text: `WITH cut AS (
+  UPDATE ${partitions} SET range_up_to = $4, updated_at = $7
+  WHERE profile_id = $1 AND entity = $2 AND partition_no = $3
+  RETURNING profile_id
+)
+INSERT INTO ${partitions} (${PARTITION_COLUMNS})
+SELECT cut.profile_id, $2, $5::integer, $4::text, $6::text, NULL, 0, 0, false, $7 FROM cut`,
+      values: [split.profileId, split.entity, split.partition, split.at, split.added, split.upTo, now],
     }),
 
     /** `since` stays while the condition is the same one. */

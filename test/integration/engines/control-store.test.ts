@@ -408,4 +408,67 @@ describeEachEngine('control store', (engine) => {
       assert.ok(await store.getCheckpoint(q.id, 'account'), "another profile's checkpoint stays");
     });
   });
+
+  describe('copy partitions', () => {
+    it("plans, advances and splits an entity's partitions; the entity's rows copied are their sum", async () => {
+      await using db = await engine.createDatabase();
+      const clock = manualClock();
+      await using store = await storeOn(db, clock);
+      const p = await store.createProfile(definition());
+      await store.updateSyncState(p.id, 'account', { syncState: 'InProgress', rowsCopied: 0 });
+      const mid = '00000000-0000-0000-0000-800000000000';
+      await store.startPartitionedCopy(
+        { profileId: p.id, entity: 'account', nextLink: 'tracked-2', deltaLink: null, pagesDone: 1 },
+        [
+          { partition: 0, after: null, upTo: mid },
+          { partition: 1, after: mid, upTo: null },
+        ],
+      );
+      assert.equal((await store.getCheckpoint(p.id, 'account'))?.nextLink, 'tracked-2');
+      const progress = { profileId: p.id, entity: 'account', done: false };
+      await store.savePartitionProgress({ ...progress, partition: 0, lastId: 'a', pagesDone: 1 }, 5000);
+      await store.savePartitionProgress({ ...progress, partition: 1, lastId: 'b', pagesDone: 1 }, 5000);
+      await store.savePartitionProgress({ ...progress, partition: 0, lastId: 'c', pagesDone: 2, done: true }, 17);
+      const at = '00000000-0000-0000-0000-c00000000000';
+      await store.splitPartition({ profileId: p.id, entity: 'account', partition: 1, upTo: null, at, added: 2 });
+
+      const parts = await store.copyPartitions(p.id, 'account');
+      assert.deepEqual(
+        parts.map((x) => [x.partition, x.after, x.upTo, x.lastId, x.pagesDone, x.rowsCopied, x.done]),
+        [
+          [0, null, mid, 'c', 2, 5017, true],
+          [1, mid, at, 'b', 1, 5000, false],
+          [2, at, null, null, 0, 0, false],
+        ],
+      );
+      const [account] = await store.entityStatuses(p.id);
+      assert.equal(account.rowsCopied, 10017);
+      assert.equal(
+        parts.reduce((n, x) => n + x.rowsCopied, 0),
+        account.rowsCopied,
+      );
+      assert.deepEqual(await store.copyPartitions(p.id), parts);
+
+      await assert.rejects(
+        store.savePartitionProgress({ ...progress, partition: 9, lastId: 'x', pagesDone: 1 }, 5),
+        (err: unknown) => err instanceof AppError && err.code === 'PROFILE_NOT_FOUND',
+      );
+      // Partitions belong to the checkpoint: clearing it (a full copy, an expired token) clears them.
+      await store.clearCheckpoints(p.id, 'account');
+      assert.deepEqual(await store.copyPartitions(p.id, 'account'), []);
+      await assert.rejects(
+        store.startPartitionedCopy(
+          {
+            profileId: '00000000-0000-4000-8000-000000000000',
+            entity: 'account',
+            nextLink: null,
+            deltaLink: null,
+            pagesDone: 1,
+          },
+          [{ partition: 0, after: null, upTo: null }],
+        ),
+        (err: unknown) => err instanceof AppError && err.code === 'PROFILE_NOT_FOUND',
+      );
+    });
+  });
 });
