@@ -83,6 +83,12 @@ export interface TargetStateRecorder {
   recordTargetState(profileId: string, report: TargetStateReport | null): Promise<void>;
 }
 
+/** Where the pipeline notes why one entity's changes wait while the rest of the profile applies. */
+export interface EntityConditionRecorder {
+  /** `reason` (code and message) on the entity's status; `null`: a batch of the entity applied, it no longer waits. */
+  recordEntityCondition(profileId: string, entity: string, reason: string | null): Promise<void>;
+}
+
 /** Re-reads a record from the Web API when Dataverse stripped the payload; undefined when it is gone. */
 export interface RecordRereader {
   reread(profile: RoutedProfile, change: ChangeEvent): Promise<ChangeEvent | undefined>;

@@ -104,8 +104,14 @@ export class Applier {
           await this.applyTable(entity, list, known, outcomes);
           await this.retryAfterReread(entity, list, known, outcomes, options.schema);
         } catch (err) {
-          // The target refused this table's DDL for good (e.g. too many columns): fail its records, go on.
           if (!(err instanceof AppError) || err.transient) throw err;
+          if (err.code === 'TABLE_LIMIT_EXCEEDED') {
+            // No row is at fault: the entity's changes wait, and its table is read again next time (it may be altered).
+            this.tables.delete(this.dialect.fold(prefixedName(this.prefix, entity)));
+            for (const record of list) outcomes[record.index] ??= { status: 'waiting', error: err };
+            continue;
+          }
+          // The target refused this table's DDL for good: fail its records, go on.
           for (const record of list) outcomes[record.index] ??= { status: 'failed', error: err };
         }
       }
@@ -604,11 +610,11 @@ export class Applier {
     return note ? `${reason}. ${note}` : reason;
   }
 
-  /** A table the target cannot hold fails its entity with one error naming the columns, before any DDL. */
+  /** A table the target cannot hold makes its entity wait with one error naming the columns, before any DDL. */
   private assertTableFits(table: string, columns: Column[], adding: Column[]): void {
     const problem = this.dialect.tableLimitProblem?.(table, columns, adding);
     if (problem) {
-      throw new AppError('TARGET_PERMANENT', problem, {
+      throw new AppError('TABLE_LIMIT_EXCEEDED', problem, {
         details: adding.map((c) => ({ field: c.name, message: 'does not fit the table', value: table })),
       });
     }

@@ -13,6 +13,7 @@ import {
 import type { Column, ColumnType } from '../table-model.js';
 import { arrayLiteral } from './postgres-arrays.js';
 import { classifyPostgresError } from './postgres-errors.js';
+import { postgresTableLimitProblem } from './postgres-limits.js';
 import * as sql from './postgres-sql.js';
 
 interface SharedPool {
@@ -55,6 +56,10 @@ export class PostgresDialect implements TargetDialect {
     private readonly sides: SideTableNames,
   ) {
     this.pool = acquirePool(connectionString);
+  }
+
+  tableLimitProblem(table: string, columns: Column[], adding: Column[]): string | undefined {
+    return postgresTableLimitProblem(table, columns, adding);
   }
 
   fold(name: string): string {
