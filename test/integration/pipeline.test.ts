@@ -1,11 +1,19 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import type { AttributeValue } from '../../lib/change/change-event.js';
 import { ingestWebhook } from '../../lib/pipeline/ingest.js';
 import { CHANGES_QUEUE } from '../../lib/queue/envelope.js';
 import { UNATTRIBUTED_PROFILE_ID } from '../../lib/storage/failure-log.js';
+import { stopOwnAzurite } from '../support/azurite.js';
 import { startPipelineStack } from '../support/pipeline-stack.js';
+import { stopOwnServer } from '../support/postgres.js';
 import { type StormEvent, stormWebhookBody } from '../support/storms.js';
+
+// Run on its own, the file starts private servers; stopping them lets the process end.
+after(async () => {
+  await stopOwnAzurite();
+  await stopOwnServer();
+});
 
 describe('the change pipeline on real parts (PostgreSQL, Azurite, AMQP stand-in)', { timeout: 180_000 }, () => {
   it('keeps an oversized change intact through an encrypted claim check and deletes the blob after', async () => {
