@@ -166,7 +166,7 @@ function throughRelay(connectionString: string, port: number): string {
 function sqlServer(connectionString: string): TestEngine {
   let pool: Promise<mssql.ConnectionPool> | undefined;
   const connect = () => {
-    pool ??= new mssql.ConnectionPool(mssqlConfig(connectionString)).connect();
+    pool ??= new mssql.ConnectionPool(mssqlConfig(connectionString, { allowTrustServerCertificate: true })).connect();
     return pool;
   };
   const engine: TestEngine = {

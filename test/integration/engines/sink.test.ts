@@ -23,6 +23,8 @@ async function sinkOn(db: EngineDatabase, overrides: Partial<SinkTarget> = {}): 
     schema: db.schema,
     tablePrefix: '',
     writeDeleteLog: true,
+    // A development SQL Server's self-signed certificate (the tests' own server, never a production one).
+    allowTrustServerCertificate: true,
     ...overrides,
   });
   return Object.assign(sink, { [Symbol.asyncDispose]: () => sink.close() });
