@@ -39,6 +39,12 @@ export const ErrorCodes = {
   TARGET_MISCONFIGURED: { status: 422, transient: true },
   /** A write failed for a reason that may pass: deadlock, throttling, timeout, lost connection. */
   TARGET_TRANSIENT: { status: 503, transient: true },
+  /**
+   * An entity's table cannot hold the columns its attributes need (the target's per-table column or row-size
+   * limit): none of its rows is at fault, so its changes wait (nothing is failure-logged) until an administrator
+   * removes the entity from the profile or makes room in the table; the entity's status names the columns.
+   */
+  TABLE_LIMIT_EXCEEDED: { status: 422, transient: false },
   /** A write failed for a reason retrying cannot fix: value too long, type clash. */
   TARGET_PERMANENT: { status: 500, transient: false },
   /** Dataverse answered 429; retry after the time it named. */

@@ -10,6 +10,7 @@ import { createDataverseClient, type DataverseClient } from './dataverse/webapi/
 import { parseWebhook } from './dataverse/webhook/parse.js';
 import { createLogger, type Logger, setDefaultLogLevel } from './log.js';
 import type { ApplyDeps } from './pipeline/apply-queued-changes.js';
+import { EntityConditions } from './pipeline/entity-conditions.js';
 import type { IngestDeps } from './pipeline/ingest.js';
 import type {
   ClaimCheckStore as ClaimCheckPort,
@@ -123,6 +124,7 @@ export async function createRuntime(env: Record<string, string | undefined>): Pr
     allowTrustServerCertificate: config.allowTrustServerCertificate,
   });
   const targetStates = new ThrottledTargetStates(store);
+  const entityConditions = new EntityConditions(store, logger.child({ component: 'sink' }));
 
   const dataverseClients = new Map<string, DataverseClient>();
   const dataverseFor: Runtime['dataverseFor'] = (profile) => {
@@ -224,6 +226,7 @@ export async function createRuntime(env: Record<string, string | undefined>): Pr
       schemaFor,
       outageBackoffSeconds: config.targetOutageBackoffSeconds,
       targetStates,
+      entityConditions,
       logger: log,
     }),
     async close() {

@@ -17,7 +17,13 @@ import {
   serveMetadataChange,
 } from './metadata-changes.js';
 import { RegistrationStore, type StepDelivery } from './registrations.js';
-import { accountContact, account as accountEntity, contact as contactEntity, entities } from './schema.js';
+import {
+  accountContact,
+  account as accountEntity,
+  contact as contactEntity,
+  entities,
+  type SampleEntity,
+} from './schema.js';
 import { type Faults, type RangeReadStats, type RequestStats, SampleOrgHandler, type WriteEvent } from './server.js';
 import { OrgStore } from './store.js';
 import { type WebhookDelivery, WebhookDispatcher } from './webhook.js';
@@ -145,8 +151,8 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
     const postImage = upsert && step.postImage !== undefined;
     const attributes = upsert
       ? postImage
-        ? only(webhookAttributes(event.postImage, true), step.postImage ?? null)
-        : webhookAttributes(event.attributes, false)
+        ? only(webhookAttributes(event.entity, event.postImage, true), step.postImage ?? null)
+        : webhookAttributes(event.entity, event.attributes, false)
       : undefined;
     // A Delete's pre-image here holds the deleted row's version (the row itself is gone from the store).
     const preImageVersion =
@@ -289,11 +295,13 @@ function only(row: TypedRow | undefined, names: string[] | null): TypedRow | und
 }
 
 /** The columns a webhook carries: without versionnumber (sent separately), and without nulls for an image. */
-function webhookAttributes(row: TypedRow | undefined, dropNulls: boolean): TypedRow | undefined {
+function webhookAttributes(entity: SampleEntity, row: TypedRow | undefined, dropNulls: boolean): TypedRow | undefined {
   if (!row) return undefined;
+  // A stored row still holds the value of an attribute deleted since; Dataverse no longer sends it.
+  const current = new Set(entity.attributes.map((a) => a.logicalName));
   const out: TypedRow = {};
   for (const [k, v] of Object.entries(row)) {
-    if (k === 'versionnumber' || (dropNulls && v.type === 'null')) continue;
+    if (k === 'versionnumber' || !current.has(k) || (dropNulls && v.type === 'null')) continue;
     out[k] = v;
   }
   return out;

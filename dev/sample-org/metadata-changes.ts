@@ -1,6 +1,6 @@
 /**
  * What an admin changes in a live organization's metadata, at run time: a text attribute's maximum length,
- * a decimal's precision, an option added to a choice. Tests use it to see the export follow Dataverse.
+ * a decimal's precision, an option added to a choice, an attribute deleted. Tests use it to see the export follow Dataverse.
  * The sample tables are shared by every org of a process, so `reset()` puts back what was changed.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -13,6 +13,8 @@ export interface MetadataChanges {
   setPrecision(entity: string, attribute: string, precision: number, range?: { min: number; max: number }): void;
   /** An option of a choice (picklist, multi-select, status) with its label. */
   addOption(entity: string, attribute: string, value: number, label: string): void;
+  /** Deletes an attribute: gone from the metadata, the rows served and the webhooks' images. */
+  deleteAttribute(entity: string, attribute: string): void;
   /** Puts every changed attribute back as it was. */
   reset(): void;
 }
@@ -58,6 +60,15 @@ export function metadataChanges(): MetadataChanges {
       });
       set.options = [...before, { value, label }];
     },
+    deleteAttribute(entity, attribute) {
+      const a = find(entity, attribute);
+      const list = entityByName(entity)!.attributes;
+      const at = list.indexOf(a);
+      list.splice(at, 1);
+      undo.push(() => {
+        list.splice(at, 0, a);
+      });
+    },
     reset() {
       while (undo.length) undo.pop()?.();
     },
@@ -70,7 +81,8 @@ export const METADATA_CHANGE_PATH = '/_sample/metadata';
 type ChangeRequest =
   | { change: 'maxLength'; entity: string; attribute: string; maxLength: number }
   | { change: 'precision'; entity: string; attribute: string; precision: number }
-  | { change: 'option'; entity: string; attribute: string; value: number; label: string };
+  | { change: 'option'; entity: string; attribute: string; value: number; label: string }
+  | { change: 'deleteAttribute'; entity: string; attribute: string };
 
 /** `POST /_sample/metadata` with one ChangeRequest as JSON: 204 when applied, 400 naming what was wrong. */
 export async function serveMetadataChange(
@@ -90,7 +102,8 @@ export async function serveMetadataChange(
     if (r.change === 'maxLength') changes.setMaxLength(r.entity, r.attribute, Number(r.maxLength));
     else if (r.change === 'precision') changes.setPrecision(r.entity, r.attribute, Number(r.precision));
     else if (r.change === 'option') changes.addOption(r.entity, r.attribute, Number(r.value), String(r.label));
-    else return answer(400, 'change must be maxLength, precision or option');
+    else if (r.change === 'deleteAttribute') changes.deleteAttribute(r.entity, r.attribute);
+    else return answer(400, 'change must be maxLength, precision, option or deleteAttribute');
     answer(204);
   } catch (err) {
     answer(400, err instanceof Error ? err.message : String(err));

@@ -7,6 +7,8 @@ import { DEFAULT_RETRY_COUNT, DEFAULT_RETRY_INTERVAL_SECONDS } from '../profiles
 import type { ChangeQueue } from '../queue/change-queue.js';
 import { type ChangeMessage, readChangeMessage } from '../queue/envelope.js';
 import { isFailureLogProfileId, UNATTRIBUTED_PROFILE_ID } from '../storage/failure-log.js';
+import { entityConditionText } from './entity-conditions.js';
+import { wants } from './ingest.js';
 import {
   PARK_CONCURRENCY,
   PARKED_RENEWAL_MS,
@@ -18,6 +20,7 @@ import {
 import type {
   ApplyOutcome,
   ClaimCheckStore,
+  EntityConditionRecorder,
   FailureEntry,
   FailureLogWriter,
   MetricsDelta,
@@ -45,6 +48,8 @@ export interface ApplyDeps {
   outageBackoffSeconds: number;
   /** Notes why a target waits (and that it no longer does), for the profile's status. */
   targetStates?: TargetStateRecorder;
+  /** Notes why one entity's changes wait (its table cannot fit the target), for the entity's status. */
+  entityConditions?: EntityConditionRecorder;
   logger: Logger;
   now?: () => Date;
 }
@@ -286,9 +291,16 @@ async function applyForProfile(
     }
   };
 
+  // Changes of an entity the profile no longer exports (removed while they waited) are dropped, not written.
+  const exported = items.filter((item) => wants(profile, item.change));
+  if (exported.length < items.length) {
+    summary.dropped += items.length - exported.length;
+    log.info('changes dropped: entity no longer in the profile', { changes: items.length - exported.length });
+  }
+
   // Stripped payloads are re-read first; a Dataverse outage makes them retry like any transient fault.
   const ready: WorkItem[] = [];
-  for (const item of items) {
+  for (const item of exported) {
     if (!item.change.needsReread) {
       ready.push(item);
       continue;
@@ -344,12 +356,26 @@ async function applyForProfile(
   }
 
   const applyTime = now();
+  // Per entity: why its changes wait, or (absent) that a batch of it went through.
+  const entityWaits = new Map<string, string | null>();
   outcomes.forEach((outcome, i) => {
     const item = ready[i];
     const entity = item.change.entity;
     // Dataverse's correlation id ties this line to the ingest line of the same change.
     const trace = { entity, recordId: item.change.recordId, correlationId: item.message.correlationId };
     log.debug('change applied', { ...trace, outcome: outcome.status });
+    if (outcome.status === 'waiting') {
+      // Nobody's row is at fault: the change waits like in an outage, without spending its retry budget.
+      summary.deferred++;
+      entityWaits.set(entity, entityConditionText(outcome.error.code, outcome.error.message));
+      const { attempt, deferrals = 0 } = item.message;
+      wait(
+        forProfile(item.message, profile.id, attempt, deferrals + 1),
+        new Date(now().getTime() + deps.outageBackoffSeconds * 1000),
+      );
+      return;
+    }
+    if (!entityWaits.has(entity)) entityWaits.set(entity, null);
     if (outcome.status === 'applied') {
       summary.applied++;
       bump(entity, {
@@ -368,7 +394,24 @@ async function applyForProfile(
       bump(entity, { failed: 1 });
     }
   });
+  await noteEntityConditions(deps, profile.id, entityWaits, log);
   await flushMetrics(deps, profile.id, metrics, log);
+}
+
+async function noteEntityConditions(
+  deps: ApplyDeps,
+  profileId: string,
+  waits: Map<string, string | null>,
+  log: Logger,
+): Promise<void> {
+  for (const [entity, reason] of waits) {
+    try {
+      await deps.entityConditions?.recordEntityCondition(profileId, entity, reason);
+    } catch (err) {
+      // Status is reporting, not data: failing to note it must not redeliver changes.
+      log.warn('entity condition not recorded', { entity, error: toAppError(err) });
+    }
+  }
 }
 
 /** Errors that make a profile's changes wait, without spending their retry budget, and the condition shown. */

@@ -87,7 +87,8 @@ export async function ingestWebhook(
   };
 }
 
-function wants(profile: RoutedProfile, change: ChangeEvent): boolean {
+/** Whether the profile exports the change's entity (or relationship). */
+export function wants(profile: RoutedProfile, change: ChangeEvent): boolean {
   if (change.operation === 'associate' || change.operation === 'disassociate') {
     return (profile.relationships ?? []).includes(change.entity);
   }

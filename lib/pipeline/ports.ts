@@ -1,5 +1,4 @@
 import type { ChangeEvent } from '../change/change-event.js';
-import type { AppError } from '../errors.js';
 import type { ApplyOutcome } from '../sink/apply-outcome.js';
 import type { EntitySchemaSource } from '../sink/index.js';
 import type { FailureEntry } from '../storage/failure-log.js';
@@ -81,6 +80,12 @@ export interface TargetStateReport {
 export interface TargetStateRecorder {
   /** `null`: the target took a batch, nothing is waiting on it. */
   recordTargetState(profileId: string, report: TargetStateReport | null): Promise<void>;
+}
+
+/** Where the pipeline notes why one entity's changes wait while the rest of the profile applies. */
+export interface EntityConditionRecorder {
+  /** `reason` (code and message) on the entity's status; `null`: a batch of the entity applied, it no longer waits. */
+  recordEntityCondition(profileId: string, entity: string, reason: string | null): Promise<void>;
 }
 
 /** Re-reads a record from the Web API when Dataverse stripped the payload; undefined when it is gone. */

@@ -80,8 +80,14 @@ export class Applier {
           await this.applyTable(entity, list, known, outcomes);
           await this.retryAfterReread(entity, list, known, outcomes, options.schema);
         } catch (err) {
-          // The target refused this table's DDL for good (e.g. too many columns): fail its records, go on.
           if (!(err instanceof AppError) || err.transient) throw err;
+          if (err.code === 'TABLE_LIMIT_EXCEEDED') {
+            // No row is at fault: the entity's changes wait, and its table is read again next time (it may be altered).
+            this.schema.invalidate(prefixedName(this.prefix, entity));
+            for (const record of list) outcomes[record.index] ??= { status: 'waiting', error: err };
+            continue;
+          }
+          // The target refused this table's DDL for good: fail its records, go on.
           for (const record of list) outcomes[record.index] ??= { status: 'failed', error: err };
         }
       }

@@ -17,7 +17,7 @@ import { checkPostgresReadiness } from './dialects/postgres-readiness.js';
 import { fold } from './dialects/postgres-sql.js';
 import type { Readiness } from './dialects/readiness.js';
 import { deleteLogTable, type EntityMetadata, metadataTables, tombstoneTable } from './side-tables.js';
-import { assertTablePrefix } from './table-model.js';
+import { assertTablePrefix, prefixedName } from './table-model.js';
 
 export type { ApplyOptions, ApplyOutcome } from './applier.js';
 export type { EntitySchema, EntitySchemaSource } from './schema-source.js';
@@ -57,6 +57,8 @@ export interface Sink {
    * Returns the names of the tables dropped.
    */
   dropTables(entities: string[], relationships: string[]): Promise<string[]>;
+  /** The folded column names of an entity's table as the target has them now, or undefined without the table. */
+  readColumns(entity: string): Promise<string[] | undefined>;
   close(): Promise<void>;
 }
 
@@ -108,6 +110,10 @@ export async function openSink(target: SinkTarget, logger: Logger = silentLogger
     writeMetadata: (metadata) => applier.writeMetadata(metadata),
     purgeTombstones: (olderThan) => applier.purgeTombstones(olderThan),
     dropTables: (entities, relationships) => applier.dropTables(entities, relationships),
+    readColumns: async (entity) => {
+      const columns = await dialect.readColumns(prefixedName(target.tablePrefix, entity));
+      return columns && [...columns.keys()];
+    },
     close: () => dialect.close(),
   };
 }

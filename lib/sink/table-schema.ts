@@ -162,11 +162,11 @@ export class TableSchema {
     }
   }
 
-  /** A table the target cannot hold fails its entity with one error naming the columns, before any DDL. */
+  /** A table the target cannot hold makes its entity wait with one error naming the columns, before any DDL. */
   private assertTableFits(table: string, columns: Column[], adding: Column[]): void {
     const problem = this.dialect.tableLimitProblem?.(table, columns, adding);
     if (problem) {
-      throw new AppError('TARGET_PERMANENT', problem, {
+      throw new AppError('TABLE_LIMIT_EXCEEDED', problem, {
         details: adding.map((c) => ({ field: c.name, message: 'does not fit the table', value: table })),
       });
     }

@@ -30,6 +30,9 @@ export async function applyChanges(
   const tally: ApplyTally = { applied: 0, stale: 0, failed: 0, settled: new Set() };
   if (changes.length === 0) return tally;
   const outcomes = await sink.applyBatch(changes, options);
+  // An entity whose table cannot fit is no row's failure: the caller stops (a copy marks the entity Failed).
+  const waiting = outcomes.find((o) => o.status === 'waiting');
+  if (waiting) throw waiting.error;
   const time = (deps.now ?? (() => new Date()))().toISOString();
   const failures: FailureEntry[] = [];
   outcomes.forEach((outcome, index) => {

@@ -79,6 +79,8 @@ export interface DataverseSource {
 export interface SyncSink {
   applyBatch(changes: ChangeEvent[], options?: ApplyOptions): Promise<ApplyOutcome[]>;
   writeMetadata(metadata: SinkEntityMetadata): Promise<void>;
+  /** The entity table's column names as the target folds them (to notice attributes Dataverse deleted). */
+  readColumns?(entity: string): Promise<string[] | undefined>;
 }
 
 export interface SyncFailureLog {

@@ -7,12 +7,13 @@
  * (a change-tracked read with nothing applied), and from then on heals it like any other. Its expired token
  * is replaced the same way rather than by a copy nobody asked for.
  */
-import type { RelationshipMetadata } from '../dataverse/webapi/metadata.js';
+import type { EntityMetadata, RelationshipMetadata } from '../dataverse/webapi/metadata.js';
 import { AppError, type ErrorCode, toAppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ExportProfile } from '../profiles/schema.js';
 import type { ApplyOptions } from '../sink/index.js';
 import { applyChanges } from './apply-read-changes.js';
+import { noteDeletedAttributes, withoutDeletedAttributes } from './deleted-attributes.js';
 import { EntitySchemaCache } from './entity-schema.js';
 import { activeProfile, copyTargets, DEFAULT_PAGE_SIZE, isRelationship } from './initial-sync.js';
 import { readTrackedIds, TRACKED_ID_PAGES_PER_RUN } from './partitioned-copy.js';
@@ -138,11 +139,14 @@ async function reconcileEntity(
     return failed(toAppError(err));
   }
   const sink = await deps.sinkFor(profile);
-  const options = relationship ? undefined : await refreshMetadata(sink, source, profile, entity, log);
+  const refreshed = relationship ? undefined : await refreshMetadata(sink, source, profile, entity, log);
+  const options = refreshed?.options;
   const now = deps.now ?? (() => new Date());
   let deltaLink = checkpoint.deltaLink;
   try {
-    const pages = source.readDelta(checkpoint.deltaLink)[Symbol.asyncIterator]();
+    // The link selects the attributes of its day: one deleted since would make Dataverse refuse it.
+    const link = refreshed ? withoutDeletedAttributes(checkpoint.deltaLink, refreshed.metadata) : checkpoint.deltaLink;
+    const pages = source.readDelta(link)[Symbol.asyncIterator]();
     for (;;) {
       const requestedAt = now().toISOString();
       const next = await pages.next();
@@ -205,14 +209,16 @@ async function refreshMetadata(
   profile: ExportProfile,
   entity: string,
   log: Logger,
-): Promise<ApplyOptions | undefined> {
+): Promise<{ options: ApplyOptions; metadata: EntityMetadata } | undefined> {
   try {
     const metadata = await source.entityMetadata(entity, { refresh: true });
     await sink.writeMetadata(toSinkMetadata(metadata));
-    return {
+    await noteDeletedAttributes(sink, profile.id, entity, metadata, log);
+    const options = {
       attributeSpecs: { [entity]: attributeSpecs(metadata) },
       schema: new EntitySchemaCache(source, log).forProfile(profile),
     };
+    return { options, metadata };
   } catch (err) {
     log.warn('metadata not refreshed', { error: toAppError(err) });
     return undefined;

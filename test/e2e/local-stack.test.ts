@@ -8,7 +8,7 @@ import { eventually, type StackProcess, startStackProcess } from './support/stac
  * Boots `npm start`'s entry point as a user would and drives the product over HTTP: the profile API, a live
  * change from the sample organization through webhook → Service Bus stand-in → PostgreSQL, and shutdown.
  */
-describe('the local stack, driven over HTTP', { timeout: 240_000 }, () => {
+describe('the local stack, driven over HTTP', { timeout: 480_000 }, () => {
   let stack: StackProcess;
   let api: (path: string, init?: RequestInit & { json?: unknown }) => Promise<Response>;
 
@@ -385,6 +385,59 @@ describe('the local stack, driven over HTTP', { timeout: 240_000 }, () => {
 
       assert.equal(await nameLength(), 400);
       assert.deepEqual(await (await api(`/profiles/${id}/failures`)).json(), []);
+    } finally {
+      await db.end();
+    }
+  });
+
+  it("writes a new option's label row in OptionSetMetadata at the next reconcile run of the dev host's timer", async () => {
+    const created = await api('/profiles', {
+      method: 'POST',
+      json: profileBody({
+        entities: ['account'],
+        target: { kind: 'postgres', connectionSecret: 'local-postgres', tablePrefix: 'labels' },
+        options: { retryCount: 3, retryIntervalSeconds: 1, initialSync: true },
+      }),
+    });
+    const { id } = (await created.json()) as { id: string };
+    const activated = await api(`/profiles/${id}/activate`, { method: 'POST' });
+    assert.ok(activated.ok, `activate answered ${activated.status}`);
+    const db = await connectClient({ connectionString: stack.info.postgresUrl });
+    const label = async () =>
+      (
+        await db.query(
+          "SELECT localizedlabel FROM labels_optionsetmetadata WHERE entityname = 'account' AND optionsetname = 'industrycode' AND option = 990001",
+        )
+      ).rows[0]?.localizedlabel as string | undefined;
+    try {
+      // The copy writes the metadata tables and leaves the delta link reconcile follows.
+      await eventually(
+        async () => {
+          const status = (await (await api(`/profiles/${id}/status`)).json()) as {
+            entities: { entity: string; syncState: string }[];
+          };
+          return status.entities.find((e) => e.entity === 'account')?.syncState === 'Completed' ? true : undefined;
+        },
+        120_000,
+        'the initial sync of account',
+      );
+      assert.equal(await label(), undefined);
+
+      const added = await fetch(`${stack.info.sampleOrg.url}/_sample/metadata`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          change: 'option',
+          entity: 'account',
+          attribute: 'industrycode',
+          value: 990001,
+          label: 'Robotics',
+        }),
+      });
+      assert.equal(added.status, 204, await added.text());
+      // The dev host fires the reconcile timer every minute (ReconcileSchedule 0 */1 * * * *).
+      const written = await eventually(async () => await label(), 150_000, 'the label row of the new option');
+      assert.equal(written, 'Robotics');
     } finally {
       await db.end();
     }

@@ -8,7 +8,7 @@ import type { DataverseClient } from '../../lib/dataverse/webapi/client.js';
 import { parseWebhook } from '../../lib/dataverse/webhook/parse.js';
 import { AppError } from '../../lib/errors.js';
 import type { ControlStore } from '../../lib/profiles/control-store.js';
-import { planInitialSync } from '../../lib/sync/initial-sync.js';
+import { completeEntity, copyStep, failEntity, planInitialSync } from '../../lib/sync/initial-sync.js';
 import type { SyncSink } from '../../lib/sync/ports.js';
 import { stopOwnAzurite } from '../support/azurite.js';
 import { stopOwnServer, type TestDatabase } from '../support/postgres.js';
@@ -406,5 +406,44 @@ describe('initial sync', () => {
     assert.equal(await countRows(stack.db, 'account'), org.counts.account);
     assert.deepEqual(await differences(stack, 'account'), []);
     assert.equal(stack.pagesRead.count, Math.ceil(org.counts.account / PAGE_SIZE));
+  });
+
+  it('marks an entity whose table cannot fit Failed with the columns named, logs none of its rows, copies the rest', async () => {
+    await using stack = await startSyncStack({
+      name: 'table limit',
+      entities: ['account', 'contact'],
+      counts: { account: 30, contact: 40 },
+    });
+    // An existing contact table a few columns short of PostgreSQL's 1,600: contact's attributes cannot be added.
+    const fillers = Array.from({ length: 1_590 }, (_, i) => `f${i + 1} integer`);
+    await stack.db.pool.query(`CREATE TABLE contact (id uuid PRIMARY KEY, ${fillers.join(', ')})`);
+    const { id } = stack.profile;
+    // What the lane orchestration does with each entity: copy steps to the end, or fail it with the step's reason.
+    for (const entity of await planInitialSync(stack.deps, id)) {
+      for (;;) {
+        const result = await copyStep(stack.deps, { profileId: id, entity, maxPages: 2 });
+        if (result.error !== undefined) {
+          await failEntity(stack.deps, id, entity, result.error);
+          break;
+        }
+        if (result.done) {
+          await completeEntity(stack.deps, id, entity);
+          break;
+        }
+      }
+    }
+    const statuses = new Map((await stack.store.entityStatuses(id)).map((s) => [s.entity, s]));
+    assert.equal(statuses.get('account')?.syncState, 'Completed');
+    assert.equal(await countRows(stack.db, 'account'), 30);
+    assert.equal(statuses.get('contact')?.syncState, 'Failed');
+    assert.match(
+      statuses.get('contact')?.lastError ?? '',
+      /^TABLE_LIMIT_EXCEEDED: table contact would have \d+ columns, more than PostgreSQL's 1600; columns not created: .*fullname.*remove the entity from the profile/,
+    );
+    assert.deepEqual(
+      await stack.failureLog.listFailures(id),
+      [],
+      'no row of an entity that cannot fit is failure-logged',
+    );
   });
 });

@@ -219,6 +219,39 @@ describe('sample organization', () => {
     );
   });
 
+  it('deletes an attribute over POST /_sample/metadata: gone from metadata, rows and webhooks until reset', async () => {
+    await using capture = await startCapture();
+    await using org = await startSampleOrg({ seed: 4, counts: { account: 3, contact: 1 }, webhookUrl: capture.url });
+    const id = new RowGenerator(org.seed, org.counts).id('account', 1);
+    const attributeNames = async () =>
+      (
+        (await getJson(org, "EntityDefinitions(LogicalName='account')/Attributes")).value as Array<{
+          LogicalName: string;
+        }>
+      ).map((a) => a.LogicalName);
+    assert.ok((await attributeNames()).includes('accountnumber'));
+    const post = (body: unknown) =>
+      fetch(`${org.url}/_sample/metadata`, { method: 'POST', body: JSON.stringify(body) });
+    assert.equal((await post({ change: 'deleteAttribute', entity: 'account', attribute: 'nosuchfield' })).status, 400);
+    assert.equal(
+      (await post({ change: 'deleteAttribute', entity: 'account', attribute: 'accountnumber' })).status,
+      204,
+    );
+    try {
+      assert.ok(!(await attributeNames()).includes('accountnumber'));
+      const row = (await getJson(org, `accounts(${id})`)) as Record<string, unknown>;
+      assert.ok(!('accountnumber' in row) && 'name' in row, 'rows served no longer carry it');
+      await send(org, 'PATCH', `accounts(${id})`, { name: 'renamed' });
+      await org.drain();
+      const [update] = capture.received.map((r) => parseWebhook(r.body, headersOf(r)).changes[0]);
+      assert.equal(update.attributes?.name?.type, 'string');
+      assert.ok(!('accountnumber' in (update.attributes ?? {})), 'nor do webhooks');
+    } finally {
+      org.metadata.reset();
+    }
+    assert.ok((await attributeNames()).includes('accountnumber'), 'reset() restores it');
+  });
+
   it('sends only the changed columns when configured without a post-image, and retries a failing endpoint', async () => {
     await using capture = await startCapture([503]);
     await using org = await startSampleOrg({

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import type { ChangeEvent } from '../../lib/change/change-event.js';
 import { createDataverseClient } from '../../lib/dataverse/webapi/client.js';
-import { silentLogger } from '../../lib/log.js';
+import { createLogger, silentLogger } from '../../lib/log.js';
 import { openSink } from '../../lib/sink/index.js';
 import type { AttributeSpec } from '../../lib/sink/table-model.js';
 import { EntitySchemaCache } from '../../lib/sync/entity-schema.js';
@@ -289,6 +289,47 @@ describe('schema evolution on PostgreSQL', () => {
     await reconcileProfile({ ...stack.deps, startInitialSync: async () => {} }, stack.profile.id);
 
     assert.deepEqual(await label(), [{ localizedlabel: 'Robotics' }]);
+  });
+
+  it('keeps the column of an attribute deleted in Dataverse with its values, leaves it untouched, and says so once', async () => {
+    await using stack = await startSyncStack({
+      name: 'deleted attribute',
+      entities: ['account'],
+      counts: { account: 5, contact: 2 },
+    });
+    await copyAll(stack.deps, stack.profile.id);
+    const [before] = (
+      await stack.db.pool.query('SELECT id::text, accountnumber FROM account WHERE accountnumber IS NOT NULL LIMIT 1')
+    ).rows;
+    assert.ok(before, 'an account with an account number to keep');
+    const lines: Array<{ message: string; attribute?: string; entity?: string }> = [];
+    const logger = createLogger({ sink: (_level, line) => lines.push(JSON.parse(line)) });
+    const reconcile = () =>
+      reconcileProfile({ ...stack.deps, logger, startInitialSync: async () => {} }, stack.profile.id);
+
+    stack.org.metadata.deleteAttribute('account', 'accountnumber');
+    try {
+      await reconcile();
+      await writeToOrg(stack.org, 'PATCH', `accounts(${before.id})`, { name: 'renamed after the delete' });
+      const reconciled = await reconcile();
+      assert.equal(reconciled.entities[0].outcome, 'reconciled', JSON.stringify(reconciled));
+    } finally {
+      stack.org.metadata.reset();
+    }
+
+    const [after] = (await stack.db.pool.query('SELECT name, accountnumber FROM account WHERE id = $1', [before.id]))
+      .rows;
+    assert.deepEqual(after, { name: 'renamed after the delete', accountnumber: before.accountnumber });
+    const said = lines.filter((l) => l.message === 'sink.attribute.deleted');
+    assert.deepEqual(
+      said.map((l) => [l.entity, l.attribute]),
+      [['account', 'accountnumber']],
+      'one log line across two reconciles',
+    );
+    const described = await stack.db.pool.query(
+      `SELECT count(*)::int AS n FROM attributemetadata WHERE entityname = 'account' AND attributename = 'accountnumber'`,
+    );
+    assert.equal(described.rows[0].n, 0, 'AttributeMetadata describes the attributes Dataverse has now');
   });
 
   it('lets two appliers widen the same column at once', async () => {

@@ -373,66 +373,6 @@ describe('PostgreSQL sink', () => {
     assert.deepEqual(await rows(db.pool, 'SELECT * FROM deletelog'), []);
   });
 
-  it('ends equal to the truth after a shuffled batch stream with duplicates and deletes', async () => {
-    await using db = await createTestDatabase();
-    await using first = await sinkOn(db.url);
-    await using second = await sinkOn(db.url);
-    const random = seeded(20261125);
-    const events: ChangeEvent[] = [];
-    /** Per record: the latest change by version, which decides the final state whatever the order. */
-    const truth = new Map<string, { name: string; amount: string } | undefined>();
-    let version = 0;
-    for (let n = 1; n <= 200; n++) {
-      const id = guid(n);
-      let last: { v: number; deleted: boolean; row?: { name: string; amount: string } } | undefined;
-      for (let k = 0; k < 9; k++) {
-        version++;
-        if (last && !last.deleted && random() < 0.2) {
-          // Every other delete has no pre-image: it compares by time only.
-          const preVersion = random() < 0.5 ? last.v : undefined;
-          events.push(remove('account', id, preVersion, version));
-          last = { v: version, deleted: true };
-        } else {
-          const row = { name: `n${n}-v${version}`, amount: `${version}.25` };
-          events.push(
-            upsert('account', id, version, { name: str(row.name), amount: { type: 'decimal', value: row.amount } }),
-          );
-          last = { v: version, deleted: false, row };
-        }
-      }
-      truth.set(id, last?.deleted ? undefined : last?.row);
-    }
-    for (const event of events.slice()) if (random() < 0.1) events.push(structuredClone(event));
-    shuffle(events, random);
-    assert.ok(events.length >= 1900 && events.length <= 2100, `${events.length} events`);
-
-    // Two appliers take alternate batches at the same time, like two function instances.
-    const batches: ChangeEvent[][] = [];
-    for (let i = 0; i < events.length; i += 125) batches.push(events.slice(i, i + 125));
-    const counts = { applied: 0, stale: 0, failed: 0 };
-    await Promise.all(
-      [first, second].map(async (sink, lane) => {
-        for (let b = lane; b < batches.length; b += 2) {
-          for (const outcome of await applyRetryingTransient(sink, batches[b])) counts[outcome.status]++;
-        }
-      }),
-    );
-    assert.equal(counts.failed, 0);
-    assert.equal(counts.applied + counts.stale, events.length);
-
-    const stored = new Map(
-      (await rows(db.pool, 'SELECT id, name, amount::text AS amount FROM account')).map((r) => [
-        String(r.id),
-        { name: String(r.name), amount: String(r.amount).replace(/0+$/, '') },
-      ]),
-    );
-    const expected = new Map(
-      [...truth].filter(([, row]) => row !== undefined) as [string, { name: string; amount: string }][],
-    );
-    assert.equal(stored.size, expected.size);
-    for (const [id, row] of expected) assert.deepEqual(stored.get(id), row, `record ${id}`);
-  });
-
   it('fails only the record whose value is too long for its typed column', async () => {
     await using db = await createTestDatabase();
     await using sink = await sinkOn(db.url);
@@ -646,39 +586,10 @@ describe('PostgreSQL sink', () => {
 });
 
 /** What the queue trigger does with TARGET_TRANSIENT (a deadlock between the two appliers): try again. */
-async function applyRetryingTransient(sink: Sink, batch: ChangeEvent[]): Promise<ApplyOutcome[]> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await sink.applyBatch(batch);
-    } catch (err) {
-      if (!(err instanceof AppError) || err.code !== 'TARGET_TRANSIENT' || attempt === 5) throw err;
-    }
-  }
-}
-
 function label(text: string) {
   return { isUserLocalizedLabel: false, localizedLabelLanguageCode: 1033, localizedLabel: text };
 }
 
 function state(value: number, text: string) {
   return { state: value, ...label(text) };
-}
-
-/** A small deterministic generator (mulberry32), so a failing shuffle can be replayed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function shuffle<T>(items: T[], random: () => number): void {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [items[i], items[j]] = [items[j], items[i]];
-  }
 }

@@ -53,12 +53,12 @@ async function dropSessions(db: TestDatabase): Promise<void> {
   await new Promise((r) => setTimeout(r, 300));
 }
 
-const webhook = (organizationId: string, n: number) =>
+const webhook = (organizationId: string, n: number, entity = 'account') =>
   serializeRemoteExecutionContext(
     buildRemoteExecutionContext({
       organizationId,
       messageName: 'Update',
-      entity: 'account',
+      entity,
       id: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`,
       attributes: { name: { type: 'string', value: `account ${n}` } },
       versionNumber: String(1000 + n),
@@ -116,6 +116,52 @@ describe('database-wide conditions on a real PostgreSQL target', { timeout: 120_
     const rows = await target.pool.query('SELECT count(*)::int AS n FROM account');
     assert.equal(rows.rows[0].n, 6);
     assert.equal(await stack.runtime.store.targetState(profile.id), undefined);
+    assert.deepEqual(await stack.runtime.failureLog.listFailures(profile.id), []);
+  });
+
+  it('lets one entity wait on status while its table cannot fit, applies the others, and drops it once removed', async () => {
+    await using target = await createTestDatabase();
+    const fillers = Array.from({ length: 1_599 }, (_, i) => `f${i + 1} integer`);
+    await target.pool.query(`CREATE TABLE contact (id uuid PRIMARY KEY, ${fillers.join(', ')})`);
+    await using stack = await startPipelineStack({ secrets: { wide: target.url } });
+    const profile = await stack.createProfile({
+      target: { kind: 'postgres', connectionSecret: 'wide' },
+      entities: ['account', 'contact'],
+    });
+    for (let n = 1; n <= 3; n++) {
+      await ingestWebhook(stack.runtime.ingestDeps(), webhook(stack.organizationId, n), {});
+      await ingestWebhook(stack.runtime.ingestDeps(), webhook(stack.organizationId, n, 'contact'), {});
+    }
+    const draining = stack.drain({ timeoutMs: 60_000 });
+    const contactError = async () =>
+      (await stack.runtime.store.entityStatuses(profile.id)).find((s) => s.entity === 'contact')?.lastError;
+    for (const deadline = Date.now() + 30_000; !(await contactError()); ) {
+      assert.ok(Date.now() < deadline, 'the entity status names why contact waits');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.match((await contactError()) ?? '', /^TABLE_LIMIT_EXCEEDED: table contact would have 1605 columns/);
+    const view = profileStatus(
+      profile as ExportProfile,
+      await stack.runtime.store.entityStatuses(profile.id),
+      new Date(),
+    );
+    assert.equal(view.targetState, 'ready', 'the target itself is fine');
+    assert.match(
+      view.entities.find((e) => e.entity === 'contact')?.lastError ?? '',
+      /remove the entity from the profile/,
+    );
+    assert.equal((await target.pool.query('SELECT count(*)::int AS n FROM account')).rows[0].n, 3);
+    assert.deepEqual(
+      await stack.runtime.failureLog.listFailures(profile.id),
+      [],
+      'a table that cannot fit is nobody’s row',
+    );
+
+    // The administrator takes contact out of the profile: its waiting changes are dropped, its status goes.
+    const { id, state, createdOn, modifiedOn, ...definition } = profile;
+    await stack.runtime.store.replaceProfile(profile.id, { ...definition, entities: ['account'] });
+    await draining;
+    assert.equal(await contactError(), undefined);
     assert.deepEqual(await stack.runtime.failureLog.listFailures(profile.id), []);
   });
 

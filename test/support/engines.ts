@@ -6,15 +6,21 @@
  * PostgreSQL, so tests never see each other's rows.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe } from 'node:test';
 import mssql from 'mssql';
+import { startEmbeddedPostgres } from '../../dev/embedded/postgres.js';
 import { mssqlConfig } from '../../lib/mssql-config.js';
+import { connectClient } from '../../lib/postgres-pool.js';
 import type { TargetDialect } from '../../lib/sink/dialect.js';
 import { MssqlDialect, openMssqlPool } from '../../lib/sink/dialects/mssql.js';
 import { PostgresDialect } from '../../lib/sink/dialects/postgres.js';
 import type { TargetKind } from '../../lib/sink/index.js';
 import type { ColumnType } from '../../lib/sink/table-model.js';
 import { createTestDatabase } from './postgres.js';
+import { startTcpRelay } from './tcp-relay.js';
 
 export interface EngineDatabase extends AsyncDisposable {
   kind: TargetKind;
@@ -45,9 +51,26 @@ async function columnTypesVia(dialect: TargetDialect, table: string): Promise<Re
 
 const NO_SIDES = { tombstone: 'Tombstone', deleteLog: 'DeleteLog' };
 
+/**
+ * A database a test can make unavailable to `connectionString` (and to every sink and pool using it) and
+ * bring back, for outage tests. Reads through `select`/`count` go around the outage.
+ */
+export interface InterruptibleDatabase extends EngineDatabase {
+  /** Connections are refused from now on; open ones are broken. */
+  takeDown(): Promise<void>;
+  /** The database takes connections again, on the same address. */
+  bringBack(): Promise<void>;
+}
+
 export interface TestEngine {
   kind: TargetKind;
   createDatabase(): Promise<EngineDatabase>;
+  /**
+   * PostgreSQL: a server of the test's own, really stopped and started again. SQL Server: the test's schema
+   * reached through a local TCP relay that is cut and restored (the server's certificate must then be trusted
+   * for 127.0.0.1, as a development server with a self-signed certificate is).
+   */
+  createInterruptibleDatabase(): Promise<InterruptibleDatabase>;
 }
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -93,16 +116,76 @@ const postgres: TestEngine = {
       [Symbol.asyncDispose]: () => db[Symbol.asyncDispose](),
     };
   },
+  async createInterruptibleDatabase() {
+    const dir = mkdtempSync(join(tmpdir(), 'dvx-outage-'));
+    let server = await startEmbeddedPostgres({ dataDir: join(dir, 'pg'), fresh: true });
+    const { port, url } = server;
+    const q = (name: string) => `"${name.toLowerCase()}"`;
+    // A client per read: the test's own reads must not hold connections across the stop.
+    const query = async (text: string) => {
+      const client = await connectClient(url);
+      try {
+        return (await client.query(text)).rows;
+      } finally {
+        await client.end();
+      }
+    };
+    return {
+      kind: 'postgres',
+      connectionString: url,
+      schema: 'public',
+      async select(table, columns, schema = 'public') {
+        const list = columns.map(q).join(', ');
+        return comparableRows(await query(`SELECT ${list} FROM ${q(schema)}.${q(table)} ORDER BY ${q(columns[0])}`));
+      },
+      async count(table, schema = 'public') {
+        return (await query(`SELECT count(*)::int AS n FROM ${q(schema)}.${q(table)}`))[0].n;
+      },
+      columnTypes: (table) => columnTypesVia(new PostgresDialect(url, 'public', NO_SIDES), table),
+      async execute(text) {
+        await query(text);
+      },
+      takeDown: () => server.stop(),
+      async bringBack() {
+        server = await startEmbeddedPostgres({ dataDir: join(dir, 'pg'), port });
+      },
+      async [Symbol.asyncDispose]() {
+        await server.stop().catch(() => undefined);
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  },
 };
+
+/** The connection string with its server replaced by the relay's loopback address. */
+function throughRelay(connectionString: string, port: number): string {
+  const server = /(^|;)\s*(server|data source|address|addr|network address)\s*=\s*[^;]*/i;
+  return connectionString.replace(server, `$1Server=tcp:127.0.0.1,${port}`);
+}
 
 function sqlServer(connectionString: string): TestEngine {
   let pool: Promise<mssql.ConnectionPool> | undefined;
   const connect = () => {
-    pool ??= new mssql.ConnectionPool(mssqlConfig(connectionString)).connect();
+    pool ??= new mssql.ConnectionPool(mssqlConfig(connectionString, { allowTrustServerCertificate: true })).connect();
     return pool;
   };
-  return {
+  const engine: TestEngine = {
     kind: 'mssql',
+    async createInterruptibleDatabase() {
+      const db = await engine.createDatabase();
+      const config = mssqlConfig(connectionString, { allowTrustServerCertificate: true });
+      const relay = await startTcpRelay(config.server, config.port ?? 1433);
+      return {
+        ...db,
+        connectionString: throughRelay(connectionString, relay.port),
+        takeDown: () => relay.cut(),
+        bringBack: () => relay.restore(),
+        async [Symbol.asyncDispose]() {
+          await relay.close();
+          await db[Symbol.asyncDispose]();
+        },
+      };
+    },
     async createDatabase() {
       const own = await connect();
       const schema = `t_${randomBytes(6).toString('hex')}`;
@@ -142,6 +225,7 @@ EXEC sp_executesql @drop;`);
       };
     },
   };
+  return engine;
 }
 
 /** The engines this run covers: PostgreSQL always, SQL Server with MSSQL_TEST_URL. */

@@ -8,8 +8,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import mssql from 'mssql';
 import type { ChangeEvent } from '../../lib/change/change-event.js';
-import { silentLogger } from '../../lib/log.js';
+import { createLogger, silentLogger } from '../../lib/log.js';
 import { applyMessages } from '../../lib/pipeline/apply-queued-changes.js';
+import { EntityConditions } from '../../lib/pipeline/entity-conditions.js';
 import type { FailureEntry, RoutedProfile, TargetStateReport } from '../../lib/pipeline/ports.js';
 import { type ChangeMessage, inlineMessage } from '../../lib/queue/envelope.js';
 import { Applier } from '../../lib/sink/applier.js';
@@ -23,7 +24,7 @@ const profile: RoutedProfile = {
   id: '0f8fad5b-d9cb-469f-a165-70867728950e',
   organizationId: ORG,
   state: 'Active',
-  entities: ['account'],
+  entities: ['account', 'contact'],
   target: { kind: 'mssql', connectionSecret: 'sales-db', schema: 'dbo', tablePrefix: '' },
   options: { retryCount: 2, retryIntervalSeconds: 5 },
 };
@@ -55,6 +56,8 @@ function fakeSqlServer() {
   const merges: number[] = [];
   /** Rows of each bulk load, failed or not. */
   const bulkLoads: number[] = [];
+  /** Every statement's text, in order. */
+  const statements: string[] = [];
   const state: { fault?: Fault } = {};
   const value = (inputs: MssqlInput[], name: string) => inputs.find((i) => i.name === name)?.value;
   const columnRow = (name: string, type: string) => {
@@ -68,6 +71,7 @@ function fakeSqlServer() {
     const fromStaging = text.includes(`FROM ${STAGING_TABLE} AS j`);
     const rows =
       typeof rowsParam === 'string' ? (JSON.parse(rowsParam) as unknown[][]) : fromStaging ? staged : undefined;
+    statements.push(text);
     const merge = /^MERGE (\[[^\]]+\]\.\[[^\]]+\])/m.exec(text);
     if (merge && rows && !merge[1].includes(tombstoneTable('').name)) merges.push(rows.length);
     const failure = state.fault?.(text, rows);
@@ -103,7 +107,7 @@ function fakeSqlServer() {
     },
     async close() {},
   };
-  return { connector, state, merges, bulkLoads, rowsOf: (table: string) => merged.get(table) ?? new Map() };
+  return { connector, state, merges, bulkLoads, statements, rowsOf: (table: string) => merged.get(table) ?? new Map() };
 }
 
 function change(n: number, version: number): ChangeEvent {
@@ -129,6 +133,20 @@ function pipeline() {
   const scheduled: Array<{ messages: ChangeMessage[]; at: Date }> = [];
   const targetStates: Array<TargetStateReport | null> = [];
   const parked = new Map<string, string>();
+  // The entity status as the control store keeps it, and the log lines, for the entity-level conditions.
+  const lastErrors = new Map<string, string | null>();
+  const statusWrites: string[] = [];
+  const logLines: Array<{ message: string }> = [];
+  const entityConditions = new EntityConditions(
+    {
+      updateSyncState: async (_: string, entity: string, patch: { lastError: string | null }) => {
+        statusWrites.push(entity);
+        lastErrors.set(entity, patch.lastError);
+      },
+      entityStatuses: async () => [...lastErrors].map(([entity, lastError]) => ({ entity, lastError })),
+    },
+    createLogger({ sink: (_level, line) => logLines.push(JSON.parse(line)) }),
+  );
   const deps = {
     profiles: { activeProfilesFor: async () => [profile], getProfile: async () => profile },
     sinks: { sinkFor: async () => ({ applyBatch: (changes: ChangeEvent[]) => applier.applyBatch(changes) }) },
@@ -154,6 +172,7 @@ function pipeline() {
     targetStates: {
       recordTargetState: async (_: string, report: TargetStateReport | null) => void targetStates.push(report),
     },
+    entityConditions,
     outageBackoffSeconds: 10,
     logger: silentLogger,
     now: () => new Date('2026-11-25T10:00:05.000Z'),
@@ -164,6 +183,9 @@ function pipeline() {
     scheduled,
     parked,
     targetStates,
+    lastErrors,
+    statusWrites,
+    logLines,
     run: (messages: ChangeMessage[]) => applyMessages(deps, messages),
     /** What the queue holds for later, taken off it (as delivery would). */
     takeScheduled: () => scheduled.splice(0).flatMap((s) => s.messages),
@@ -301,5 +323,49 @@ describe('the Azure SQL path under faults (driver-level stand-in)', () => {
     assert.equal(summary.failed + summary.retried + summary.deferred, 0);
     assert.deepEqual(p.server.bulkLoads, [8, 4, 2, 2, 4, 2, 2]);
     assert.deepEqual(p.server.merges, [2, 2, 2, 2], 'a MERGE runs only over a bulk load that completed');
+  });
+
+  it('makes only the entity whose table would pass 1,024 columns wait, says so once, and clears once it fits', async () => {
+    const p = pipeline();
+    const contact = (n: number, version: number, attributes: number): ChangeEvent => ({
+      ...change(n, version),
+      entity: 'contact',
+      attributes: Object.fromEntries(
+        Array.from({ length: attributes }, (_, i) => [`new_field${i + 1}`, { type: 'int' as const, value: i }]),
+      ),
+    });
+    const wide = inlineMessage(contact(50, 500, 1_100), [profile.id]);
+    const first = await p.run([wide, ...batch(3)]);
+    assert.equal(first.applied, 3, 'the other entity of the profile applies');
+    assert.equal(first.deferred, 1);
+    assert.equal(first.failed + first.retried, 0);
+    assert.deepEqual(p.failures, [], 'no row of a table that cannot fit is failure-logged');
+    assert.ok(
+      !p.server.statements.some((t) => /\[dbo\]\.\[contact\]/.test(t) && /CREATE|ALTER/.test(t)),
+      'no DDL sent',
+    );
+    assert.match(
+      p.lastErrors.get('contact') ?? '',
+      /^TABLE_LIMIT_EXCEEDED: table contact would have 1105 columns, more than SQL Server's 1024; columns not created: Id, .*new_field1, .* and \d+ more\. Its changes wait.*remove the entity from the profile/,
+    );
+    assert.equal(p.targetStates.at(-1), null, 'the profile’s target is fine: nothing flaps there');
+
+    for (let round = 0; round < 3; round++) {
+      const later = p.takeScheduled();
+      assert.deepEqual(
+        later.map((m) => [m.entity, m.attempt]),
+        [['contact', 0]],
+        'waiting spends no retry budget',
+      );
+      const summary = await p.run([...later, ...batch(2).map((m) => ({ ...m, attempt: 0 }))]);
+      assert.equal(summary.deferred, 1, `round ${round}`);
+    }
+    assert.deepEqual(p.statusWrites, ['contact'], 'the status is written once while the condition holds');
+    assert.equal(p.logLines.filter((l) => l.message === 'sink.entity.waiting').length, 1, 'logged once');
+
+    const narrow = await p.run([inlineMessage(contact(51, 510, 10), [profile.id])]);
+    assert.equal(narrow.applied, 1);
+    assert.equal(p.lastErrors.get('contact'), null, 'cleared once a batch of the entity fits');
+    assert.equal(p.logLines.filter((l) => l.message === 'sink.entity.fits').length, 1);
   });
 });

@@ -14,6 +14,7 @@
  * If that total is within 8,060 bytes, every row the table can receive fits.
  */
 import type { Column, ColumnType } from '../table-model.js';
+import { listed, MAKE_ROOM } from './limit-text.js';
 
 export const MAX_ROW_BYTES = 8_060;
 export const MAX_COLUMNS = 1_024;
@@ -56,19 +57,16 @@ export function maxRowBytes(columns: Column[]): number {
   return overhead + data + Math.ceil(bits / 8);
 }
 
-const listed = (columns: Column[]): string => {
-  const names = columns.slice(0, 20).map((c) => c.name);
-  return columns.length > 20 ? `${names.join(', ')} and ${columns.length - 20} more` : names.join(', ');
-};
+const WHAT_TO_DO = `Its changes wait, nothing is failure-logged: ${MAKE_ROOM}.`;
 
 /** Why SQL Server cannot hold a table of `columns` (of which `adding` are new), or undefined. */
 export function mssqlTableLimitProblem(table: string, columns: Column[], adding: Column[]): string | undefined {
   if (columns.length > MAX_COLUMNS) {
-    return `table ${table} would have ${columns.length} columns, more than SQL Server's ${MAX_COLUMNS}; columns not created: ${listed(adding)}. Export fewer attributes of this entity.`;
+    return `table ${table} would have ${columns.length} columns, more than SQL Server's ${MAX_COLUMNS}; columns not created: ${listed(adding)}. ${WHAT_TO_DO}`;
   }
   const bytes = maxRowBytes(columns);
   if (bytes > MAX_ROW_BYTES) {
-    return `table ${table} would need up to ${bytes} bytes per row, more than SQL Server's ${MAX_ROW_BYTES}; columns not created: ${listed(adding)}. Export fewer attributes of this entity.`;
+    return `table ${table} would need up to ${bytes} bytes per row, more than SQL Server's ${MAX_ROW_BYTES}; columns not created: ${listed(adding)}. ${WHAT_TO_DO}`;
   }
   return undefined;
 }

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { connectClient, createPool, endPool } from '../../postgres-pool.js';
+import { createPool, endPool } from '../../postgres-pool.js';
 import { sameColumnType } from '../column-widening.js';
 import {
   type DeleteBatch,
@@ -17,6 +17,7 @@ import type { Column, ColumnType } from '../table-model.js';
 import { arrayLiteral } from './postgres-arrays.js';
 import { copyText } from './postgres-copy.js';
 import { classifyPostgresError } from './postgres-errors.js';
+import { postgresTableLimitProblem } from './postgres-limits.js';
 import * as sql from './postgres-sql.js';
 
 interface SharedPool {
@@ -69,6 +70,10 @@ export class PostgresDialect implements TargetDialect {
     private readonly upsertRoute: UpsertRoute = 'arrays',
   ) {
     this.pool = acquirePool(connectionString);
+  }
+
+  tableLimitProblem(table: string, columns: Column[], adding: Column[]): string | undefined {
+    return postgresTableLimitProblem(table, columns, adding);
   }
 
   fold(name: string): string {

@@ -4,10 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, it } from 'node:test';
+import type { ChangeEvent } from '../../../lib/change/change-event.js';
+import { AppError } from '../../../lib/errors.js';
 import { type ApplyOutcome, openSink, type Sink, type SinkTarget } from '../../../lib/sink/index.js';
 import { guid, remove, str, timeOf, upsert } from '../../support/change-events.js';
 import { describeEachEngine, type EngineDatabase } from '../../support/engines.js';
 import { stopOwnServer } from '../../support/postgres.js';
+import { seeded, shuffle } from '../../support/storms.js';
 
 after(stopOwnServer);
 
@@ -20,9 +23,22 @@ async function sinkOn(db: EngineDatabase, overrides: Partial<SinkTarget> = {}): 
     schema: db.schema,
     tablePrefix: '',
     writeDeleteLog: true,
+    // A development SQL Server's self-signed certificate (the tests' own server, never a production one).
+    allowTrustServerCertificate: true,
     ...overrides,
   });
   return Object.assign(sink, { [Symbol.asyncDispose]: () => sink.close() });
+}
+
+/** Two appliers at once can deadlock on the same rows: that batch is tried again, as the queue would. */
+async function applyRetryingTransient(sink: Sink, batch: ChangeEvent[]): Promise<ApplyOutcome[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await sink.applyBatch(batch);
+    } catch (err) {
+      if (!(err instanceof AppError) || err.code !== 'TARGET_TRANSIENT' || attempt === 5) throw err;
+    }
+  }
 }
 
 const label = (text: string) => ({
@@ -120,6 +136,63 @@ describeEachEngine('sink', (engine) => {
     assert.equal(await db.count('Tombstone'), 0);
   });
 
+  it('ends equal to the truth after a shuffled batch stream with duplicates and deletes', async () => {
+    await using db = await engine.createDatabase();
+    await using first = await sinkOn(db);
+    await using second = await sinkOn(db);
+    const random = seeded(20261125);
+    const events: ChangeEvent[] = [];
+    /** Per record: the latest change by version, which decides the final state whatever the order. */
+    const truth = new Map<string, { name: string; amount: string } | undefined>();
+    let version = 0;
+    for (let n = 1; n <= 200; n++) {
+      const id = guid(n);
+      let last: { v: number; deleted: boolean; row?: { name: string; amount: string } } | undefined;
+      for (let k = 0; k < 9; k++) {
+        version++;
+        if (last && !last.deleted && random() < 0.2) {
+          // Every other delete has no pre-image: it compares by time only.
+          const preVersion = random() < 0.5 ? last.v : undefined;
+          events.push(remove('account', id, preVersion, version));
+          last = { v: version, deleted: true };
+        } else {
+          const row = { name: `n${n}-v${version}`, amount: `${version}.25` };
+          events.push(
+            upsert('account', id, version, { name: str(row.name), amount: { type: 'decimal', value: row.amount } }),
+          );
+          last = { v: version, deleted: false, row };
+        }
+      }
+      truth.set(id, last?.deleted ? undefined : last?.row);
+    }
+    for (const event of events.slice()) if (random() < 0.1) events.push(structuredClone(event));
+    shuffle(events, random);
+    assert.ok(events.length >= 1900 && events.length <= 2100, `${events.length} events`);
+
+    // Two appliers take alternate batches at the same time, like two function instances.
+    const batches: ChangeEvent[][] = [];
+    for (let i = 0; i < events.length; i += 125) batches.push(events.slice(i, i + 125));
+    const counts = { applied: 0, stale: 0, failed: 0, waiting: 0 };
+    await Promise.all(
+      [first, second].map(async (sink, lane) => {
+        for (let b = lane; b < batches.length; b += 2) {
+          for (const outcome of await applyRetryingTransient(sink, batches[b])) counts[outcome.status]++;
+        }
+      }),
+    );
+    assert.equal(counts.failed, 0);
+    assert.equal(counts.applied + counts.stale, events.length);
+
+    // Sorted here: SQL Server orders uniqueidentifiers by its own byte order.
+    const stored = (await db.select('account', ['Id', 'name', 'amount'])).sort((a, b) =>
+      String(a.id).localeCompare(String(b.id)),
+    );
+    const expected = [...truth]
+      .flatMap(([id, row]) => (row ? [{ id, name: row.name, amount: row.amount }] : []))
+      .sort((a, b) => a.id.localeCompare(b.id));
+    assert.deepEqual(stored, expected);
+  });
+
   it('leaves one set of metadata rows when writers replace the same entity at once', async () => {
     await using db = await engine.createDatabase();
     const sinks = await Promise.all([sinkOn(db), sinkOn(db), sinkOn(db), sinkOn(db)]);
@@ -174,5 +247,36 @@ describeEachEngine('sink', (engine) => {
     assert.deepEqual(statuses(await sink.applyBatch([upsert('account', guid(1), 4, { name: str('older') })])), [
       'stale',
     ]);
+  });
+
+  it('makes an entity whose table would pass the column limit wait, naming the columns, while another applies', async () => {
+    await using db = await engine.createDatabase();
+    // A table an administrator made, a few columns short of the engine's limit (SQL Server 1,024, PostgreSQL 1,600).
+    const limit = engine.kind === 'mssql' ? 1_024 : 1_600;
+    const fillers = Array.from({ length: limit - 6 }, (_, i) => `f${i + 1}`);
+    await db.execute(
+      engine.kind === 'mssql'
+        ? `CREATE TABLE [${db.schema}].[contact] ([Id] uniqueidentifier NOT NULL PRIMARY KEY, ${fillers.map((f) => `[${f}] int NULL`).join(', ')});`
+        : `CREATE TABLE contact (id uuid NOT NULL PRIMARY KEY, ${fillers.map((f) => `${f} integer NULL`).join(', ')});`,
+    );
+    await using sink = await sinkOn(db);
+    const attributes = Object.fromEntries(
+      Array.from({ length: 10 }, (_, i) => [`new_field${i + 1}`, { type: 'int' as const, value: i }]),
+    );
+    const batch = [upsert('contact', guid(1), 1, attributes), upsert('account', guid(2), 1, { name: str('fits') })];
+    const outcomes = await sink.applyBatch(batch);
+    assert.deepEqual(statuses(outcomes), ['waiting', 'applied']);
+    const { error } = outcomes[0] as { error: { code: string; message: string; transient: boolean } };
+    assert.equal(error.code, 'TABLE_LIMIT_EXCEEDED');
+    assert.match(error.message, new RegExp(`^table contact would have ${limit + 9} columns, more than .*${limit}`));
+    assert.match(error.message, /columns not created: .*new_field1, .*new_field10/);
+    assert.match(error.message, /remove the entity from the profile/);
+    assert.equal(Object.keys((await db.columnTypes('contact')) ?? {}).length, limit - 5, 'no column added');
+    assert.deepEqual(statuses(await sink.applyBatch(batch.slice(0, 1))), ['waiting'], 'and again, without DDL');
+
+    // The administrator makes room (here: the table goes, the sink creates it anew): the entity applies.
+    await db.execute(engine.kind === 'mssql' ? `DROP TABLE [${db.schema}].[contact];` : 'DROP TABLE contact;');
+    assert.deepEqual(statuses(await sink.applyBatch(batch.slice(0, 1))), ['applied']);
+    assert.deepEqual(await db.select('contact', ['Id', 'new_field10']), [{ id: guid(1), new_field10: '9' }]);
   });
 });
