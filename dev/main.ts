@@ -30,6 +30,7 @@ try {
       ` Console      ${info.consoleUrl}   (${signedIn === false ? 'no development sign-in' : 'signed in as the development admin'})`,
       ` API          ${info.apiBaseUrl}   (health: ${info.apiBaseUrl}/health)`,
       ` Function key ${info.functionKey}   (header x-functions-key or ?code=)`,
+      ` Master key   ${info.masterKey}   (x-functions-key on POST /admin/functions/<name>: runs a timer now)`,
       ` OpenAPI      ${info.apiBaseUrl}/openapi.json`,
       ` PostgreSQL   psql "${info.postgresUrl}"`,
       ` Sample org   ${info.sampleOrg.url}  organizationId ${info.sampleOrg.organizationId}`,

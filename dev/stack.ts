@@ -42,6 +42,8 @@ export interface StackInfo {
   /** The admin console (signed in as the development admin). */
   consoleUrl: string;
   functionKey: string;
+  /** The host's master key: opens the admin API (`POST /admin/functions/{name}` runs a timer now). */
+  masterKey: string;
   postgresUrl: string;
   targetPostgresUrl: string;
   storageConnectionString: string;
@@ -95,6 +97,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const targetUrl = await ensureDatabase(postgres.url, TARGET_DB);
 
     const functionKey = persisted(join(dataDir, 'function-key'), () => randomBytes(24).toString('base64url'));
+    const masterKey = persisted(join(dataDir, 'master-key'), () => randomBytes(24).toString('base64url'));
     const payloadKey = persisted(join(dataDir, 'payload-key'), () => randomBytes(32).toString('base64'));
     const port = options.port ?? Number(process.env.PORT ?? 7071);
     const httpPort = port === 0 ? await freePort() : port;
@@ -142,6 +145,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const registry = await loadFunctionApp(files);
     const host = new DevHost(registry, {
       functionKey,
+      masterKey,
       env: settings,
       logger,
       stateDir: join(dataDir, 'durable'),
@@ -158,6 +162,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       apiBaseUrl,
       consoleUrl: `${apiBaseUrl}/admin/`,
       functionKey,
+      masterKey,
       postgresUrl: targetUrl,
       targetPostgresUrl: targetUrl,
       storageConnectionString: azurite.connectionString,

@@ -12,6 +12,8 @@ import type { FunctionRegistration } from './registry.js';
 export interface HttpTriggerDeps {
   routePrefix: string;
   functionKey: string;
+  /** The host's master key, which (as in Azure) also opens every function-level route. */
+  masterKey?: string;
   functions: FunctionRegistration[];
   /** Forwarded as `x-ms-client-principal` when a request has neither that header nor a key. */
   signedInPrincipal?: string;
@@ -70,7 +72,7 @@ export function createHttpTriggerHandler(deps: HttpTriggerDeps): (req: IncomingM
       });
       return;
     }
-    if (hit.route.authLevel !== 'anonymous' && !hasValidKey(req, url, deps.functionKey)) {
+    if (hit.route.authLevel !== 'anonymous' && !hasValidKey(req, url, [deps.functionKey, deps.masterKey])) {
       sendJson(res, 401, {
         code: 'UNAUTHORIZED',
         message: `${method} ${url.pathname} needs a function key: send it in the x-functions-key header or as ?code=.`,
@@ -112,12 +114,14 @@ export function createHttpTriggerHandler(deps: HttpTriggerDeps): (req: IncomingM
   }
 }
 
-function hasValidKey(req: IncomingMessage, url: URL, functionKey: string): boolean {
+function hasValidKey(req: IncomingMessage, url: URL, keys: (string | undefined)[]): boolean {
   const header = req.headers['x-functions-key'];
-  const given = (Array.isArray(header) ? header[0] : header) ?? url.searchParams.get('code') ?? '';
-  const a = Buffer.from(given);
-  const b = Buffer.from(functionKey);
-  return a.length === b.length && timingSafeEqual(a, b);
+  const given = Buffer.from((Array.isArray(header) ? header[0] : header) ?? url.searchParams.get('code') ?? '');
+  return keys.some((key) => {
+    if (!key) return false;
+    const expected = Buffer.from(key);
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  });
 }
 
 function flattenHeaders(req: IncomingMessage): Record<string, string> {

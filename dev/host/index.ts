@@ -5,12 +5,13 @@
  * replay engine.
  */
 import './core-api.js';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError } from '../../lib/errors.js';
 import { createLogger, type Logger } from '../../lib/log.js';
+import { handleAdminFunctions } from './admin-api.js';
 import { coreState, type RpcTypedData } from './core-api.js';
 import { clientBindingData, handleDurableApi, isLoopback, WEBHOOK_PATH } from './durable/http-api.js';
 import { DurableRuntime } from './durable/runtime.js';
@@ -39,6 +40,11 @@ export { type FunctionRegistration, type FunctionRegistry, loadFunctionApp, type
 export interface DevHostOptions {
   /** The key every non-anonymous HTTP trigger (and the Durable webhooks) accept. */
   functionKey: string;
+  /**
+   * The host's master key (`_master`): it opens the admin API (`POST /admin/functions/{name}`) and every
+   * function-level route. Without one, the host makes a random key (see `masterKey`).
+   */
+  masterKey?: string;
   /** App settings on top of `process.env` (connections, `%Setting%` values). */
   env?: Record<string, string>;
   logger?: Logger;
@@ -98,6 +104,8 @@ export class DevHost {
   #rpcServer: Server | undefined;
   #rpcBaseUrl: string | undefined;
   #publicBaseUrl = 'http://localhost:7071';
+  /** The key the admin API takes (the option's, or a random one). */
+  readonly masterKey: string;
   #started = false;
   #durableStarted = false;
   /** Aborted by stop(): cuts short the waits between function-level retries. */
@@ -110,6 +118,7 @@ export class DevHost {
     this.#settings = { ...process.env, ...registry.env, ...options.env };
     this.#hostJson = options.hostJson ? readHostJson(options.hostJson) : hostJsonDefaults;
     this.#logger = options.logger ?? createLogger({ fields: { component: 'dev-host' } });
+    this.masterKey = options.masterKey ?? randomBytes(24).toString('base64url');
     this.#functions = registry.functions.map((fn) => ({ ...fn, trigger: resolveTrigger(fn.metadata, this.#settings) }));
     const resolved: FunctionRegistry = {
       functions: this.#functions,
@@ -203,11 +212,13 @@ export class DevHost {
     const handler = createHttpTriggerHandler({
       routePrefix: this.options.routePrefix ?? this.#hostJson.routePrefix,
       functionKey: this.options.functionKey,
+      masterKey: this.masterKey,
       signedInPrincipal: this.options.signedInPrincipal,
       functions: this.#functions,
       invoke: async (fn, request) =>
         (await this.#invoke(fn, { inputData: [{ name: fn.trigger.name, data: { http: request } }] }, 'http')).response,
-      hostRoutes: (req, res, url, body) => this.#webhooks(req, res, url, body),
+      hostRoutes: async (req, res, url, body) =>
+        this.#adminApi(req, res, url, body) || (await this.#webhooks(req, res, url, body)),
     });
     const server = createServer(handler);
     await new Promise<void>((resolve, reject) => {
@@ -384,6 +395,28 @@ export class DevHost {
     } catch (err) {
       if (!res.headersSent) sendJson(res, 500, { message: messageOf(err) });
     }
+  }
+
+  /** `POST /admin/functions/{name}`: runs a timer (or another non-HTTP function) now, answering 202. */
+  #adminApi(req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer): boolean {
+    return handleAdminFunctions(
+      {
+        masterKey: this.masterKey,
+        functions: this.#functions,
+        run: (fn, input) =>
+          fn.trigger.type === 'timerTrigger'
+            ? this.fireTimer(fn.name)
+            : this.#invokeWithRetryPolicy(
+                fn,
+                { inputData: [{ name: fn.trigger.name, data: input === undefined ? null : { string: input } }] },
+                'admin',
+              ),
+      },
+      req,
+      res,
+      url,
+      body,
+    );
   }
 
   /** Public management webhooks on the main server: the function key is required. */

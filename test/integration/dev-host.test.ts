@@ -243,3 +243,90 @@ describe('dev host: timers', () => {
     assert.equal(observed.calls.cleanup, stoppedAt, 'no run after stop()');
   });
 });
+
+describe('dev host: admin API (POST /admin/functions/{name})', () => {
+  const MASTER = 'test-master-key';
+  let host: DevHost;
+  let origin: string;
+  before(async () => {
+    host = new DevHost(registry, {
+      functionKey: KEY,
+      masterKey: MASTER,
+      env: SETTINGS,
+      logger: capturingLogger().logger,
+      serviceBus: false,
+      timers: false,
+    });
+    origin = (await host.listen(0)).url;
+  });
+  after(() => host.stop());
+
+  const runNow = (name: string, key: string | undefined, body: string = JSON.stringify({ input: '' })) =>
+    fetch(`${origin}/admin/functions/${name}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(key === undefined ? {} : { 'x-functions-key': key }) },
+      body,
+    });
+
+  it('answers 202 and runs a timer function with a TimerInfo that is not past due', async () => {
+    const before = observed.calls.cleanup ?? 0;
+    const inputs = observed.timerInputs.length;
+    const res = await runNow('cleanup', MASTER);
+    assert.equal(res.status, 202);
+    await waitFor('the cleanup run', () => (observed.calls.cleanup ?? 0) === before + 1);
+    const timer = observed.timerInputs[inputs] as { isPastDue: boolean; scheduleStatus: { next: string } };
+    assert.equal(timer.isPastDue, false);
+    assert.ok(Date.parse(timer.scheduleStatus.next) > Date.now() - 1000, 'next occurrence is in the future');
+  });
+
+  it('matches the function name case-insensitively, as the host does', async () => {
+    const before = observed.calls.warmup ?? 0;
+    assert.equal((await runNow('WarmUp', MASTER)).status, 202);
+    await waitFor('the warmup run', () => (observed.calls.warmup ?? 0) === before + 1);
+  });
+
+  it('answers 401 without the master key, with a wrong one and with the function key', async () => {
+    const before = observed.calls.cleanup ?? 0;
+    for (const key of [undefined, 'wrong', KEY]) {
+      const res = await runNow('cleanup', key);
+      assert.equal(res.status, 401);
+      const body = (await res.json()) as { code: string; message: string };
+      assert.equal(body.code, 'UNAUTHORIZED');
+      assert.match(body.message, /master key/);
+    }
+    assert.equal(observed.calls.cleanup ?? 0, before, 'nothing ran');
+  });
+
+  it('answers 404 naming an unknown function', async () => {
+    const res = await runNow('noSuchFunction', MASTER);
+    assert.equal(res.status, 404);
+    assert.match(((await res.json()) as { message: string }).message, /noSuchFunction/);
+  });
+
+  it('answers 400 for an HTTP-triggered function: its route is how it runs', async () => {
+    const res = await runNow('health', MASTER);
+    assert.equal(res.status, 400);
+    assert.match(((await res.json()) as { message: string }).message, /HTTP-triggered/);
+  });
+
+  it('answers 400 for a body that is not {"input": …}, running nothing', async () => {
+    const before = observed.calls.cleanup ?? 0;
+    for (const body of ['not json', '[1]', JSON.stringify({ input: { a: 1 } })]) {
+      const res = await runNow('cleanup', MASTER, body);
+      assert.equal(res.status, 400, body);
+      assert.match(((await res.json()) as { message: string }).message, /"input"/);
+    }
+    assert.equal(observed.calls.cleanup ?? 0, before);
+  });
+
+  it('answers 405 with Allow: POST for another method', async () => {
+    const res = await fetch(`${origin}/admin/functions/cleanup`, { headers: { 'x-functions-key': MASTER } });
+    assert.equal(res.status, 405);
+    assert.equal(res.headers.get('allow'), 'POST');
+  });
+
+  it('lets the master key open a function-level route, as in Azure', async () => {
+    const res = await fetch(`${origin}/api/items/5`, { headers: { 'x-functions-key': MASTER } });
+    assert.equal(res.status, 200);
+  });
+});

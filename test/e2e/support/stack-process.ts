@@ -10,6 +10,7 @@ export interface StackJson {
   apiBaseUrl: string;
   consoleUrl: string;
   functionKey: string;
+  masterKey: string;
   postgresUrl: string;
   storageConnectionString: string;
   serviceBusConnectionString: string;
