@@ -19,7 +19,8 @@ describe('the admin console in Chromium', { timeout: 300_000 }, () => {
 
   before(async () => {
     [stack, browser] = await Promise.all([
-      startStackProcess({ args: ['--accounts=300', '--contacts=200'] }),
+      // Contacts reach the partitioned copy's threshold (10,000 estimated rows); only one test copies them.
+      startStackProcess({ args: ['--accounts=300', '--contacts=12000'] }),
       launchChromium(),
     ]);
   });
@@ -260,6 +261,58 @@ describe('the admin console in Chromium', { timeout: 300_000 }, () => {
     );
     assert.deepEqual(audit.entries[0].details, { dropTables: true });
     assert.equal(audit.entries[0].after, null);
+    await page.close();
+  });
+
+  it("shows a partitioned copy's partition count and its rows folded over the partitions", async () => {
+    const api = (path: string, init: RequestInit = {}) =>
+      fetch(`${stack.info.apiBaseUrl}${path}`, {
+        ...init,
+        headers: { 'x-functions-key': stack.info.functionKey, 'content-type': 'application/json' },
+      });
+    const created = await api('/profiles', {
+      method: 'POST',
+      body: JSON.stringify({
+        name: 'Contacts in partitions',
+        organizationId: stack.info.sampleOrg.organizationId,
+        source: { url: stack.info.sampleOrg.url },
+        target: { kind: 'postgres', connectionSecret: 'local-postgres', tablePrefix: 'parts' },
+        entities: ['contact'],
+      }),
+    });
+    assert.equal(created.status, 201, await created.clone().text());
+    const { id } = (await created.json()) as { id: string };
+    assert.ok((await api(`/profiles/${id}/activate`, { method: 'POST' })).ok);
+
+    const page = await adminPage();
+    await page.goto(`${stack.info.consoleUrl}#/profiles/${id}`);
+    await page.getByTestId('overall-sync').getByText('Completed').waitFor({ timeout: 120_000 });
+    const status = (await (await api(`/profiles/${id}/status`)).json()) as {
+      entities: { entity: string; rowsCopied: number; rowsEstimated: number; partitions: { rowsCopied: number }[] }[];
+    };
+    const contact = status.entities.find((e) => e.entity === 'contact')!;
+    assert.ok(contact.partitions.length >= 2, `a copy of ${contact.rowsEstimated} rows is partitioned`);
+    assert.equal(contact.rowsCopied, stack.info.sampleOrg.counts.contact);
+    assert.equal(
+      contact.partitions.reduce((sum, p) => sum + p.rowsCopied, 0),
+      contact.rowsCopied,
+      'rowsCopied is the sum over the partitions',
+    );
+
+    const row = page.locator('tr[data-entity="contact"]');
+    const partitions = row.getByTestId('partitions');
+    await partitions.waitFor();
+    assert.equal((await partitions.innerText()).trim(), `· ${contact.partitions.length} partitions`);
+    assert.equal(
+      await partitions.getAttribute('title'),
+      `${contact.partitions.length} of ${contact.partitions.length} id ranges read`,
+    );
+    // "12,000 / 12,000 · 3 partitions": the folded rowsCopied of rowsEstimated, digits as the locale groups them.
+    const progress = (await partitions.locator('xpath=..').innerText()).split('·')[0];
+    const [copied, estimated] = progress.split('/').map((n) => Number(n.replace(/\D/g, '')));
+    assert.deepEqual([copied, estimated], [contact.rowsCopied, contact.rowsEstimated]);
+    assert.equal(await row.locator('progress').getAttribute('value'), '100');
+    await screenshot(page, '14-partitioned-copy');
     await page.close();
   });
 });
