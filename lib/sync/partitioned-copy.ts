@@ -30,8 +30,14 @@ import type { SyncDeps, SyncSink } from './ports.js';
 export const PARTITION_MIN_ROWS = 10_000;
 /** Partitions a plan starts with at most; work stealing adds more while lanes would otherwise idle. */
 export const INITIAL_PARTITIONS = 16;
-/** Pages read but not yet applied, per copy call: what bounds memory whatever the lane count. */
+/** Pages being read or awaiting their apply, per copy call: what bounds the reads in flight. */
 export const MAX_PAGES_HELD = 24;
+/**
+ * Pages read and parsed but not yet applied, across every copy in the process: what bounds memory (a parsed
+ * 5,000-row page of a wide table takes tens of MB). A read starts only while fewer are waiting; a read in
+ * flight holds only its socket, so latency is still hidden by up to {@link MAX_PAGES_HELD} reads.
+ */
+export const MAX_PAGES_PARSED = 6;
 /** Pages applied at once per copy call (each is one set-based batch on the target). */
 export const APPLY_CONCURRENCY = 4;
 
@@ -44,11 +50,40 @@ export interface PartitionSettings {
   maxPagesHeld?: number;
   /** Default {@link APPLY_CONCURRENCY}. */
   applyConcurrency?: number;
+  /** The bound on parsed pages awaiting apply; by default the process-wide one ({@link MAX_PAGES_PARSED}). */
+  parsedPages?: ParsedPages;
   /** The organization's read lanes; by default the process-wide ones of the profile's organization URL. */
   lanes?: ReadLanes;
 }
 
 const MAX_KEY = (1n << 128n) - 1n;
+
+/** Counts pages parsed and not yet applied; `room()` waits until fewer than the bound are. */
+export class ParsedPages {
+  private count = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(readonly bound: number) {}
+
+  get inUse(): number {
+    return this.count;
+  }
+
+  add(): void {
+    this.count++;
+  }
+
+  remove(): void {
+    this.count--;
+    while (this.count < this.bound && this.waiting.length) this.waiting.shift()?.();
+  }
+
+  async room(): Promise<void> {
+    while (this.count >= this.bound) await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+}
+
+const processParsedPages = new ParsedPages(MAX_PAGES_PARSED);
 
 /**
  * Plans a partitioned copy when the entity is large enough: the tracked read's first page (fixing the delta's
@@ -137,6 +172,7 @@ export async function copyPartitions(
   const lanesOf = settings.lanes ?? organizationLimits(profile.source.url).lanes;
   const held = new Slots(settings.maxPagesHeld ?? MAX_PAGES_HELD);
   const applying = new Slots(settings.applyConcurrency ?? APPLY_CONCURRENCY);
+  const parsed = settings.parsedPages ?? processParsedPages;
   const pageSize = deps.pageSize ?? 5000;
   const source = deps.dataverseFor(profile);
   const log = deps.logger.child({ profileId: profile.id, entity });
@@ -258,6 +294,7 @@ export async function copyPartitions(
         lanesOf.release(rows);
       }
     })();
+    parsed.add();
     // A split from here on would cut above rows this page is applying (they would count twice): none until saved.
     lane.settling = true;
     const turn = lane.serial.then(async () => {
@@ -285,6 +322,7 @@ export async function copyPartitions(
       await turn;
     } finally {
       lane.settling = false;
+      parsed.remove();
     }
   };
 
@@ -297,8 +335,9 @@ export async function copyPartitions(
     errors.push(err);
   });
   while (errors.length === 0) {
-    // A page is started only with a held-page slot and a read lane in hand, so partitions are picked (and
-    // split) only as fast as the organization's lanes open.
+    // A page is started only while few parsed pages wait, with a held-page slot and a read lane in hand, so
+    // partitions are picked (and split) only as fast as the organization's lanes open and memory allows.
+    await parsed.room();
     await held.acquire();
     await lanesOf.acquire();
     const lane = errors.length ? undefined : pick();
