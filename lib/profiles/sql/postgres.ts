@@ -41,6 +41,14 @@ export function postgresControlSql(schema: string) {
   const profiles = t('profiles');
   const status = t('entity_status');
   const checkpoints = t('checkpoints');
+  /** Writes checkpoint $2 ($3 next link, $4 delta link, $5 pages, $6 time) of profile $1, if the profile exists. */
+  const checkpointUpsert = `INSERT INTO ${checkpoints} AS c (${CHECKPOINT_COLUMNS})
+SELECT p.id, $2, $3, $4, $5, $6 FROM ${profiles} AS p WHERE p.id = $1
+ON CONFLICT (profile_id, entity) DO UPDATE SET
+  next_link = EXCLUDED.next_link,
+  delta_link = EXCLUDED.delta_link,
+  pages_done = EXCLUDED.pages_done,
+  updated_at = EXCLUDED.updated_at`;
   const targetState = t('target_state');
   const history = t('schema_migrations');
   const audit = t('audit_log');
@@ -208,26 +216,14 @@ ON CONFLICT (profile_id, entity) DO UPDATE SET
     }),
 
     upsertCheckpoint: (c: Omit<SyncCheckpoint, 'updatedAt'>, now: Date): PgStatement => ({
-      text: `INSERT INTO ${checkpoints} AS c (${CHECKPOINT_COLUMNS})
-SELECT p.id, $2, $3, $4, $5, $6 FROM ${profiles} AS p WHERE p.id = $1
-ON CONFLICT (profile_id, entity) DO UPDATE SET
-  next_link = EXCLUDED.next_link,
-  delta_link = EXCLUDED.delta_link,
-  pages_done = EXCLUDED.pages_done,
-  updated_at = EXCLUDED.updated_at`,
+      text: checkpointUpsert,
       values: [c.profileId, c.entity, c.nextLink, c.deltaLink, c.pagesDone, now],
     }),
 
     /** The checkpoint and the rows copied move together: one statement, answering the status rows written. */
     saveCopyProgress: (c: Omit<SyncCheckpoint, 'updatedAt'>, rowsCopied: number, now: Date): PgStatement => ({
       text: `WITH saved AS (
-  INSERT INTO ${checkpoints} AS c (${CHECKPOINT_COLUMNS})
-  SELECT p.id, $2, $3, $4, $5, $6 FROM ${profiles} AS p WHERE p.id = $1
-  ON CONFLICT (profile_id, entity) DO UPDATE SET
-    next_link = EXCLUDED.next_link,
-    delta_link = EXCLUDED.delta_link,
-    pages_done = EXCLUDED.pages_done,
-    updated_at = EXCLUDED.updated_at
+${checkpointUpsert}
   RETURNING c.profile_id
 )
 INSERT INTO ${status} AS s (profile_id, entity, sync_state, rows_copied, updated_at)
@@ -247,13 +243,7 @@ ON CONFLICT (profile_id, entity) DO UPDATE SET
     /** The checkpoint and the partitions in one statement (the foreign key is checked at its end). */
     startPartitionedCopy: (c: Omit<SyncCheckpoint, 'updatedAt'>, ranges: PartitionRange[], now: Date): PgStatement => ({
       text: `WITH saved AS (
-  INSERT INTO ${checkpoints} AS c (${CHECKPOINT_COLUMNS})
-  SELECT p.id, $2, $3, $4, $5, $6 FROM ${profiles} AS p WHERE p.id = $1
-  ON CONFLICT (profile_id, entity) DO UPDATE SET
-    next_link = EXCLUDED.next_link,
-    delta_link = EXCLUDED.delta_link,
-    pages_done = EXCLUDED.pages_done,
-    updated_at = EXCLUDED.updated_at
+${checkpointUpsert}
   RETURNING c.profile_id, c.entity
 )
 INSERT INTO ${partitions} (${PARTITION_COLUMNS})
