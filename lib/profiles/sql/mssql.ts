@@ -144,6 +144,18 @@ BEGIN
 END;
 `;
 
+  /** Once @written says the progress row was written: adds @p7 rows to entity @p1/@p2's rows copied, at `at`. */
+  const addRowsCopied = (at: string) => `IF @written > 0
+BEGIN
+  UPDATE ${status} WITH (UPDLOCK, SERIALIZABLE)
+  SET [rows_copied] = [rows_copied] + @p7, [updated_at] = ${at}
+  WHERE [profile_id] = @p1 AND [entity] = @p2;
+  IF @@ROWCOUNT = 0
+    INSERT INTO ${status} ([profile_id], [entity], [sync_state], [rows_copied], [updated_at])
+    VALUES (@p1, @p2, N'NotStarted', @p7, ${at});
+END;
+`;
+
   return {
     /** Serialises migrations of this schema across instances; the lock is released with the transaction. */
     migrationLock: (): MssqlStatement =>
@@ -389,16 +401,7 @@ SELECT @written AS [written];`,
         `SET XACT_ABORT ON;
 DECLARE @written INT;
 BEGIN TRANSACTION;
-${writeCheckpoint}IF @written > 0
-BEGIN
-  UPDATE ${status} WITH (UPDLOCK, SERIALIZABLE)
-  SET [rows_copied] = [rows_copied] + @p7, [updated_at] = @p6
-  WHERE [profile_id] = @p1 AND [entity] = @p2;
-  IF @@ROWCOUNT = 0
-    INSERT INTO ${status} ([profile_id], [entity], [sync_state], [rows_copied], [updated_at])
-    VALUES (@p1, @p2, N'NotStarted', @p7, @p6);
-END;
-COMMIT TRANSACTION;
+${writeCheckpoint}${addRowsCopied('@p6')}COMMIT TRANSACTION;
 SELECT @written AS [written];`,
         ...checkpointParams(c, now),
         ['BIGINT', rowsCopied],
@@ -452,16 +455,7 @@ UPDATE ${partitions} WITH (UPDLOCK, SERIALIZABLE)
 SET [last_id] = @p4, [pages_done] = @p5, [done] = @p6, [rows_copied] = [rows_copied] + @p7, [updated_at] = @p8
 WHERE [profile_id] = @p1 AND [entity] = @p2 AND [partition_no] = @p3;
 SET @written = @@ROWCOUNT;
-IF @written > 0
-BEGIN
-  UPDATE ${status} WITH (UPDLOCK, SERIALIZABLE)
-  SET [rows_copied] = [rows_copied] + @p7, [updated_at] = @p8
-  WHERE [profile_id] = @p1 AND [entity] = @p2;
-  IF @@ROWCOUNT = 0
-    INSERT INTO ${status} ([profile_id], [entity], [sync_state], [rows_copied], [updated_at])
-    VALUES (@p1, @p2, N'NotStarted', @p7, @p8);
-END;
-COMMIT TRANSACTION;
+${addRowsCopied('@p8')}COMMIT TRANSACTION;
 SELECT @written AS [written];`,
         ['UNIQUEIDENTIFIER', p.profileId],
         ['NVARCHAR(128)', p.entity],

@@ -49,6 +49,14 @@ ON CONFLICT (profile_id, entity) DO UPDATE SET
   delta_link = EXCLUDED.delta_link,
   pages_done = EXCLUDED.pages_done,
   updated_at = EXCLUDED.updated_at`;
+  /** After a `saved` CTE answering profile_id: adds $7 rows to entity $2's rows copied, at `at`. */
+  const addRowsCopied = (
+    at: string,
+  ) => `INSERT INTO ${status} AS s (profile_id, entity, sync_state, rows_copied, updated_at)
+SELECT saved.profile_id, $2, 'NotStarted', $7::bigint, ${at} FROM saved
+ON CONFLICT (profile_id, entity) DO UPDATE SET
+  rows_copied = s.rows_copied + EXCLUDED.rows_copied,
+  updated_at = EXCLUDED.updated_at`;
   const targetState = t('target_state');
   const history = t('schema_migrations');
   const audit = t('audit_log');
@@ -226,11 +234,7 @@ ON CONFLICT (profile_id, entity) DO UPDATE SET
 ${checkpointUpsert}
   RETURNING c.profile_id
 )
-INSERT INTO ${status} AS s (profile_id, entity, sync_state, rows_copied, updated_at)
-SELECT saved.profile_id, $2, 'NotStarted', $7::bigint, $6 FROM saved
-ON CONFLICT (profile_id, entity) DO UPDATE SET
-  rows_copied = s.rows_copied + EXCLUDED.rows_copied,
-  updated_at = EXCLUDED.updated_at`,
+${addRowsCopied('$6')}`,
       values: [c.profileId, c.entity, c.nextLink, c.deltaLink, c.pagesDone, now, rowsCopied],
     }),
 
@@ -275,11 +279,7 @@ ORDER BY entity, partition_no`,
   WHERE profile_id = $1 AND entity = $2 AND partition_no = $3
   RETURNING profile_id
 )
-INSERT INTO ${status} AS s (profile_id, entity, sync_state, rows_copied, updated_at)
-SELECT saved.profile_id, $2, 'NotStarted', $7::bigint, $8 FROM saved
-ON CONFLICT (profile_id, entity) DO UPDATE SET
-  rows_copied = s.rows_copied + EXCLUDED.rows_copied,
-  updated_at = EXCLUDED.updated_at`,
+${addRowsCopied('$8')}`,
       values: [p.profileId, p.entity, p.partition, p.lastId, p.pagesDone, p.done, rowsCopied, now],
     }),
 
