@@ -8,7 +8,7 @@ import type { SyncCheckpoint } from '../profiles/control-store.js';
 import type { ExportProfile } from '../profiles/schema.js';
 import { applyChanges } from './apply-read-changes.js';
 import { EntitySchemaCache } from './entity-schema.js';
-import { copyPartitions, PARTITION_MIN_ROWS, planPartitions } from './partitioned-copy.js';
+import { copyPartitions, PARTITION_MIN_ROWS, type PartitionedTable, planPartitions } from './partitioned-copy.js';
 import type { SyncDeps } from './ports.js';
 import { toAssociations } from './relationship-rows.js';
 import { attributeSpecs, toSinkMetadata } from './target-metadata.js';
@@ -99,12 +99,12 @@ async function prepareEntity(deps: SyncDeps, profile: ExportProfile, entity: str
     lastError: null,
     ...(fresh ? { rowsCopied: 0, syncStartedAt: now() } : {}),
   });
-  // A large entity is read as parallel id ranges (partitioned-copy.ts); N:N intersect tables keep the one read.
-  if (fresh && counted === entity) {
+  // A large entity, or N:N relationship by its intersect table, is read as parallel id ranges (partitioned-copy.ts).
+  if (fresh) {
     const pageSize = deps.pageSize ?? DEFAULT_PAGE_SIZE;
     if ((estimate ?? 0) >= (deps.partitions?.minRows ?? PARTITION_MIN_ROWS)) {
       await deps.store.clearCheckpoints(profile.id, entity);
-      await planPartitions(deps, profile, entity, estimate, pageSize);
+      await planPartitions(deps, profile, { entity, table: counted }, estimate, pageSize);
     }
   }
 }
@@ -136,19 +136,28 @@ export async function copyEntityPages(
   const source = deps.dataverseFor(profile);
   const sink = await deps.sinkFor(profile);
   const relationship = isRelationship(profile, entity) ? await source.relationshipMetadata(entity) : undefined;
-  const options = relationship
-    ? undefined
+  const copied: PartitionedTable = relationship
+    ? {
+        entity,
+        table: relationship.intersectEntityName,
+        toChanges: (rows, readTime) => toAssociations(rows, relationship, readTime).changes,
+      }
     : {
-        attributeSpecs: { [entity]: attributeSpecs(await source.entityMetadata(entity)) },
-        // A value too long for its column has the metadata read again once before the row fails.
-        schema: new EntitySchemaCache(source, log).forProfile(profile),
+        entity,
+        table: entity,
+        toChanges: (rows) => rows,
+        options: {
+          attributeSpecs: { [entity]: attributeSpecs(await source.entityMetadata(entity)) },
+          // A value too long for its column has the metadata read again once before the row fails.
+          schema: new EntitySchemaCache(source, log).forProfile(profile),
+        },
       };
-  if (partitioned) return copyPartitions(deps, profile, entity, maxPages, sink, options);
+  if (partitioned) return copyPartitions(deps, profile, copied, maxPages, sink);
   let pagesDone = checkpoint?.pagesDone ?? 0;
   let deltaLink = checkpoint?.deltaLink ?? null;
   const result: CopyResult = { done: false, rows: 0, pages: 0 };
   const pages = source
-    .readPages(relationship?.intersectEntityName ?? entity, {
+    .readPages(copied.table, {
       pageSize: deps.pageSize ?? DEFAULT_PAGE_SIZE,
       trackChanges: true,
       startLink: checkpoint?.nextLink ?? undefined,
@@ -161,8 +170,7 @@ export async function copyEntityPages(
       const next = await pages.next();
       if (next.done) break;
       const page = next.value;
-      const changes = relationship ? toAssociations(page.rows, relationship, requestedAt).changes : page.rows;
-      const tally = await applyChanges(deps, profile, sink, changes, options);
+      const tally = await applyChanges(deps, profile, sink, copied.toChanges(page.rows, requestedAt), copied.options);
       pagesDone++;
       deltaLink = page.deltaLink ?? deltaLink;
       const checkpoint = { profileId, entity, nextLink: page.nextLink ?? null, deltaLink, pagesDone };

@@ -6,6 +6,10 @@
  * it added to the entity's count in one statement. A crash re-reads at most the page each partition had in
  * flight, and the count stays exact.
  *
+ * An N:N relationship is copied the same way, by ranges of its intersect entity's primary id (e.g.
+ * `systemuserroleid`), each page's intersect rows turned into Associate changes before they are applied
+ * ({@link PartitionedTable}).
+ *
  * Reconcile's delta link comes from a change-tracked read of the primary ids alone (change tracking takes no
  * `$filter`, so it cannot be partitioned). Its first page is read when the copy is planned, before any
  * partition, which fixes the version the delta starts from: every change after it — to a row a partition has
@@ -40,6 +44,21 @@ export const MAX_PAGES_HELD = 24;
 export const MAX_PAGES_PARSED = 6;
 /** Pages applied at once per copy call (each is one set-based batch on the target). */
 export const APPLY_CONCURRENCY = 4;
+
+/** What a partitioned copy reads: an entity's own rows, or an N:N relationship's intersect rows. */
+export interface PartitionedRead {
+  /** The profile's name (entity or relationship): the key of its status, checkpoint and partitions. */
+  entity: string;
+  /** The Dataverse table read by ranges of its primary id: the entity, or the relationship's intersect entity. */
+  table: string;
+}
+
+/** A partitioned read and how its rows are applied. */
+export interface PartitionedTable extends PartitionedRead {
+  /** A page's rows → the changes applied (intersect rows → Associates); `readTime` is when it was asked for. */
+  toChanges(rows: ChangeEvent[], readTime: string): ChangeEvent[];
+  options?: ApplyOptions;
+}
 
 export interface PartitionSettings {
   /** Default {@link PARTITION_MIN_ROWS}. */
@@ -93,15 +112,16 @@ const processParsedPages = new ParsedPages(MAX_PAGES_PARSED);
 export async function planPartitions(
   deps: SyncDeps,
   profile: ExportProfile,
-  entity: string,
+  read: PartitionedRead,
   estimate: number | undefined,
   pageSize: number,
 ): Promise<boolean> {
   const settings = deps.partitions ?? {};
   if ((estimate ?? 0) < (settings.minRows ?? PARTITION_MIN_ROWS)) return false;
+  const { entity, table } = read;
   const source = deps.dataverseFor(profile);
-  const tracked = await source.readTrackedIds(entity, { pageSize });
-  const bounds = await source.idBounds(entity);
+  const tracked = await source.readTrackedIds(table, { pageSize });
+  const bounds = await source.idBounds(table);
   if (!bounds) return false;
   const first = sqlGuidKey(bounds.first);
   const last = sqlGuidKey(bounds.last);
@@ -134,6 +154,7 @@ export async function planPartitions(
   deps.logger.info('partitioned copy planned', {
     profileId: profile.id,
     entity,
+    ...(table === entity ? {} : { table }),
     partitions: ranges.length,
     estimate,
   });
@@ -163,11 +184,12 @@ const keyOrUndefined = (id: string | null): bigint | undefined => (id === null ?
 export async function copyPartitions(
   deps: SyncDeps,
   profile: ExportProfile,
-  entity: string,
+  copied: PartitionedTable,
   maxPages: number,
   sink: SyncSink,
-  options: ApplyOptions | undefined,
 ): Promise<CopyResult> {
+  const { entity, table, options } = copied;
+  const now = deps.now ?? (() => new Date());
   const settings = deps.partitions ?? {};
   const lanesOf = settings.lanes ?? organizationLimits(profile.source.url).lanes;
   const held = new Slots(settings.maxPagesHeld ?? MAX_PAGES_HELD);
@@ -283,13 +305,15 @@ export async function copyPartitions(
     const page = await (async () => {
       let rows = 0;
       try {
-        const read = await source.readIdRange(entity, {
+        // Taken before the request: a change Dataverse makes after the read is dated later than the page.
+        const readTime = now().toISOString();
+        const read = await source.readIdRange(table, {
           after: state.lastId ?? state.after,
           upTo: state.upTo,
           pageSize,
         });
         rows = read.rows.length;
-        return read;
+        return { ...read, readTime };
       } finally {
         lanesOf.release(rows);
       }
@@ -302,7 +326,8 @@ export async function copyPartitions(
       const upTo = keyOrUndefined(state.upTo);
       const rows = upTo === undefined ? page.rows : page.rows.filter((r) => sqlGuidKey(r.recordId) <= upTo);
       const cut = rows.length < page.rows.length;
-      const tally = await applying.run(() => applyChanges(deps, profile, sink, rows as ChangeEvent[], options));
+      const changes = copied.toChanges(rows, page.readTime);
+      const tally = await applying.run(() => applyChanges(deps, profile, sink, changes, options));
       const lastId = rows.length ? rows[rows.length - 1].recordId.toLowerCase() : state.lastId;
       const done = cut || !page.more || rows.length === 0;
       await deps.store.savePartitionProgress(
@@ -329,7 +354,7 @@ export async function copyPartitions(
   // The tracked id read goes on, one lane, for as long as this call reads partitions.
   let partitionsRunning = true;
   const trackedRead = () =>
-    readTrackedIds(deps, profile, entity, { lanes: lanesOf, pageSize, more: () => partitionsRunning });
+    readTrackedIds(deps, profile, copied, { lanes: lanesOf, pageSize, more: () => partitionsRunning });
 
   const tracked = trackedRead().catch((err) => {
     errors.push(err);
@@ -382,7 +407,7 @@ export const TRACKED_ID_PAGES_PER_RUN = 300;
 export async function readTrackedIds(
   deps: SyncDeps,
   profile: ExportProfile,
-  entity: string,
+  { entity, table }: PartitionedRead,
   options: { lanes?: ReadLanes; pageSize?: number; more?: () => boolean; maxPages?: number } = {},
 ): Promise<{ deltaStored: boolean; pages: number }> {
   const source = deps.dataverseFor(profile);
@@ -397,7 +422,7 @@ export async function readTrackedIds(
     await lanes.acquire();
     let page: Awaited<ReturnType<typeof source.readTrackedIds>> | undefined;
     try {
-      page = await source.readTrackedIds(entity, {
+      page = await source.readTrackedIds(table, {
         link: checkpoint.nextLink,
         pageSize: options.pageSize ?? deps.pageSize ?? 5000,
       });

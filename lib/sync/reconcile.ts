@@ -112,15 +112,18 @@ async function reconcileEntity(
     return { ...entry, outcome: 'recopy', error: error.message };
   };
   const checkpoint = await deps.store.getCheckpoint(profile.id, entity);
+  const source = deps.dataverseFor(profile);
   if (!checkpoint?.deltaLink && !withoutCopy) {
     // A partitioned copy completes with its rows; its change-tracked id read goes on here to the delta link.
     if (!checkpoint?.nextLink || (await deps.store.copyPartitions(profile.id, entity)).length === 0) {
       return { ...entry, outcome: 'skipped' };
     }
     try {
-      const read = await readTrackedIds(deps, profile, entity, {
-        maxPages: deps.trackedIdPagesPerRun ?? TRACKED_ID_PAGES_PER_RUN,
-      });
+      // A relationship's id read is of its intersect entity; its delta then follows the same path as below.
+      const relationship = isRelationship(profile, entity) ? await source.relationshipMetadata(entity) : undefined;
+      const table = relationship?.intersectEntityName ?? entity;
+      const maxPages = deps.trackedIdPagesPerRun ?? TRACKED_ID_PAGES_PER_RUN;
+      const read = await readTrackedIds(deps, profile, { entity, table }, { maxPages });
       if (read.deltaStored) log.info('reconcile took the delta link of a partitioned copy', { pages: read.pages });
       return { ...entry, outcome: read.deltaStored ? 'baselined' : 'baselining', pages: read.pages };
     } catch (err) {
@@ -128,7 +131,6 @@ async function reconcileEntity(
       return error.code === 'DELTA_TOKEN_EXPIRED' ? recopy(error) : failed(error);
     }
   }
-  const source = deps.dataverseFor(profile);
   let relationship: RelationshipMetadata | undefined;
   try {
     relationship = isRelationship(profile, entity) ? await source.relationshipMetadata(entity) : undefined;
