@@ -83,14 +83,15 @@ async function prepareEntity(deps: SyncDeps, profile: ExportProfile, entity: str
   const now = deps.now ?? (() => new Date());
   const source = deps.dataverseFor(profile);
   if (options.full) await deps.store.clearCheckpoints(profile.id, entity);
-  let counted = entity;
+  // The table counted and, when large, partitioned: a relationship's intersect entity.
+  let table = entity;
   if (isRelationship(profile, entity)) {
-    counted = (await source.relationshipMetadata(entity)).intersectEntityName;
+    table = (await source.relationshipMetadata(entity)).intersectEntityName;
   } else {
     const sink = await deps.sinkFor(profile);
     await sink.writeMetadata(toSinkMetadata(await source.entityMetadata(entity)));
   }
-  const estimate = await source.estimateCount(counted);
+  const estimate = await source.estimateCount(table);
   const fresh = options.full || !isCopyCheckpoint(await deps.store.getCheckpoint(profile.id, entity));
   await deps.store.updateSyncState(profile.id, entity, {
     syncState: 'InProgress',
@@ -104,7 +105,7 @@ async function prepareEntity(deps: SyncDeps, profile: ExportProfile, entity: str
     const pageSize = deps.pageSize ?? DEFAULT_PAGE_SIZE;
     if ((estimate ?? 0) >= (deps.partitions?.minRows ?? PARTITION_MIN_ROWS)) {
       await deps.store.clearCheckpoints(profile.id, entity);
-      await planPartitions(deps, profile, { entity, table: counted }, estimate, pageSize);
+      await planPartitions(deps, profile, { entity, table }, estimate, pageSize);
     }
   }
 }
