@@ -58,6 +58,14 @@ const deps: SyncDeps = {
   logger: silentLogger,
 };
 
+// The heap's high marks, sampled: what of the peak RSS is live JavaScript, V8's reserve, and buffers.
+const highs = { heapUsedMb: 0, heapTotalMb: 0, externalMb: 0 };
+const sampler = setInterval(() => {
+  const m = process.memoryUsage();
+  highs.heapUsedMb = Math.max(highs.heapUsedMb, m.heapUsed / 1_048_576);
+  highs.heapTotalMb = Math.max(highs.heapTotalMb, m.heapTotal / 1_048_576);
+  highs.externalMb = Math.max(highs.externalMb, m.external / 1_048_576);
+}, 100);
 const started = performance.now();
 const entities = await planInitialSync(deps, profile.id);
 let rows = 0;
@@ -72,9 +80,10 @@ await Promise.all(
   }),
 );
 const seconds = (performance.now() - started) / 1000;
+clearInterval(sampler);
 await sink.close();
 await store.close();
 const cpu = process.cpuUsage();
 process.stdout.write(
-  JSON.stringify({ rows, seconds, peakRssMb: peakRssMb(), cpuSeconds: (cpu.user + cpu.system) / 1e6 }),
+  JSON.stringify({ rows, seconds, peakRssMb: peakRssMb(), ...highs, cpuSeconds: (cpu.user + cpu.system) / 1e6 }),
 );

@@ -1,10 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { startEmbeddedPostgres } from '../dev/embedded/postgres.js';
+import { deployedWorker } from './deployed-worker.js';
 import type { BenchFigure } from './run.js';
 
 const ACCOUNTS = Number(process.env.BENCH_SYNC_ACCOUNTS ?? 250_000);
@@ -66,7 +67,13 @@ interface SyncRun {
 }
 
 /** One initial sync of `entities` from a sample org of its own process into a fresh PostgreSQL. */
-async function syncRun(root: string, name: string, org: OrgSetup, entities: string[]): Promise<SyncRun> {
+async function syncRun(
+  root: string,
+  name: string,
+  org: OrgSetup,
+  entities: string[],
+  nodeArgs: string[],
+): Promise<SyncRun> {
   const dataDir = join(root, '.local', 'bench', `pg-sync-${name}`);
   const server = await startEmbeddedPostgres({ dataDir, fresh: true });
   // BENCH_CPU_PROF=<dir> writes CPU profiles of the sample org and the sync process, to see where time goes.
@@ -80,6 +87,9 @@ async function syncRun(root: string, name: string, org: OrgSetup, entities: stri
       process.execPath,
       [
         ...profile,
+        ...nodeArgs,
+        // BENCH_SYNC_NODE_FLAGS: more V8 flags for the sync process alone (e.g. --trace-gc).
+        ...(process.env.BENCH_SYNC_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
         script('initial-sync-process.js'),
         JSON.stringify({ pgUrl: server.url, sampleUrl: sample.url, organizationId: sample.organizationId, entities }),
       ],
@@ -88,12 +98,24 @@ async function syncRun(root: string, name: string, org: OrgSetup, entities: stri
     const postmaster = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
     const orgCpuBefore = cpuSecondsOf(sampleOrg.pid, false);
     const pgCpuBefore = cpuSecondsOf(postmaster, true);
-    const result = JSON.parse(await output(run)) as {
+    // The last line is the result; any before it are V8 traces asked for by BENCH_SYNC_NODE_FLAGS.
+    const lines = (await output(run)).trim().split('\n');
+    if (lines.length > 1)
+      writeFileSync(join(root, '.local', 'bench', `trace-${name}.txt`), lines.slice(0, -1).join('\n'));
+    const result = JSON.parse(lines[lines.length - 1]) as {
       rows: number;
       seconds: number;
       peakRssMb: number;
+      heapUsedMb: number;
+      heapTotalMb: number;
+      externalMb: number;
       cpuSeconds: number;
     };
+    const mb = (n: number) => Math.round(n);
+    console.error(
+      `initial sync ${name}: ${result.rows} rows in ${result.seconds.toFixed(1)} s; peak RSS ${mb(result.peakRssMb)} MB, ` +
+        `heap used ≤ ${mb(result.heapUsedMb)} MB of ≤ ${mb(result.heapTotalMb)} MB, external ≤ ${mb(result.externalMb)} MB`,
+    );
     // The engine's connections are closed: give the postmaster a moment to reap their backends.
     await new Promise((r) => setTimeout(r, 300));
     const stats = await fetch(`${sample.url}/_sample/stats`)
@@ -129,7 +151,11 @@ export async function benchInitialSync(root: string, earlier: BenchFigure[]): Pr
   const perRow = (run: SyncRun, seconds: number) => (seconds * 1e6) / run.rows;
   const figures: BenchFigure[] = [];
 
-  const mixed = await syncRun(root, 'mixed', { account: ACCOUNTS, contact: CONTACTS }, ['account', 'contact']);
+  // Every run but one has the deployed worker's arguments (its heap cap); that one shows Node's defaults here.
+  const worker = deployedWorker(root);
+  const run = (name: string, org: OrgSetup, entities: string[], nodeArgs = worker.args) =>
+    syncRun(root, name, org, entities, nodeArgs);
+  const mixed = await run('mixed', { account: ACCOUNTS, contact: CONTACTS }, ['account', 'contact']);
   const rate = mixed.rows / mixed.seconds;
   figures.push(
     {
@@ -175,9 +201,10 @@ export async function benchInitialSync(root: string, earlier: BenchFigure[]): Pr
   const one = { account: 10, contact: SINGLE_ENTITY_ROWS };
   // The issue's setting: 52 requests in flight at most (Dataverse's concurrency limit) and its request count.
   const limits = { concurrent: 52, requests: 6000, windowSeconds: 300 };
-  const single = await syncRun(root, 'single', one, ['contact']);
-  const latent = await syncRun(root, 'latency', { ...one, latency: DATAVERSE_LATENCY, limits }, ['contact']);
-  const large = await syncRun(root, 'large', { account: 10, contact: LARGE_ENTITY_ROWS }, ['contact']);
+  const single = await run('single', one, ['contact']);
+  const latent = await run('latency', { ...one, latency: DATAVERSE_LATENCY, limits }, ['contact']);
+  const large = await run('large', { account: 10, contact: LARGE_ENTITY_ROWS }, ['contact']);
+  const defaults = await run('node-defaults', one, ['contact'], []);
   const singleRate = single.rows / single.seconds;
   const latentRate = latent.rows / latent.seconds;
   const rows = (n: number) => n.toLocaleString('en-US');
@@ -212,7 +239,7 @@ export async function benchInitialSync(root: string, earlier: BenchFigure[]): Pr
     },
     {
       key: 'initialSyncPeakRssMb',
-      label: `initial sync peak RSS, one entity of ${rows(single.rows)} rows`,
+      label: `initial sync peak RSS, one entity of ${rows(single.rows)} rows (worker as deployed: ${worker.args.join(' ')})`,
       value: single.peakRssMb,
       unit: 'MB',
       target: '≤ 512 MB',
@@ -231,6 +258,18 @@ export async function benchInitialSync(root: string, earlier: BenchFigure[]): Pr
       unit: 'MB',
       target: '≤ 512 MB, flat in row count',
       met: large.peakRssMb <= 512 && large.peakRssMb <= single.peakRssMb * 1.25,
+    },
+    {
+      key: 'initialSyncPeakRssMbNodeDefaults',
+      label: `initial sync peak RSS, ${rows(defaults.rows)} rows, Node's default heap on this ${Math.round(totalmem() / 2 ** 30)} GiB machine`,
+      value: defaults.peakRssMb,
+      unit: 'MB',
+    },
+    {
+      key: 'initialSyncNodeDefaultsRowsPerSec',
+      label: `initial sync, the same ${rows(defaults.rows)} rows with Node's default heap`,
+      value: defaults.rows / defaults.seconds,
+      unit: 'rows/s',
     },
   );
   return figures;

@@ -8,7 +8,7 @@ import { connectClient } from '../lib/postgres-pool.js';
 import { benchRecordId } from './ids.js';
 import type { BenchFigure } from './run.js';
 
-const E2E_DELIVERIES = 20_000;
+const E2E_DELIVERIES = Number(process.env.BENCH_E2E_DELIVERIES ?? 20_000);
 const STEADY_RATE = 500;
 const STEADY_SECONDS = 20;
 
@@ -139,6 +139,26 @@ export async function benchWebhooks(root: string): Promise<BenchFigure[]> {
     const cpus = availableParallelism();
     const p50 = percentile(lags, 50);
     const p99 = percentile(lags, 99);
+    // Where the tail sits: the worst lag of each second of the steady run, to tell a pause from a queue.
+    const perSecond = (
+      await db.query<{ second: number; worst: number; n: number }>(
+        `SELECT floor(extract(epoch FROM new_senttime - min(new_senttime) OVER ())) AS second,
+                extract(epoch FROM (sinkmodifiedon - new_senttime)) * 1000 AS lag FROM bench_account
+          WHERE id >= $1::uuid`,
+        [benchRecordId(base)],
+      )
+    ).rows;
+    const worst = new Map<number, number>();
+    for (const r of perSecond as unknown as Array<{ second: number; lag: number }>) {
+      worst.set(Number(r.second), Math.max(worst.get(Number(r.second)) ?? 0, Number(r.lag)));
+    }
+    console.error(
+      `lag at ${STEADY_RATE}/s: p90 ${percentile(lags, 90).toFixed(0)} ms, p95 ${percentile(lags, 95).toFixed(0)} ms, ` +
+        `max ${lags[lags.length - 1]?.toFixed(0)} ms; worst per second: ${[...worst.entries()]
+          .sort((a, b) => a[0] - b[0])
+          .map(([, v]) => v.toFixed(0))
+          .join(' ')}`,
+    );
     return [
       {
         key: 'ingestDeliveriesPerSec',

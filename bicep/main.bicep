@@ -252,6 +252,9 @@ var appSettings = {
   PublicBaseUrl: ''
   DataverseWebhookKey: '@Microsoft.KeyVault(VaultName=${keyVault.outputs.name};SecretName=${keyVault.outputs.webhookKeySecretName})'
   DurableTaskHubName: 'dataverseexport'
+  // The Node worker's old space capped at a quarter of the instance: V8 sizes its heap from the machine it sees
+  // and lets garbage grow towards that; capped, an initial sync peaks near 400 MB (README, Benchmarks).
+  languageWorkers__node__arguments: '--max-old-space-size=${instanceMemoryMB / 4}'
   LogLevel: logLevel
   // The management API's key for automation; people sign in through App Service Authentication instead.
   ManagementKeyAccepted: 'true'

@@ -10,6 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import sql from 'mssql';
+import { deployedWorker } from '../../bench/deployed-worker.js';
 import { SETTINGS, WEBHOOK_KEY_SECRET_NAME } from '../../lib/config.js';
 import { CHANGES_QUEUE } from '../../lib/queue/envelope.js';
 
@@ -19,7 +20,7 @@ const NOT_IN_AZURE: Record<string, string> = {
 };
 
 /** Host and platform settings the app does not read through lib/config.ts. */
-const PLATFORM_SETTINGS = new Set(['AZURE_CLIENT_ID']);
+const PLATFORM_SETTINGS = new Set(['AZURE_CLIENT_ID', 'languageWorkers__node__arguments']);
 const PLATFORM_PREFIXES = ['AzureWebJobsStorage__', 'APPLICATIONINSIGHTS_'];
 
 /** Flex Consumption rejects these (runtime and package come from functionAppConfig). */
@@ -540,6 +541,12 @@ describe('bicep structure', () => {
     for (const key of ['maxAutoLockRenewalDuration', 'maxConcurrentCalls', 'maxConcurrentSessions']) {
       assert.ok(!(key in serviceBus), `host.json sets ${key}, which does not apply to a batch trigger`);
     }
+  });
+
+  it('caps the Node worker at a quarter of the instance memory, the arguments the bench measures with', () => {
+    assert.equal(appSettings.get('languageWorkers__node__arguments'), "'--max-old-space-size=${instanceMemoryMB / 4}'");
+    has('main.bicep', /^param instanceMemoryMB int = 2048$/m, 'a 2,048 MB instance by default');
+    assert.deepEqual(deployedWorker(root), { instanceMemoryMB: 2048, args: ['--max-old-space-size=512'] });
   });
 
   it("parses the app's JSON log lines in the workbook's error panel (they arrive in traces.message)", () => {
