@@ -90,6 +90,8 @@ export interface SampleOrg {
     resetNext(n: number): void;
     /** Every entity-set page waits this long first (0 turns it off). */
     slowPages(ms: number): void;
+    /** RetrieveTotalRecordCount answers 400 for these tables, so a count comes from `$count` (5,000 at most). */
+    noSnapshotCount(...tables: string[]): void;
     /** Every delta token handed out so far answers "expired" (0x80044352). */
     expireDeltaTokens(): void;
     /** Admitted requests wait, in flight, until the returned function is called (or `reset()`). */
@@ -136,6 +138,7 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
     fail: { remaining: 0, status: 503 },
     reset: { remaining: 0 },
     pageDelayMs: options.pageDelayMs ?? 0,
+    noSnapshotCount: new Set(),
   };
   let releaseHold = () => {};
   const webhooks = new WebhookDispatcher();
@@ -250,6 +253,9 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
       slowPages: (ms) => {
         faults.pageDelayMs = ms;
       },
+      noSnapshotCount: (...tables) => {
+        for (const table of tables) faults.noSnapshotCount.add(table);
+      },
       expireDeltaTokens: () => store.expireDeltaTokens(),
       holdRequests: () => {
         let release = () => {};
@@ -268,6 +274,7 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
         faults.fail.remaining = 0;
         faults.reset.remaining = 0;
         faults.pageDelayMs = 0;
+        faults.noSnapshotCount.clear();
         registrations.refuseWrites = undefined;
       },
     },

@@ -61,6 +61,8 @@ export interface Faults {
   /** The next n requests lose their connection before an answer (ECONNRESET at the client). */
   reset: { remaining: number };
   pageDelayMs: number;
+  /** Tables RetrieveTotalRecordCount refuses (400), as Dataverse may for one without a snapshot count. */
+  noSnapshotCount: Set<string>;
   /** While set, admitted requests wait for it before they are served (so a test can hold n requests in flight). */
   hold?: Promise<void>;
 }
@@ -430,6 +432,9 @@ export class SampleOrgHandler {
     const values = names.map((n) => {
       const table = this.store.table(n);
       if (!table) throw new HttpError(404, DataverseErrorCodes.notFound, `Could not find entity with name '${n}'.`);
+      if (this.faults.noSnapshotCount.has(n)) {
+        throw new HttpError(400, DataverseErrorCodes.unexpected, `No record count snapshot exists for entity '${n}'.`);
+      }
       return table.liveCount;
     });
     return json({

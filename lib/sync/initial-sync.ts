@@ -8,7 +8,7 @@ import type { SyncCheckpoint } from '../profiles/control-store.js';
 import type { ExportProfile } from '../profiles/schema.js';
 import { applyChanges } from './apply-read-changes.js';
 import { EntitySchemaCache } from './entity-schema.js';
-import { copyPartitions, PARTITION_MIN_ROWS, type PartitionedTable, planPartitions } from './partitioned-copy.js';
+import { copyPartitions, type PartitionedTable, planPartitions, worthPartitioning } from './partitioned-copy.js';
 import type { SyncDeps } from './ports.js';
 import { toAssociations } from './relationship-rows.js';
 import { attributeSpecs, toSinkMetadata } from './target-metadata.js';
@@ -103,7 +103,7 @@ async function prepareEntity(deps: SyncDeps, profile: ExportProfile, entity: str
   // A large entity, or N:N relationship by its intersect table, is read as parallel id ranges (partitioned-copy.ts).
   if (fresh) {
     const pageSize = deps.pageSize ?? DEFAULT_PAGE_SIZE;
-    if ((estimate ?? 0) >= (deps.partitions?.minRows ?? PARTITION_MIN_ROWS)) {
+    if (worthPartitioning(estimate, deps.partitions?.minRows)) {
       await deps.store.clearCheckpoints(profile.id, entity);
       await planPartitions(deps, profile, { entity, table }, estimate, pageSize);
     }

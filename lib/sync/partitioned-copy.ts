@@ -60,6 +60,14 @@ export interface PartitionedTable extends PartitionedRead {
   options?: ApplyOptions;
 }
 
+/**
+ * Whether a table is copied by partitions: its estimate reaches `minRows`, or it has none because it holds more
+ * rows than `$count` counts (5,000), so it may hold millions.
+ */
+export function worthPartitioning(estimate: number | undefined, minRows = PARTITION_MIN_ROWS): boolean {
+  return estimate === undefined || estimate >= minRows;
+}
+
 export interface PartitionSettings {
   /** Default {@link PARTITION_MIN_ROWS}. */
   minRows?: number;
@@ -117,7 +125,7 @@ export async function planPartitions(
   pageSize: number,
 ): Promise<boolean> {
   const settings = deps.partitions ?? {};
-  if ((estimate ?? 0) < (settings.minRows ?? PARTITION_MIN_ROWS)) return false;
+  if (!worthPartitioning(estimate, settings.minRows)) return false;
   const { entity, table } = read;
   const source = deps.dataverseFor(profile);
   const tracked = await source.readTrackedIds(table, { pageSize });
@@ -125,10 +133,8 @@ export async function planPartitions(
   if (!bounds) return false;
   const first = sqlGuidKey(bounds.first);
   const last = sqlGuidKey(bounds.last);
-  const count = Math.max(
-    1,
-    Math.min(settings.initialPartitions ?? INITIAL_PARTITIONS, Math.ceil((estimate ?? 0) / pageSize)),
-  );
+  const most = settings.initialPartitions ?? INITIAL_PARTITIONS;
+  const count = estimate === undefined ? most : Math.max(1, Math.min(most, Math.ceil(estimate / pageSize)));
   const cuts: bigint[] = [];
   const span = last - first;
   for (let i = 1; i < count; i++) cuts.push(first + (span * BigInt(i)) / BigInt(count));

@@ -59,7 +59,7 @@ export interface DataverseSource {
   readDelta(deltaLink: string): AsyncIterable<SourcePage>;
   /** The record as it is now; undefined when it no longer exists. */
   retrieve(entity: string, id: string): Promise<ChangeEvent | undefined>;
-  /** Rows in the table, if Dataverse can tell. */
+  /** Rows in the table; undefined when Dataverse cannot tell (no snapshot count, and more than `$count` counts). */
   estimateCount(entity: string): Promise<number | undefined>;
   /** The first and last primary id in SQL Server's order; undefined for an empty table. */
   idBounds(entity: string): Promise<{ first: string; last: string } | undefined>;

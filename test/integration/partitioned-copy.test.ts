@@ -97,6 +97,33 @@ describe('partitioned initial sync of a large entity', () => {
     assert.deepEqual(await targetCounts(stack), { rows: ACCOUNTS, distinct: ACCOUNTS });
   });
 
+  it('partitions a table whose size Dataverse cannot tell: no snapshot count, more rows than $count counts', async () => {
+    await using stack = await startSyncStack({
+      name: 'partitioned copy of an uncounted table',
+      entities: ['account'],
+      counts: { account: ACCOUNTS, contact: 0 },
+      pageSize: PAGE_SIZE,
+      // Far above the table: only an unknown size sends it to the partitions.
+      partitions: { minRows: 1_000_000, initialPartitions: 8, lanes: new ReadLanes(52, 4) },
+    });
+    const { org, profile, store } = stack;
+    org.faults.noSnapshotCount('account');
+    await planInitialSync(stack.deps, profile.id);
+    const [planned] = await store.entityStatuses(profile.id);
+    assert.equal(planned.rowsEstimated, null, 'the status shows the size as unknown, not as 5,000');
+    assert.ok((await store.copyPartitions(profile.id, 'account')).length >= 8);
+
+    await copyToEnd(stack.deps, profile.id, 'account', 4);
+
+    assert.deepEqual(await targetCounts(stack), { rows: ACCOUNTS, distinct: ACCOUNTS });
+    const [status] = await store.entityStatuses(profile.id);
+    assert.deepEqual([status.syncState, status.rowsCopied], ['Completed', ACCOUNTS]);
+    assert.equal(
+      rangeReads(stack).reduce((n, r) => n + r.rows, 0),
+      ACCOUNTS,
+    );
+  });
+
   it('splits a partition when lanes would idle, so ids packed in one range are still read in parallel', async () => {
     await using stack = await startPartitionedStack();
     const { org, profile, store } = stack;

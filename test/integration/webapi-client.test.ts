@@ -252,6 +252,17 @@ describe('Dataverse Web API client against the sample org', () => {
     assert.equal(await client.estimateCount('accounts'), big.counts.account);
   });
 
+  it('counts a table without a snapshot count with $count, and calls one beyond its 5,000 unknown', async () => {
+    const client = clientFor(big);
+    big.faults.noSnapshotCount('account', 'contact');
+    try {
+      assert.equal(await client.estimateCount('account'), big.counts.account);
+      assert.equal(await client.estimateCount('contact'), undefined, `${big.counts.contact} contacts are not 5,000`);
+    } finally {
+      big.faults.reset();
+    }
+  });
+
   it('caps requests in flight at maxConcurrency', async () => {
     const { fetch, log } = recordingFetch();
     const client = clientFor(big, { fetch, maxConcurrency: 2 });

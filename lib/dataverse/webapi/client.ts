@@ -114,7 +114,7 @@ export interface DataverseClient {
   /** The row as it is now, undefined when it does not exist (anymore). */
   retrieve(entity: string, id: string, options?: { source?: ChangeEvent['source'] }): Promise<ChangeEvent | undefined>;
   /** Rows in the table: Dataverse's snapshot count (RetrieveTotalRecordCount), else `$count` (capped at 5000). */
-  estimateCount(entity: string): Promise<number>;
+  estimateCount(entity: string): Promise<number | undefined>;
   /** The first and last primary id in SQL Server's order (`$top=1` ascending and descending); undefined when empty. */
   idBounds(entity: string): Promise<{ first: string; last: string } | undefined>;
   /**
@@ -135,6 +135,8 @@ export interface DataverseClient {
 
 export { DEFAULT_ORGANIZATION_CONCURRENCY as DEFAULT_MAX_CONCURRENCY } from './organization-limits.js';
 export const MAX_PAGE_SIZE = 5000;
+/** The annotation `$count` sets when a table holds more rows than it counts. */
+const LIMIT_EXCEEDED = '@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded';
 const DEFAULT_TIMEOUT_MS = 120_000;
 
 /** Entity, entity-set and schema names go into URLs: only these characters. */
@@ -395,7 +397,7 @@ export function createDataverseClient(options: DataverseClientOptions): Datavers
     });
   }
 
-  async function estimateCount(entity: string): Promise<number> {
+  async function estimateCount(entity: string): Promise<number | undefined> {
     const metadata = await resolveEntity(entity);
     const names = encodeURIComponent(`['${metadata.logicalName}']`);
     try {
@@ -411,10 +413,12 @@ export function createDataverseClient(options: DataverseClientOptions): Datavers
       if (!(err instanceof AppError) || err.code !== 'DATAVERSE_REQUEST_FAILED') throw err;
       logger.debug('RetrieveTotalRecordCount failed, using $count', { entity: metadata.logicalName, err });
     }
-    const body = await getJson<{ '@odata.count'?: number }>(
+    const body = await getJson<{ '@odata.count'?: number; [LIMIT_EXCEEDED]?: boolean }>(
       `${metadata.entitySetName}?$select=${metadata.primaryIdAttribute}&$count=true`,
       ['odata.maxpagesize=1'],
     );
+    // $count stops at 5,000: beyond it the number is unknown, not 5,000.
+    if (body[LIMIT_EXCEEDED] === true) return undefined;
     return body['@odata.count'] ?? 0;
   }
 
