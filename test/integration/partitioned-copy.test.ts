@@ -2,13 +2,12 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import type { ChangeEvent } from '../../lib/change/change-event.js';
 import { ReadLanes } from '../../lib/dataverse/webapi/organization-limits.js';
-import type { ControlStore } from '../../lib/profiles/control-store.js';
 import { planInitialSync } from '../../lib/sync/initial-sync.js';
 import type { SyncSink } from '../../lib/sync/ports.js';
 import { reconcileProfile } from '../../lib/sync/reconcile.js';
 import { stopOwnAzurite } from '../support/azurite.js';
 import { stopOwnServer } from '../support/postgres.js';
-import { copyToEnd, type SyncStack, startSyncStack, writeToOrg } from '../support/sync-stack.js';
+import { copyToEnd, dyingAfter, type SyncStack, startSyncStack, writeToOrg } from '../support/sync-stack.js';
 
 const ACCOUNTS = 6000;
 const PAGE_SIZE = 250;
@@ -156,14 +155,7 @@ describe('partitioned initial sync of a large entity', () => {
     const { profile, store } = stack;
     await planInitialSync(stack.deps, profile.id);
     // The worker dies after 12 pages are saved: from then on nothing it does reaches the store.
-    let saves = 0;
-    const dying: ControlStore = {
-      ...store,
-      savePartitionProgress: async (progress, rows) => {
-        if (++saves > 12) throw new Error('worker killed');
-        return store.savePartitionProgress(progress, rows);
-      },
-    };
+    const dying = dyingAfter(store, 12);
     await assert.rejects(copyToEnd({ ...stack.deps, store: dying }, profile.id, 'account', 100), /worker killed/);
     const partitions = (await store.copyPartitions(profile.id, 'account')).length;
     const readBefore = rangeReads(stack).length;

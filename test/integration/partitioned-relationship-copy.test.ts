@@ -7,13 +7,12 @@ import type { ChangeEvent } from '../../lib/change/change-event.js';
 import type { DataverseClient } from '../../lib/dataverse/webapi/client.js';
 import { ReadLanes } from '../../lib/dataverse/webapi/organization-limits.js';
 import { parseWebhook } from '../../lib/dataverse/webhook/parse.js';
-import type { ControlStore } from '../../lib/profiles/control-store.js';
 import { planInitialSync } from '../../lib/sync/initial-sync.js';
 import type { DataverseSource, SyncSink } from '../../lib/sync/ports.js';
 import { reconcileProfile } from '../../lib/sync/reconcile.js';
 import { stopOwnAzurite } from '../support/azurite.js';
 import { stopOwnServer } from '../support/postgres.js';
-import { copyToEnd, type SyncStack, startSyncStack, writeToOrg } from '../support/sync-stack.js';
+import { copyToEnd, dyingAfter, type SyncStack, startSyncStack, writeToOrg } from '../support/sync-stack.js';
 
 const RELATIONSHIP = 'new_accountcontact';
 /** 8,000 contacts give 2,000 generated account–contact pairs (one per fourth contact). */
@@ -200,14 +199,7 @@ describe('partitioned initial sync of a large N:N relationship', () => {
     const { profile, store } = stack;
     await planInitialSync(stack.deps, profile.id);
     // The worker dies after 8 pages are saved: from then on nothing it does reaches the store.
-    let saves = 0;
-    const dying: ControlStore = {
-      ...store,
-      savePartitionProgress: async (progress, rows) => {
-        if (++saves > 8) throw new Error('worker killed');
-        return store.savePartitionProgress(progress, rows);
-      },
-    };
+    const dying = dyingAfter(store, 8);
     await assert.rejects(copyToEnd({ ...stack.deps, store: dying }, profile.id, RELATIONSHIP, 100), /worker killed/);
     const partitions = (await store.copyPartitions(profile.id, RELATIONSHIP)).length;
     const readBefore = rangeReads(stack).length;

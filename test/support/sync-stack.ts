@@ -128,6 +128,18 @@ export async function copyAll(deps: SyncDeps, profileId: string, pagesPerCall = 
 }
 
 /** A write through the sample org's Web API, as a user of Dataverse makes it; fails the test if refused. */
+/** The store as a worker sees it that dies after `saves` partition pages are saved: later saves throw. */
+export function dyingAfter(store: ControlStore, saves: number): ControlStore {
+  let saved = 0;
+  return {
+    ...store,
+    savePartitionProgress: async (progress, rows) => {
+      if (++saved > saves) throw new Error('worker killed');
+      return store.savePartitionProgress(progress, rows);
+    },
+  };
+}
+
 export async function writeToOrg(org: SampleOrg, method: string, path: string, body?: unknown): Promise<void> {
   const res = await fetch(`${org.url}/api/data/v9.2/${path}`, {
     method,
