@@ -125,33 +125,23 @@ export async function benchWebhooks(root: string): Promise<BenchFigure[]> {
     started = performance.now();
     connectionErrors += (await load(base, total, { rate: STEADY_RATE })).connectionErrors;
     await waitForRows(E2E_DELIVERIES + 1 + total, 120_000);
-    const lags = (
-      await db.query<{ lag: number }>(
-        `SELECT extract(epoch FROM (sinkmodifiedon - new_senttime)) * 1000 AS lag FROM bench_account
-          WHERE id >= $1::uuid`,
-        [benchRecordId(base)],
-      )
-    ).rows
-      .map((r) => Number(r.lag))
-      .sort((a, b) => a - b);
-
-    const e2ePerSec = E2E_DELIVERIES / e2eSeconds;
-    const cpus = availableParallelism();
-    const p50 = percentile(lags, 50);
-    const p99 = percentile(lags, 99);
-    // Where the tail sits: the worst lag of each second of the steady run, to tell a pause from a queue.
-    const perSecond = (
-      await db.query<{ second: number; worst: number; n: number }>(
+    // Each change's lag, and the second of the steady run it was sent in (to tell a pause from a queue).
+    const landed = (
+      await db.query<{ second: number; lag: number }>(
         `SELECT floor(extract(epoch FROM new_senttime - min(new_senttime) OVER ())) AS second,
                 extract(epoch FROM (sinkmodifiedon - new_senttime)) * 1000 AS lag FROM bench_account
           WHERE id >= $1::uuid`,
         [benchRecordId(base)],
       )
-    ).rows;
+    ).rows.map((r) => ({ second: Number(r.second), lag: Number(r.lag) }));
+    const lags = landed.map((r) => r.lag).sort((a, b) => a - b);
+
+    const e2ePerSec = E2E_DELIVERIES / e2eSeconds;
+    const cpus = availableParallelism();
+    const p50 = percentile(lags, 50);
+    const p99 = percentile(lags, 99);
     const worst = new Map<number, number>();
-    for (const r of perSecond as unknown as Array<{ second: number; lag: number }>) {
-      worst.set(Number(r.second), Math.max(worst.get(Number(r.second)) ?? 0, Number(r.lag)));
-    }
+    for (const { second, lag } of landed) worst.set(second, Math.max(worst.get(second) ?? 0, lag));
     console.error(
       `lag at ${STEADY_RATE}/s: p90 ${percentile(lags, 90).toFixed(0)} ms, p95 ${percentile(lags, 95).toFixed(0)} ms, ` +
         `max ${lags[lags.length - 1]?.toFixed(0)} ms; worst per second: ${[...worst.entries()]

@@ -330,7 +330,12 @@ export async function copyPartitions(
     const turn = lane.serial.then(async () => {
       // A split while the page was read moved the upper bound down: the rows above it are the new partition's.
       const upTo = keyOrUndefined(state.upTo);
-      const rows = upTo === undefined ? page.rows : page.rows.filter((r) => sqlGuidKey(r.recordId) <= upTo);
+      // The page is in id order: only when its last row is above the bound do its rows need sorting out.
+      const last = page.rows.at(-1);
+      const rows =
+        upTo !== undefined && last !== undefined && sqlGuidKey(last.recordId) > upTo
+          ? page.rows.filter((r) => sqlGuidKey(r.recordId) <= upTo)
+          : page.rows;
       const cut = rows.length < page.rows.length;
       const changes = copied.toChanges(rows, page.readTime);
       const tally = await applying.run(() => applyChanges(deps, profile, sink, changes, options));

@@ -113,14 +113,20 @@ async function reconcileEntity(
   };
   const checkpoint = await deps.store.getCheckpoint(profile.id, entity);
   const source = deps.dataverseFor(profile);
-  if (!checkpoint?.deltaLink && !withoutCopy) {
-    // A partitioned copy completes with its rows; its change-tracked id read goes on here to the delta link.
-    if (!checkpoint?.nextLink || (await deps.store.copyPartitions(profile.id, entity)).length === 0) {
-      return { ...entry, outcome: 'skipped' };
-    }
+  // A partitioned copy completes with its rows; its change-tracked id read goes on here to the delta link.
+  const idReadPending = !checkpoint?.deltaLink && !withoutCopy;
+  if (idReadPending && (!checkpoint?.nextLink || (await deps.store.copyPartitions(profile.id, entity)).length === 0)) {
+    return { ...entry, outcome: 'skipped' };
+  }
+  let relationship: RelationshipMetadata | undefined;
+  try {
+    relationship = isRelationship(profile, entity) ? await source.relationshipMetadata(entity) : undefined;
+  } catch (err) {
+    return failed(toAppError(err));
+  }
+  if (idReadPending) {
     try {
       // A relationship's id read is of its intersect entity; its delta then follows the same path as below.
-      const relationship = isRelationship(profile, entity) ? await source.relationshipMetadata(entity) : undefined;
       const table = relationship?.intersectEntityName ?? entity;
       const maxPages = deps.trackedIdPagesPerRun ?? TRACKED_ID_PAGES_PER_RUN;
       const read = await readTrackedIds(deps, profile, { entity, table }, { maxPages });
@@ -131,14 +137,12 @@ async function reconcileEntity(
       return error.code === 'DELTA_TOKEN_EXPIRED' ? recopy(error) : failed(error);
     }
   }
-  let relationship: RelationshipMetadata | undefined;
-  try {
-    relationship = isRelationship(profile, entity) ? await source.relationshipMetadata(entity) : undefined;
-    if (!checkpoint?.deltaLink) {
+  if (!checkpoint?.deltaLink) {
+    try {
       return await baseline(deps, profile, entity, relationship, checkpoint?.nextLink ?? undefined);
+    } catch (err) {
+      return failed(toAppError(err));
     }
-  } catch (err) {
-    return failed(toAppError(err));
   }
   const sink = await deps.sinkFor(profile);
   const refreshed = relationship ? undefined : await refreshMetadata(sink, source, profile, entity, log);

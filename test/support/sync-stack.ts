@@ -140,6 +140,22 @@ export function dyingAfter(store: ControlStore, saves: number): ControlStore {
   };
 }
 
+/**
+ * After a crash and the resumed copy, from the range reads of both: the pages in flight at the crash were
+ * read again, and at most one page per partition was.
+ */
+export function assertRereadsWithin(
+  reads: ReadonlyArray<{ filter: string | null }>,
+  readBeforeResume: number,
+  partitions: number,
+): void {
+  const filters = reads.map((r) => r.filter ?? '');
+  const twice = filters.filter((f, i) => filters.indexOf(f) !== i).length;
+  assert.ok(twice >= 1, 'the pages in flight at the crash were read again');
+  assert.ok(twice <= partitions, `${twice} pages read twice, more than one per partition (${partitions})`);
+  assert.ok(reads.length > readBeforeResume);
+}
+
 export async function writeToOrg(org: SampleOrg, method: string, path: string, body?: unknown): Promise<void> {
   const res = await fetch(`${org.url}/api/data/v9.2/${path}`, {
     method,
