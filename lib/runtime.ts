@@ -35,6 +35,7 @@ import { FailureLog } from './storage/failure-log.js';
 import { PayloadCipher } from './storage/payload-crypto.js';
 import { EntitySchemaCache } from './sync/entity-schema.js';
 import { startTelemetry, withTelemetry } from './telemetry.js';
+import { reportWorkerHeap, workerHeap } from './worker-heap.js';
 
 export interface Runtime {
   config: AppConfig;
@@ -87,6 +88,7 @@ export async function createRuntime(env: Record<string, string | undefined>): Pr
   const config = loadConfig(env);
   setDefaultLogLevel(config.logLevel);
   const logger = createLogger({ level: config.logLevel, fields: { app: 'dataverse-export' } });
+  reportWorkerHeap(logger, workerHeap(env));
   await startTelemetry(config.applicationInsightsConnectionString, config.applicationInsightsAuthenticationString);
   let credential: TokenCredential | undefined;
   const azureCredential = () => {
