@@ -34,6 +34,7 @@ import { ClaimCheckStore } from './storage/claim-check.js';
 import { FailureLog } from './storage/failure-log.js';
 import { PayloadCipher } from './storage/payload-crypto.js';
 import { EntitySchemaCache } from './sync/entity-schema.js';
+import { OrganizationShares } from './sync/organization-share.js';
 import { startTelemetry, withTelemetry } from './telemetry.js';
 import { reportWorkerHeap, workerHeap } from './worker-heap.js';
 
@@ -54,6 +55,8 @@ export interface Runtime {
   dataverseFor(profile: Pick<RoutedProfile, 'id'> & { source: { url: string } }): DataverseClient;
   /** Entity checks and the webhook registration in each organization, following its profiles. */
   registrar: WebhookRegistrar;
+  /** This instance's claims on organizations' Dataverse concurrency while it copies from them. */
+  shares: OrganizationShares;
   ingestDeps(logger?: Logger): IngestDeps;
   applyDeps(logger?: Logger): ApplyDeps;
   close(): Promise<void>;
@@ -165,6 +168,8 @@ export async function createRuntime(env: Record<string, string | undefined>): Pr
     return cache.forProfile(profile);
   };
 
+  const shares = new OrganizationShares(store, { logger: logger.child({ component: 'dataverse' }) });
+
   const registrar = new WebhookRegistrar({
     listProfiles: () => store.listProfiles(),
     dataverseFor,
@@ -206,6 +211,7 @@ export async function createRuntime(env: Record<string, string | undefined>): Pr
     sinks,
     dataverseFor,
     registrar,
+    shares,
     ingestDeps: (log = logger) => ({
       parse: parseWebhook,
       profiles: {
@@ -232,6 +238,7 @@ export async function createRuntime(env: Record<string, string | undefined>): Pr
       logger: log,
     }),
     async close() {
+      await shares.close().catch(() => {});
       await Promise.allSettled([queue.close(), sinks.close(), store.close()]);
     },
   };

@@ -139,6 +139,12 @@ export interface ControlStore extends ProfileDirectory, MetricsRecorder, TargetS
   /** The profile's copy partitions (of one entity when given), by entity then partition. */
   copyPartitions(profileId: string, entity?: string): Promise<CopyPartition[]>;
   /**
+   * Keeps this instance's claim on an organization's Dataverse concurrency alive for `ttlSeconds` and drops
+   * claims that expired; answers how many instances hold one now, this one included.
+   */
+  claimOrganizationShare(organization: string, instanceId: string, ttlSeconds: number): Promise<number>;
+  releaseOrganizationShare(organization: string, instanceId: string): Promise<void>;
+  /**
    * Saves a partition's page and adds its rows to the entity's rowsCopied in one statement, so a crash cannot
    * keep one without the other. Throws PROFILE_NOT_FOUND when the partition no longer exists.
    */

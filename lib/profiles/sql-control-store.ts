@@ -54,6 +54,8 @@ export interface ControlSql<S> {
     split: Pick<CopyPartition, 'profileId' | 'entity' | 'partition' | 'upTo'> & { at: string; added: number },
     now: Date,
   ): S;
+  claimOrganizationShare(organization: string, instanceId: string, expiresAt: Date, now: Date): S;
+  releaseOrganizationShare(organization: string, instanceId: string): S;
   selectDeltaCheckpoints(): S;
   upsertTargetState(key: string, report: TargetStateReport, at: Date): S;
   deleteTargetState(key: string): S;
@@ -194,6 +196,17 @@ export function sqlControlStore<S>(dialect: ControlDialect<S>): ControlStore {
       const key = profileKey(split.profileId);
       const count = key ? await written(sql.splitPartition({ ...split, profileId: key }, now())) : 0;
       if (count === 0) throw profileGone(split.profileId, `split of partition ${split.partition} of ${split.entity}`);
+    },
+
+    async claimOrganizationShare(organization, instanceId, ttlSeconds) {
+      const at = now();
+      const expiresAt = new Date(at.getTime() + ttlSeconds * 1000);
+      const row = await first(sql.claimOrganizationShare(organization, instanceId, expiresAt, at));
+      return Number(row?.holders ?? 1);
+    },
+
+    async releaseOrganizationShare(organization, instanceId) {
+      await rows(sql.releaseOrganizationShare(organization, instanceId));
     },
 
     async listDeltaCheckpoints() {

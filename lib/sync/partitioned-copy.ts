@@ -28,6 +28,7 @@ import type { ExportProfile } from '../profiles/schema.js';
 import type { ApplyOptions } from '../sink/index.js';
 import { applyChanges } from './apply-read-changes.js';
 import type { CopyResult } from './initial-sync.js';
+import type { OrganizationShares } from './organization-share.js';
 import type { SyncDeps, SyncSink } from './ports.js';
 
 /** Below this estimate an entity is copied by one change-tracked read (its last page is the delta link). */
@@ -81,6 +82,8 @@ export interface PartitionSettings {
   parsedPages?: ParsedPages;
   /** The organization's read lanes; by default the process-wide ones of the profile's organization URL. */
   lanes?: ReadLanes;
+  /** Splits the organization's cap with the other instances copying from it; without it this one takes it all. */
+  shares?: OrganizationShares;
 }
 
 const MAX_KEY = (1n << 128n) - 1n;
@@ -188,6 +191,18 @@ const keyOrUndefined = (id: string | null): bigint | undefined => (id === null ?
  * id and its upper bound. Pages the change-tracked id read on meanwhile; done when every partition is.
  */
 export async function copyPartitions(
+  deps: SyncDeps,
+  profile: ExportProfile,
+  copied: PartitionedTable,
+  maxPages: number,
+  sink: SyncSink,
+): Promise<CopyResult> {
+  const copy = () => copyPartitionsOnShare(deps, profile, copied, maxPages, sink);
+  const shares = deps.partitions?.shares;
+  return shares ? shares.during(profile.source.url, copy) : copy();
+}
+
+async function copyPartitionsOnShare(
   deps: SyncDeps,
   profile: ExportProfile,
   copied: PartitionedTable,

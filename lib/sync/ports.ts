@@ -113,6 +113,8 @@ export interface SyncRuntime {
   sinks: { sinkFor(profile: ExportProfile): Promise<SyncSink> };
   failureLog: SyncFailureLog;
   logger: Logger;
+  /** This instance's claims on organizations' Dataverse concurrency, shared with other instances. */
+  shares?: PartitionSettings['shares'];
 }
 
 export function syncDepsFromRuntime(runtime: SyncRuntime, overrides: Partial<SyncDeps> = {}): SyncDeps {
@@ -122,6 +124,7 @@ export function syncDepsFromRuntime(runtime: SyncRuntime, overrides: Partial<Syn
     sinkFor: (profile) => runtime.sinks.sinkFor(profile),
     failureLog: runtime.failureLog,
     logger: runtime.logger,
+    ...(runtime.shares ? { partitions: { shares: runtime.shares } } : {}),
     ...overrides,
   };
 }

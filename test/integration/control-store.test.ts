@@ -52,7 +52,16 @@ describe('PostgreSQL control store: migrations', () => {
     );
     assert.deepEqual(
       tables.rows.map((r) => r.table_name),
-      ['audit_log', 'checkpoints', 'copy_partitions', 'entity_status', 'profiles', 'schema_migrations', 'target_state'],
+      [
+        'audit_log',
+        'checkpoints',
+        'copy_partitions',
+        'entity_status',
+        'organization_shares',
+        'profiles',
+        'schema_migrations',
+        'target_state',
+      ],
     );
   });
 

@@ -118,6 +118,16 @@ export function controlStatements(): Record<string, MssqlStatement> {
       },
       NOW,
     ),
+    'claim-organization-share': sql.claimOrganizationShare(
+      'https://contoso.crm.dynamics.com',
+      '5b0c3e8e-2f4a-4d6b-9a1e-7c3d2b1a0f9e',
+      new Date(NOW.getTime() + 15_000),
+      NOW,
+    ),
+    'release-organization-share': sql.releaseOrganizationShare(
+      'https://contoso.crm.dynamics.com',
+      '5b0c3e8e-2f4a-4d6b-9a1e-7c3d2b1a0f9e',
+    ),
     'select-delta-checkpoints': sql.selectDeltaCheckpoints(),
     'upsert-target-state': sql.upsertTargetState(
       PROFILE,

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { organizationLimits, ReadLanes, Slots } from '../../lib/dataverse/webapi/organization-limits.js';
+import {
+  organizationLimits,
+  ReadLanes,
+  Slots,
+  shareOrganization,
+} from '../../lib/dataverse/webapi/organization-limits.js';
 
 /** Lanes on a clock the test moves: each round of `limit` pages takes one second and reads `rowsPerPage` each. */
 function lanesOnClock(cap: number) {
@@ -89,5 +94,19 @@ describe('organization slots', () => {
     organizationLimits('https://contoso-limits.crm.dynamics.com', 52);
     assert.equal(a.requests.capacity, 52);
     assert.notEqual(organizationLimits('https://fabrikam-limits.crm.dynamics.com'), a);
+  });
+
+  it("give this instance its share of the organization's cap, which a later client's setting keeps", () => {
+    const url = 'https://northwind-limits.crm.dynamics.com';
+    const limits = organizationLimits(url, 52);
+    assert.equal(shareOrganization(url, 2), 26);
+    assert.equal(limits.requests.capacity, 26);
+    assert.ok(limits.lanes.limit <= 26);
+    organizationLimits(url, 40);
+    assert.equal(limits.requests.capacity, 20, 'the total changed, the split stays');
+    assert.equal(shareOrganization(url, 3), 13);
+    assert.equal(shareOrganization(url, 100), 1, 'never below one request');
+    assert.equal(shareOrganization(url, 1), 40);
+    assert.equal(limits.requests.capacity, 40);
   });
 });

@@ -2,9 +2,9 @@
  * What one organization lets this process have in flight. Dataverse's service protection counts per user
  * (52 concurrent requests), so every client of one organization URL in the process shares one cap, and
  * partitioned copies share one set of adaptive read lanes: they start small, grow while a wider round of
- * reads brings more rows per second (page latency is being hidden), and halve on a 429. Several instances
- * each have their own cap and lanes; together they can exceed 52, and then Dataverse's 429s halve every
- * instance's lanes until they fit.
+ * reads brings more rows per second (page latency is being hidden), and halve on a 429. Instances that copy
+ * from one organization at the same time split its cap between them (lib/sync/organization-share.ts sets
+ * each one's share from the claims in the control store).
  */
 
 /** Dataverse's concurrent-request limit per user. */
@@ -143,24 +143,57 @@ export interface OrganizationLimits {
   lanes: ReadLanes;
 }
 
-const registry = new Map<string, OrganizationLimits>();
+interface Entry extends OrganizationLimits {
+  /** The organization's cap across every instance (`DataverseMaxConcurrency`). */
+  total: number;
+  /** Instances sharing it, this one included (1 when this one copies alone or not at all). */
+  holders: number;
+}
 
-const keyOf = (url: string): string => url.trim().replace(/\/+$/, '').toLowerCase();
+const registry = new Map<string, Entry>();
 
-/**
- * The organization's limits in this process, created on first use. A `cap` given resizes both (the latest
- * caller's setting wins; every client of an organization is built from the same setting).
- */
-export function organizationLimits(url: string, cap?: number): OrganizationLimits {
-  const key = keyOf(url);
+export const organizationKey = (url: string): string => url.trim().replace(/\/+$/, '').toLowerCase();
+
+/** This instance's part of the organization's cap: an even split, at least one request. */
+export function shareOf(total: number, holders: number): number {
+  return Math.max(1, Math.floor(total / Math.max(1, holders)));
+}
+
+function entry(url: string): Entry {
+  const key = organizationKey(url);
   let limits = registry.get(key);
   if (!limits) {
-    const size = cap ?? DEFAULT_ORGANIZATION_CONCURRENCY;
-    limits = { requests: new Slots(size), lanes: new ReadLanes(size) };
+    const total = DEFAULT_ORGANIZATION_CONCURRENCY;
+    limits = { requests: new Slots(total), lanes: new ReadLanes(total), total, holders: 1 };
     registry.set(key, limits);
-  } else if (cap !== undefined) {
-    limits.requests.resize(cap);
-    limits.lanes.setCap(cap);
   }
   return limits;
+}
+
+function apply(limits: Entry): void {
+  const share = shareOf(limits.total, limits.holders);
+  limits.requests.resize(share);
+  limits.lanes.setCap(share);
+}
+
+/**
+ * The organization's limits in this process, created on first use. A `cap` given sets the organization's
+ * total (the latest caller's setting wins; every client of an organization is built from the same setting);
+ * this instance gets its share of it.
+ */
+export function organizationLimits(url: string, cap?: number): OrganizationLimits {
+  const limits = entry(url);
+  if (cap !== undefined) {
+    limits.total = cap;
+    apply(limits);
+  }
+  return limits;
+}
+
+/** How many instances share the organization's cap now (this one included); answers this instance's share. */
+export function shareOrganization(url: string, holders: number): number {
+  const limits = entry(url);
+  limits.holders = Math.max(1, holders);
+  apply(limits);
+  return shareOf(limits.total, limits.holders);
 }

@@ -113,5 +113,16 @@ CREATE TABLE ${t('checkpoints')} (
     REFERENCES ${t('checkpoints')} ([profile_id], [entity]) ON DELETE CASCADE
 );`,
     },
+    {
+      version: 5,
+      name: 'organization shares',
+      // One row per instance copying from an organization, kept alive by its heartbeat (lib/sync/organization-share.ts).
+      sql: `CREATE TABLE ${t('organization_shares')} (
+  [organization] NVARCHAR(255) NOT NULL,
+  [instance_id] NVARCHAR(36) NOT NULL,
+  [expires_at] DATETIME2(3) NOT NULL,
+  CONSTRAINT [pk_organization_shares] PRIMARY KEY ([organization], [instance_id])
+);`,
+    },
   ];
 }

@@ -106,5 +106,16 @@ CREATE INDEX audit_log_profile_at ON ${t('audit_log')} (profile_id, at DESC, id 
   FOREIGN KEY (profile_id, entity) REFERENCES ${t('checkpoints')} (profile_id, entity) ON DELETE CASCADE
 );`,
     },
+    {
+      version: 5,
+      name: 'organization shares',
+      // One row per instance copying from an organization, kept alive by its heartbeat (lib/sync/organization-share.ts).
+      sql: `CREATE TABLE ${t('organization_shares')} (
+  organization text NOT NULL,
+  instance_id text NOT NULL,
+  expires_at timestamptz NOT NULL,
+  PRIMARY KEY (organization, instance_id)
+);`,
+    },
   ];
 }

@@ -128,6 +128,7 @@ export function mssqlControlSql(schema: string) {
   const history = t('schema_migrations');
   const audit = t('audit_log');
   const partitions = t('copy_partitions');
+  const shares = t('organization_shares');
 
   /** Writes checkpoint @p1/@p2 (next link @p3, delta link @p4, pages @p5, at @p6); @written counts its rows. */
   const writeCheckpoint = `UPDATE ${checkpoints} WITH (UPDLOCK, SERIALIZABLE)
@@ -529,6 +530,31 @@ SELECT @written AS [written];`,
       statement(
         `SELECT [state], [reason], [action], [since], [updated_at] FROM ${targetState} WHERE [profile_id] = @p1;`,
         ['UNIQUEIDENTIFIER', profileId],
+      ),
+
+    /**
+     * Keeps instance @p2's claim on organization @p1 alive until @p3 and drops the claims that expired by @p4;
+     * answers how many instances hold one (this one included).
+     */
+    claimOrganizationShare: (organization: string, instanceId: string, expiresAt: Date, now: Date): MssqlStatement =>
+      statement(
+        `SET XACT_ABORT ON;
+DELETE FROM ${shares} WHERE [organization] = @p1 AND [instance_id] <> @p2 AND [expires_at] <= @p4;
+UPDATE ${shares} SET [expires_at] = @p3 WHERE [organization] = @p1 AND [instance_id] = @p2;
+IF @@ROWCOUNT = 0
+  INSERT INTO ${shares} ([organization], [instance_id], [expires_at]) VALUES (@p1, @p2, @p3);
+SELECT COUNT(*) AS [holders] FROM ${shares} WHERE [organization] = @p1 AND [expires_at] > @p4;`,
+        ['NVARCHAR(255)', organization],
+        ['NVARCHAR(36)', instanceId],
+        ['DATETIME2(3)', expiresAt],
+        ['DATETIME2(3)', now],
+      ),
+
+    releaseOrganizationShare: (organization: string, instanceId: string): MssqlStatement =>
+      statement(
+        `DELETE FROM ${shares} WHERE [organization] = @p1 AND [instance_id] = @p2;`,
+        ['NVARCHAR(255)', organization],
+        ['NVARCHAR(36)', instanceId],
       ),
 
     selectDeltaCheckpoints: (): MssqlStatement =>

@@ -61,6 +61,7 @@ ON CONFLICT (profile_id, entity) DO UPDATE SET
   const history = t('schema_migrations');
   const audit = t('audit_log');
   const partitions = t('copy_partitions');
+  const shares = t('organization_shares');
 
   return {
     /** Serialises migrations of this schema across instances; released at commit. */
@@ -319,6 +320,26 @@ ON CONFLICT (profile_id) DO UPDATE SET
     selectTargetState: (profileId: string): PgStatement => ({
       text: `SELECT state, reason, action, since, updated_at FROM ${targetState} WHERE profile_id = $1`,
       values: [profileId],
+    }),
+
+    /**
+     * Keeps instance $2's claim on organization $1 alive until $3 and drops the claims that expired by $4;
+     * answers how many instances hold one (this one included: the count runs on the snapshot before the upsert).
+     */
+    claimOrganizationShare: (organization: string, instanceId: string, expiresAt: Date, now: Date): PgStatement => ({
+      text: `WITH purged AS (
+  DELETE FROM ${shares} WHERE organization = $1 AND instance_id <> $2 AND expires_at <= $4
+), claimed AS (
+  INSERT INTO ${shares} (organization, instance_id, expires_at) VALUES ($1, $2, $3)
+  ON CONFLICT (organization, instance_id) DO UPDATE SET expires_at = EXCLUDED.expires_at
+)
+SELECT 1 + count(*)::integer AS holders FROM ${shares} WHERE organization = $1 AND instance_id <> $2 AND expires_at > $4`,
+      values: [organization, instanceId, expiresAt, now],
+    }),
+
+    releaseOrganizationShare: (organization: string, instanceId: string): PgStatement => ({
+      text: `DELETE FROM ${shares} WHERE organization = $1 AND instance_id = $2`,
+      values: [organization, instanceId],
     }),
 
     selectDeltaCheckpoints: (): PgStatement => ({
