@@ -9,6 +9,7 @@ import { openPostgresControlStore } from '../lib/profiles/postgres-control-store
 import { withDefaults } from '../lib/profiles/schema.js';
 import { openSink } from '../lib/sink/index.js';
 import { completeEntity, copyEntityPages, planInitialSync } from '../lib/sync/initial-sync.js';
+import { OrganizationShares } from '../lib/sync/organization-share.js';
 import type { SyncDeps } from '../lib/sync/ports.js';
 
 const input = JSON.parse(process.argv[2]) as {
@@ -56,6 +57,8 @@ const deps: SyncDeps = {
     deleteFailureEntries: async () => 0,
   },
   logger: silentLogger,
+  // As deployed: the copies hold this instance's claim on the organization (alone here, so the whole cap).
+  partitions: { shares: new OrganizationShares(store, { logger: silentLogger }) },
 };
 
 // The heap's high marks, sampled: what of the peak RSS is live JavaScript, V8's reserve, and buffers.
@@ -82,6 +85,7 @@ await Promise.all(
 const seconds = (performance.now() - started) / 1000;
 clearInterval(sampler);
 await sink.close();
+await deps.partitions?.shares?.close();
 await store.close();
 const cpu = process.cpuUsage();
 process.stdout.write(
