@@ -47,6 +47,8 @@ const sink = await openSink({
   writeDeleteLog: true,
 });
 const client = createDataverseClient({ url: input.sampleUrl, logger: silentLogger });
+// As deployed: the copies hold this instance's claim on the organization (alone here, so the whole cap).
+const shares = new OrganizationShares(store, { logger: silentLogger });
 const deps: SyncDeps = {
   store,
   dataverseFor: () => client,
@@ -57,8 +59,7 @@ const deps: SyncDeps = {
     deleteFailureEntries: async () => 0,
   },
   logger: silentLogger,
-  // As deployed: the copies hold this instance's claim on the organization (alone here, so the whole cap).
-  partitions: { shares: new OrganizationShares(store, { logger: silentLogger }) },
+  partitions: { shares },
 };
 
 // The heap's high marks, sampled: what of the peak RSS is live JavaScript, V8's reserve, and buffers.
@@ -85,7 +86,7 @@ await Promise.all(
 const seconds = (performance.now() - started) / 1000;
 clearInterval(sampler);
 await sink.close();
-await deps.partitions?.shares?.close();
+await shares.close();
 await store.close();
 const cpu = process.cpuUsage();
 process.stdout.write(

@@ -6,6 +6,7 @@
  * is running with a heap sized from the machine instead of the instance.
  */
 import { getHeapStatistics } from 'node:v8';
+import type { Logger } from './log.js';
 
 /** The worker arguments' app setting, as the worker's environment holds it (either separator). */
 const SETTING_NAMES = ['languageWorkers__node__arguments', 'languageWorkers:node:arguments'];
@@ -39,10 +40,7 @@ export function workerHeap(
 }
 
 /** Logs the worker's heap once at start: info when it is as deployed, a warning that says what to do when not. */
-export function reportWorkerHeap(
-  logger: { info(message: string, fields?: object): void; warn(message: string, fields?: object): void },
-  heap: WorkerHeap,
-): void {
+export function reportWorkerHeap(logger: Pick<Logger, 'info' | 'warn'>, heap: WorkerHeap): void {
   if (heap.applied === false) {
     logger.warn(
       `worker heap limit is ${heap.heapLimitMb} MB, but languageWorkers__node__arguments asks for ` +

@@ -10,6 +10,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { organizationKey, shareOrganization } from '../dataverse/webapi/organization-limits.js';
+import type { Logger } from '../log.js';
 import type { ControlStore } from '../profiles/control-store.js';
 
 export const SHARE_HEARTBEAT_MS = 5_000;
@@ -34,7 +35,7 @@ export interface ShareOptions {
   after?: (ms: number, done: () => Promise<void>) => () => void;
   /** Narrows or widens this instance's part of the cap; answers the part (default: the process's limits). */
   apply?: (url: string, holders: number) => number;
-  logger: { warn(message: string, fields?: object): void; info(message: string, fields?: object): void };
+  logger: Pick<Logger, 'info' | 'warn'>;
 }
 
 interface Claim {

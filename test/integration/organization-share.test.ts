@@ -217,7 +217,8 @@ describe('a partitioned copy holding its share', () => {
       },
     });
     const deps = { ...stack.deps, partitions: { ...stack.deps.partitions, shares } };
-    await planAndCopy(deps, stack.profile.id);
+    await planInitialSync(deps, stack.profile.id);
+    await copyToEnd(deps, stack.profile.id, 'account');
     const rows = await stack.db.pool.query('SELECT count(*) AS n, count(DISTINCT id) AS d FROM public.account');
     assert.equal(Number(rows.rows[0].n), 3_000);
     assert.equal(Number(rows.rows[0].d), 3_000);
@@ -227,8 +228,3 @@ describe('a partitioned copy holding its share', () => {
     assert.equal(Number(left.rows[0].n), 0);
   });
 });
-
-async function planAndCopy(deps: Parameters<typeof copyToEnd>[0], profileId: string): Promise<void> {
-  await planInitialSync(deps, profileId);
-  await copyToEnd(deps, profileId, 'account');
-}
