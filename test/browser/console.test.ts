@@ -18,11 +18,16 @@ describe('the admin console in Chromium', { timeout: 300_000 }, () => {
   let profileId: string;
 
   before(async () => {
-    [stack, browser] = await Promise.all([
+    // Both start at once; whichever fails, the other is kept so \`after\` stops it (a leaked stack would hold the run).
+    const [started, launched] = await Promise.allSettled([
       // Contacts reach the partitioned copy's threshold (10,000 estimated rows); only one test copies them.
       startStackProcess({ args: ['--accounts=300', '--contacts=12000'] }),
       launchChromium(),
     ]);
+    if (started.status === 'fulfilled') stack = started.value;
+    if (launched.status === 'fulfilled') browser = launched.value;
+    if (started.status === 'rejected') throw started.reason;
+    if (launched.status === 'rejected') throw launched.reason;
   });
 
   after(async () => {
