@@ -18,7 +18,7 @@ describe('the admin console in Chromium', { timeout: 300_000 }, () => {
   let profileId: string;
 
   before(async () => {
-    // Both start at once; whichever fails, the other is kept so \`after\` stops it (a leaked stack would hold the run).
+    // Both start at once; whichever fails, the other is kept so `after` stops it (a leaked stack would hold the run).
     const [started, launched] = await Promise.allSettled([
       // Contacts reach the partitioned copy's threshold (10,000 estimated rows); only one test copies them.
       startStackProcess({ args: ['--accounts=300', '--contacts=12000'] }),
