@@ -85,14 +85,11 @@ const COPY_TABLE = `CREATE TABLE IF NOT EXISTS copy_account (id uuid, name text,
   sinkmodifiedon timestamptz)`;
 const COPY_COLUMNS =
   'id, name, accountnumber, revenue, numberofemployees, statecode, industrycode, primarycontactid, primarycontactid_entitytype, createdon, versionnumber, sinkcreatedon, sinkmodifiedon';
-const KEYED_TABLE = COPY_TABLE.replace(
-  'TABLE IF NOT EXISTS copy_account (id uuid,',
-  'TABLE IF NOT EXISTS keyed_account (id uuid PRIMARY KEY,',
-);
-const ROW_TABLE = COPY_TABLE.replace(
-  'TABLE IF NOT EXISTS copy_account (id uuid,',
-  'TABLE IF NOT EXISTS row_account (id uuid PRIMARY KEY,',
-);
+/** copy_account's columns in a table of its own whose id is the primary key. */
+const keyedTable = (name: string) =>
+  COPY_TABLE.replace('TABLE IF NOT EXISTS copy_account (id uuid,', `TABLE IF NOT EXISTS ${name} (id uuid PRIMARY KEY,`);
+const KEYED_COPY = { table: 'keyed_account', ddl: keyedTable('keyed_account'), rows: BATCH };
+const ROW_TABLE = keyedTable('row_account');
 const ROW_UPSERT = `INSERT INTO row_account (${COPY_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,now(),now())
   ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, accountnumber = EXCLUDED.accountnumber, revenue = EXCLUDED.revenue,
   numberofemployees = EXCLUDED.numberofemployees, statecode = EXCLUDED.statecode, industrycode = EXCLUDED.industrycode,
@@ -100,47 +97,40 @@ const ROW_UPSERT = `INSERT INTO row_account (${COPY_COLUMNS}) VALUES ($1,$2,$3,$
   createdon = EXCLUDED.createdon, versionnumber = EXCLUDED.versionnumber, sinkmodifiedon = now()
   WHERE row_account.versionnumber < EXCLUDED.versionnumber`;
 
-const COPY_LINES = (changes: ChangeEvent[]) =>
-  (function* () {
-    for (let i = 0; i < changes.length; i += 1000) {
-      yield `${changes
-        .slice(i, i + 1000)
-        .map(copyLine)
-        .join('\n')}\n`;
-    }
-  })();
-
-export async function copyRows(url: string, changes: ChangeEvent[]): Promise<number> {
-  const client = await connectClient({ connectionString: url });
-  try {
-    await client.query(COPY_TABLE);
-    await client.query('TRUNCATE copy_account');
-    const started = performance.now();
-    await pipeline(
-      Readable.from(COPY_LINES(changes)),
-      client.query(copyFrom(`COPY copy_account (${COPY_COLUMNS}) FROM STDIN`)),
-    );
-    return changes.length / ((performance.now() - started) / 1000);
-  } finally {
-    await client.end();
+/** The rows as COPY text, 1,000 lines per chunk. */
+function* copyChunks(changes: ChangeEvent[]): Generator<string> {
+  for (let i = 0; i < changes.length; i += 1000) {
+    yield `${changes
+      .slice(i, i + 1000)
+      .map(copyLine)
+      .join('\n')}\n`;
   }
 }
 
 /**
- * The bound for any write that keeps the table's key: raw COPY into the same table with its primary key, in
- * the apply's BATCH-row transactions, with nothing to render, guard or return.
+ * Rows per second of raw COPY into `table` (made by `ddl`, emptied first), in transactions of `rows` rows:
+ * the ceiling is one stream into copy_account; the keyed figure, BATCH-row transactions into keyed_account,
+ * is the bound for any write that keeps the table's key, with nothing to render, guard or return.
  */
-async function copyIndexedRows(url: string, changes: ChangeEvent[]): Promise<number> {
+export async function copyRows(
+  url: string,
+  changes: ChangeEvent[],
+  { table, ddl, rows }: { table: string; ddl: string; rows: number } = {
+    table: 'copy_account',
+    ddl: COPY_TABLE,
+    rows: changes.length,
+  },
+): Promise<number> {
   const client = await connectClient({ connectionString: url });
   try {
-    await client.query(KEYED_TABLE);
-    await client.query('TRUNCATE keyed_account');
+    await client.query(ddl);
+    await client.query(`TRUNCATE ${table}`);
     const started = performance.now();
-    for (let i = 0; i < changes.length; i += BATCH) {
+    for (let i = 0; i < changes.length; i += rows) {
       await client.query('BEGIN');
       await pipeline(
-        Readable.from(COPY_LINES(changes.slice(i, i + BATCH))),
-        client.query(copyFrom(`COPY keyed_account (${COPY_COLUMNS}) FROM STDIN`)),
+        Readable.from(copyChunks(changes.slice(i, i + rows))),
+        client.query(copyFrom(`COPY ${table} (${COPY_COLUMNS}) FROM STDIN`)),
       );
       await client.query('COMMIT');
     }
@@ -184,7 +174,7 @@ export async function benchSink(root: string): Promise<BenchFigure[]> {
     const rounds = { copy: [] as number[], keyed: [] as number[], apply: [] as number[], other: [] as number[] };
     for (let round = 0; round < ROUNDS; round++) {
       rounds.copy.push(await copyRows(url, changes));
-      rounds.keyed.push(await copyIndexedRows(url, changes));
+      rounds.keyed.push(await copyRows(url, changes, KEYED_COPY));
       const sink = await openSink({
         kind: 'postgres',
         connectionString: url,
