@@ -1,10 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { startEmbeddedPostgres } from '../dev/embedded/postgres.js';
+import { cpuSecondsOf, postmasterPid } from './cpu.js';
 import { deployedWorker } from './deployed-worker.js';
 import type { BenchFigure } from './run.js';
 
@@ -18,23 +19,6 @@ async function firstLine(child: ChildProcess): Promise<string> {
   for await (const line of lines) return line;
   throw new Error('the child process ended without output');
 }
-
-/**
- * CPU seconds a process has used so far (Linux `/proc/<pid>/stat`), with its ended and reaped children when
- * asked (a postmaster's backends); undefined where there is no /proc.
- */
-function cpuSecondsOf(pid: number | undefined, withChildren: boolean): number | undefined {
-  if (pid === undefined || !existsSync(`/proc/${pid}/stat`)) return undefined;
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which may hold spaces) start at the state, field 3.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = (field: number) => Number(fields[field - 3]);
-  const total = ticks(14) + ticks(15) + (withChildren ? ticks(16) + ticks(17) : 0);
-  return total / CLOCK_TICKS_PER_SECOND;
-}
-
-/** USER_HZ, which Linux fixes at 100 for /proc on every architecture it runs this on. */
-const CLOCK_TICKS_PER_SECOND = 100;
 
 async function output(child: ChildProcess): Promise<string> {
   let out = '';
@@ -95,7 +79,7 @@ async function syncRun(
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
-    const postmaster = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const postmaster = postmasterPid(dataDir);
     const orgCpuBefore = cpuSecondsOf(sampleOrg.pid, false);
     const pgCpuBefore = cpuSecondsOf(postmaster, true);
     // The last line is the result; any before it are V8 traces asked for by BENCH_SYNC_NODE_FLAGS.

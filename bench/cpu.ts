@@ -1,0 +1,58 @@
+/** CPU counters of processes, from Linux's /proc; undefined where there is no /proc. */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** USER_HZ, which Linux fixes at 100 for /proc on every architecture it runs this on. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** The fields of `/proc/<pid>/stat` after the command name (which may hold spaces): field n is at n - 3. */
+function statFields(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined; // ended meanwhile
+  }
+}
+
+const ticks = (fields: string[], field: number) => Number(fields[field - 3]);
+
+/**
+ * CPU seconds a process has used so far, with its ended and reaped children when asked (a postmaster's
+ * backends that have closed).
+ */
+export function cpuSecondsOf(pid: number | undefined, withChildren: boolean): number | undefined {
+  if (pid === undefined || !existsSync(`/proc/${pid}/stat`)) return undefined;
+  const fields = statFields(pid);
+  if (!fields) return undefined;
+  const total = ticks(fields, 14) + ticks(fields, 15) + (withChildren ? ticks(fields, 16) + ticks(fields, 17) : 0);
+  return total / CLOCK_TICKS_PER_SECOND;
+}
+
+/** The pid of the postmaster running on a data directory (the first line of its postmaster.pid). */
+export function postmasterPid(dataDir: string): number {
+  return Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+}
+
+/**
+ * CPU seconds a PostgreSQL server has used so far: the postmaster with its reaped children, plus the
+ * children still running (the backends of open connections), so a reading taken while a pool is open counts
+ * its backends too. A backend that ends between two readings moves from one sum to the other.
+ */
+export function serverCpuSeconds(postmaster: number): number | undefined {
+  const own = cpuSecondsOf(postmaster, true);
+  if (own === undefined) return undefined;
+  let children = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const fields = statFields(Number(entry));
+    if (fields && ticks(fields, 4) === postmaster) children += ticks(fields, 14) + ticks(fields, 15);
+  }
+  return own + children / CLOCK_TICKS_PER_SECOND;
+}
+
+/** CPU seconds this process has used so far. */
+export function ownCpuSeconds(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+}
