@@ -205,6 +205,19 @@ describe('the admin console in Chromium', { timeout: 300_000 }, () => {
     const page = await adminPage();
     await page.goto(`${stack.info.consoleUrl}#/new`);
     await page.getByRole('heading', { name: 'New export profile' }).waitFor();
+    // The screen, then each step, moves the focus to its heading once rendered (an effect, after paint): keys
+    // pressed before that would go where the focus was, and the focus would jump back under them.
+    const focusOn = (id: string, heading: string) =>
+      page.waitForFunction(
+        ([id, name]) => {
+          // biome-ignore lint/suspicious/noExplicitAny: runs in the page, where the DOM types this project does not load apply
+          const el = (globalThis as any).document.activeElement;
+          return el?.id === id && el.textContent.trim() === name;
+        },
+        [id, heading],
+      );
+    const stepFocused = (heading: string) => focusOn('wizard-step', heading);
+    await focusOn('wizard-title', 'New export profile');
     const field = (name: string) => (f: { name: string }) => f.name === name;
     await tabTo(page, field('Name'), 'Name');
     await page.keyboard.type('Typed by keyboard');
@@ -214,15 +227,18 @@ describe('the admin console in Chromium', { timeout: 300_000 }, () => {
     await page.keyboard.type('local-postgres');
     await tabTo(page, field('Table prefix'), 'Table prefix');
     await page.keyboard.type('kb');
+    assert.equal(await page.getByLabel('Name').inputValue(), 'Typed by keyboard');
     await tabTo(page, (f) => f.tag === 'button' && f.name === 'Next', 'Next');
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'Entities', exact: true }).waitFor();
+    await stepFocused('Entities');
     await tabTo(page, (f) => f.type === 'checkbox' && f.name === 'Contact', 'the Contact checkbox');
     await page.keyboard.press('Space');
     for (const heading of ['Relationships', 'Summary']) {
       await tabTo(page, (f) => f.tag === 'button' && f.name === 'Next', 'Next');
       await page.keyboard.press('Enter');
       await page.getByRole('heading', { name: heading }).waitFor();
+      await stepFocused(heading);
     }
     assert.match(await page.locator('dl.summary').innerText(), /contact/);
     await tabTo(page, (f) => f.tag === 'button' && f.name === 'Create', 'Create');
