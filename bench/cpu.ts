@@ -1,5 +1,5 @@
 /** CPU counters of processes, from Linux's /proc; undefined where there is no /proc. */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** USER_HZ, which Linux fixes at 100 for /proc on every architecture it runs this on. */
@@ -22,8 +22,7 @@ const ticks = (fields: string[], field: number) => Number(fields[field - 3]);
  * backends that have closed).
  */
 export function cpuSecondsOf(pid: number | undefined, withChildren: boolean): number | undefined {
-  if (pid === undefined || !existsSync(`/proc/${pid}/stat`)) return undefined;
-  const fields = statFields(pid);
+  const fields = pid === undefined ? undefined : statFields(pid);
   if (!fields) return undefined;
   const total = ticks(fields, 14) + ticks(fields, 15) + (withChildren ? ticks(fields, 16) + ticks(fields, 17) : 0);
   return total / CLOCK_TICKS_PER_SECOND;
