@@ -41,13 +41,44 @@ export function postmasterPid(dataDir: string): number {
 export function serverCpuSeconds(postmaster: number): number | undefined {
   const own = cpuSecondsOf(postmaster, true);
   if (own === undefined) return undefined;
-  let children = 0;
+  let running = 0;
+  for (const { fields } of children(postmaster)) running += ticks(fields, 14) + ticks(fields, 15);
+  return own + running / CLOCK_TICKS_PER_SECOND;
+}
+
+/** The pids of a postmaster's children (its backends and background processes), with their stat fields. */
+function children(postmaster: number): Array<{ pid: number; fields: string[] }> {
+  const out: Array<{ pid: number; fields: string[] }> = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const fields = statFields(Number(entry));
-    if (fields && ticks(fields, 4) === postmaster) children += ticks(fields, 14) + ticks(fields, 15);
+    if (fields && ticks(fields, 4) === postmaster) out.push({ pid: Number(entry), fields });
   }
-  return own + children / CLOCK_TICKS_PER_SECOND;
+  return out;
+}
+
+/** A client's session: PostgreSQL titles it `postgres: <user> <database> <host>(<port>) <activity>`. */
+const SESSION_TITLE = /^postgres: \S+ \S+ (\[local\]|\S+\(\d+\))/;
+
+function isSessionOrEnded(child: { pid: number; fields: string[] }): boolean {
+  if (child.fields[0] === 'Z') return true; // ended, not yet reaped: its CPU is about to move to the postmaster
+  try {
+    return SESSION_TITLE.test(readFileSync(`/proc/${child.pid}/cmdline`, 'utf8'));
+  } catch {
+    return true; // ended meanwhile
+  }
+}
+
+/**
+ * Resolves once no client session is open on the server and every one that ended has been reaped, so that
+ * serverCpuSeconds reads a sum that stays put: a backend reaped between its two reads would be missed.
+ */
+export async function sessionsSettled(postmaster: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (children(postmaster).some(isSessionOrEnded)) {
+    if (Date.now() > deadline) throw new Error(`PostgreSQL sessions still open after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 /** CPU seconds this process has used so far. */
