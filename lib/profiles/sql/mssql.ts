@@ -130,20 +130,40 @@ export function mssqlControlSql(schema: string) {
   const partitions = t('copy_partitions');
   const shares = t('organization_shares');
 
-  /** Writes checkpoint @p1/@p2 (next link @p3, delta link @p4, pages @p5, at @p6); @written counts its rows. */
-  const writeCheckpoint = `UPDATE ${checkpoints} WITH (UPDLOCK, SERIALIZABLE)
-SET [next_link] = @p3, [delta_link] = @p4, [pages_done] = @p5, [updated_at] = @p6
-WHERE [profile_id] = @p1 AND [entity] = @p2;
+  /** One batch transaction whose body leaves in @written the rows it wrote, answered as [written]. */
+  const writtenBatch = (body: string): string => `SET XACT_ABORT ON;
+DECLARE @written INT;
+BEGIN TRANSACTION;
+${body}COMMIT TRANSACTION;
+SELECT @written AS [written];`;
+
+  /**
+   * A profile's row: UPDATE under the key-range lock, or when there is none INSERT it if profile @p1 exists;
+   * @written counts the rows written.
+   */
+  const updateElseInsert = (row: { table: string; set: string; where: string; columns: string; values: string }) =>
+    `UPDATE ${row.table} WITH (UPDLOCK, SERIALIZABLE)
+SET ${row.set}
+WHERE ${row.where};
 SET @written = @@ROWCOUNT;
 IF @written = 0
 BEGIN
-  INSERT INTO ${checkpoints} (${CHECKPOINT_COLUMNS})
-  SELECT p.[id], @p2, @p3, @p4, @p5, @p6
+  INSERT INTO ${row.table} (${row.columns})
+  SELECT ${row.values}
   FROM ${profiles} AS p
   WHERE p.[id] = @p1;
   SET @written = @@ROWCOUNT;
 END;
 `;
+
+  /** Writes checkpoint @p1/@p2 (next link @p3, delta link @p4, pages @p5, at @p6); @written counts its rows. */
+  const writeCheckpoint = updateElseInsert({
+    table: checkpoints,
+    set: '[next_link] = @p3, [delta_link] = @p4, [pages_done] = @p5, [updated_at] = @p6',
+    where: '[profile_id] = @p1 AND [entity] = @p2',
+    columns: CHECKPOINT_COLUMNS,
+    values: 'p.[id], @p2, @p3, @p4, @p5, @p6',
+  });
 
   /** Once @written says the progress row was written: adds @p7 rows to entity @p1/@p2's rows copied, at `at`. */
   const addRowsCopied = (at: string) => `IF @written > 0
@@ -289,30 +309,22 @@ ORDER BY e.[list], e.[position];`,
      */
     upsertSyncState: (profileId: string, entity: string, patch: SyncStatePatch, now: Date): MssqlStatement =>
       statement(
-        `SET XACT_ABORT ON;
-DECLARE @written INT;
-BEGIN TRANSACTION;
-UPDATE ${status} WITH (UPDLOCK, SERIALIZABLE)
-SET [sync_state] = COALESCE(@p3, [sync_state]),
+        writtenBatch(
+          updateElseInsert({
+            table: status,
+            set: `[sync_state] = COALESCE(@p3, [sync_state]),
   [rows_copied] = COALESCE(@p4, [rows_copied]) + @p5,
   [rows_estimated] = CASE WHEN @p6 = 1 THEN @p7 ELSE [rows_estimated] END,
   [sync_started_at] = CASE WHEN @p8 = 1 THEN @p9 ELSE [sync_started_at] END,
   [sync_completed_at] = CASE WHEN @p10 = 1 THEN @p11 ELSE [sync_completed_at] END,
   [last_error] = CASE WHEN @p12 = 1 THEN @p13 ELSE [last_error] END,
-  [updated_at] = @p14
-WHERE [profile_id] = @p1 AND [entity] = @p2;
-SET @written = @@ROWCOUNT;
-IF @written = 0
-BEGIN
-  INSERT INTO ${status}
-    ([profile_id], [entity], [sync_state], [rows_copied], [rows_estimated], [sync_started_at], [sync_completed_at], [last_error], [updated_at])
-  SELECT p.[id], @p2, COALESCE(@p3, N'NotStarted'), COALESCE(@p4, 0) + @p5, @p7, @p9, @p11, @p13, @p14
-  FROM ${profiles} AS p
-  WHERE p.[id] = @p1;
-  SET @written = @@ROWCOUNT;
-END;
-COMMIT TRANSACTION;
-SELECT @written AS [written];`,
+  [updated_at] = @p14`,
+            where: '[profile_id] = @p1 AND [entity] = @p2',
+            columns:
+              '[profile_id], [entity], [sync_state], [rows_copied], [rows_estimated], [sync_started_at], [sync_completed_at], [last_error], [updated_at]',
+            values: `p.[id], @p2, COALESCE(@p3, N'NotStarted'), COALESCE(@p4, 0) + @p5, @p7, @p9, @p11, @p13, @p14`,
+          }),
+        ),
         ['UNIQUEIDENTIFIER', profileId],
         ['NVARCHAR(128)', entity],
         ['NVARCHAR(16)', patch.syncState ?? null],
@@ -335,11 +347,10 @@ SELECT @written AS [written];`,
      */
     upsertMetrics: (profileId: string, entity: string, m: MetricsIncrement, now: Date): MssqlStatement =>
       statement(
-        `SET XACT_ABORT ON;
-DECLARE @written INT;
-BEGIN TRANSACTION;
-UPDATE ${status} WITH (UPDLOCK, SERIALIZABLE)
-SET [received] = [received] + @p3,
+        writtenBatch(
+          updateElseInsert({
+            table: status,
+            set: `[received] = [received] + @p3,
   [applied] = [applied] + @p4,
   [stale] = [stale] + @p5,
   [failed] = [failed] + @p6,
@@ -354,20 +365,14 @@ SET [received] = [received] + @p3,
   END,
   [lag_sum_ms] = [lag_sum_ms] + COALESCE(@p8, 0),
   [lag_count] = [lag_count] + CASE WHEN @p8 IS NULL THEN 0 ELSE 1 END,
-  [updated_at] = @p9
-WHERE [profile_id] = @p1 AND [entity] = @p2;
-SET @written = @@ROWCOUNT;
-IF @written = 0
-BEGIN
-  INSERT INTO ${status}
-    ([profile_id], [entity], [received], [applied], [stale], [failed], [last_applied_at], [last_lag_ms], [lag_sum_ms], [lag_count], [updated_at])
-  SELECT p.[id], @p2, @p3, @p4, @p5, @p6, @p7, @p8, COALESCE(@p8, 0), CASE WHEN @p8 IS NULL THEN 0 ELSE 1 END, @p9
-  FROM ${profiles} AS p
-  WHERE p.[id] = @p1;
-  SET @written = @@ROWCOUNT;
-END;
-COMMIT TRANSACTION;
-SELECT @written AS [written];`,
+  [updated_at] = @p9`,
+            where: '[profile_id] = @p1 AND [entity] = @p2',
+            columns:
+              '[profile_id], [entity], [received], [applied], [stale], [failed], [last_applied_at], [last_lag_ms], [lag_sum_ms], [lag_count], [updated_at]',
+            values:
+              'p.[id], @p2, @p3, @p4, @p5, @p6, @p7, @p8, COALESCE(@p8, 0), CASE WHEN @p8 IS NULL THEN 0 ELSE 1 END, @p9',
+          }),
+        ),
         ['UNIQUEIDENTIFIER', profileId],
         ['NVARCHAR(128)', entity],
         ['BIGINT', m.received],
@@ -387,26 +392,14 @@ SELECT @written AS [written];`,
       ),
 
     upsertCheckpoint: (c: Omit<SyncCheckpoint, 'updatedAt'>, now: Date): MssqlStatement =>
-      statement(
-        `SET XACT_ABORT ON;
-DECLARE @written INT;
-BEGIN TRANSACTION;
-${writeCheckpoint}COMMIT TRANSACTION;
-SELECT @written AS [written];`,
-        ...checkpointParams(c, now),
-      ),
+      statement(writtenBatch(writeCheckpoint), ...checkpointParams(c, now)),
 
     /** The checkpoint and the rows copied move together: one transaction, answering the status rows written. */
     saveCopyProgress: (c: Omit<SyncCheckpoint, 'updatedAt'>, rowsCopied: number, now: Date): MssqlStatement =>
-      statement(
-        `SET XACT_ABORT ON;
-DECLARE @written INT;
-BEGIN TRANSACTION;
-${writeCheckpoint}${addRowsCopied('@p6')}COMMIT TRANSACTION;
-SELECT @written AS [written];`,
-        ...checkpointParams(c, now),
-        ['BIGINT', rowsCopied],
-      ),
+      statement(writtenBatch(`${writeCheckpoint}${addRowsCopied('@p6')}`), ...checkpointParams(c, now), [
+        'BIGINT',
+        rowsCopied,
+      ]),
 
     /** Without an entity: every checkpoint of the profile. */
     deleteCheckpoints: (profileId: string, entity: string | null): MssqlStatement =>
@@ -419,17 +412,13 @@ SELECT @written AS [written];`,
     /** The checkpoint and the partitions (JSON @p7) in one transaction; answers the checkpoint rows written. */
     startPartitionedCopy: (c: Omit<SyncCheckpoint, 'updatedAt'>, ranges: PartitionRange[], now: Date): MssqlStatement =>
       statement(
-        `SET XACT_ABORT ON;
-DECLARE @written INT;
-BEGIN TRANSACTION;
-${writeCheckpoint}IF @written > 0
+        writtenBatch(`${writeCheckpoint}IF @written > 0
   INSERT INTO ${partitions} (${PARTITION_COLUMNS})
   SELECT @p1, @p2, x.[partition_no], x.[range_after], x.[range_up_to], NULL, 0, 0, 0, @p6
   FROM OPENJSON(@p7) WITH (
     [partition_no] INT '$.partition_no', [range_after] NVARCHAR(36) '$.range_after', [range_up_to] NVARCHAR(36) '$.range_up_to'
   ) AS x;
-COMMIT TRANSACTION;
-SELECT @written AS [written];`,
+`),
         ...checkpointParams(c, now),
         [
           'NVARCHAR(MAX)',
@@ -449,15 +438,11 @@ ORDER BY [entity], [partition_no];`,
     /** The partition's page and the entity's rows copied move together: one transaction, answering [written]. */
     savePartitionProgress: (p: PartitionProgress, rowsCopied: number, now: Date): MssqlStatement =>
       statement(
-        `SET XACT_ABORT ON;
-DECLARE @written INT;
-BEGIN TRANSACTION;
-UPDATE ${partitions} WITH (UPDLOCK, SERIALIZABLE)
+        writtenBatch(`UPDATE ${partitions} WITH (UPDLOCK, SERIALIZABLE)
 SET [last_id] = @p4, [pages_done] = @p5, [done] = @p6, [rows_copied] = [rows_copied] + @p7, [updated_at] = @p8
 WHERE [profile_id] = @p1 AND [entity] = @p2 AND [partition_no] = @p3;
 SET @written = @@ROWCOUNT;
-${addRowsCopied('@p8')}COMMIT TRANSACTION;
-SELECT @written AS [written];`,
+${addRowsCopied('@p8')}`),
         ['UNIQUEIDENTIFIER', p.profileId],
         ['NVARCHAR(128)', p.entity],
         ['INT', p.partition],
@@ -474,18 +459,14 @@ SELECT @written AS [written];`,
       now: Date,
     ): MssqlStatement =>
       statement(
-        `SET XACT_ABORT ON;
-DECLARE @written INT;
-BEGIN TRANSACTION;
-UPDATE ${partitions} WITH (UPDLOCK, SERIALIZABLE)
+        writtenBatch(`UPDATE ${partitions} WITH (UPDLOCK, SERIALIZABLE)
 SET [range_up_to] = @p4, [updated_at] = @p7
 WHERE [profile_id] = @p1 AND [entity] = @p2 AND [partition_no] = @p3;
 SET @written = @@ROWCOUNT;
 IF @written > 0
   INSERT INTO ${partitions} (${PARTITION_COLUMNS})
   VALUES (@p1, @p2, @p5, @p4, @p6, NULL, 0, 0, 0, @p7);
-COMMIT TRANSACTION;
-SELECT @written AS [written];`,
+`),
         ['UNIQUEIDENTIFIER', split.profileId],
         ['NVARCHAR(128)', split.entity],
         ['INT', split.partition],
@@ -498,24 +479,16 @@ SELECT @written AS [written];`,
     /** `since` stays while the condition is the same one. Answers `[written]`. */
     upsertTargetState: (profileId: string, r: TargetStateReport, now: Date): MssqlStatement =>
       statement(
-        `SET XACT_ABORT ON;
-DECLARE @written INT;
-BEGIN TRANSACTION;
-UPDATE ${targetState} WITH (UPDLOCK, SERIALIZABLE)
-SET [since] = CASE WHEN [state] = @p2 THEN [since] ELSE @p5 END,
-  [state] = @p2, [reason] = @p3, [action] = @p4, [updated_at] = @p5
-WHERE [profile_id] = @p1;
-SET @written = @@ROWCOUNT;
-IF @written = 0
-BEGIN
-  INSERT INTO ${targetState} ([profile_id], [state], [reason], [action], [since], [updated_at])
-  SELECT p.[id], @p2, @p3, @p4, @p5, @p5
-  FROM ${profiles} AS p
-  WHERE p.[id] = @p1;
-  SET @written = @@ROWCOUNT;
-END;
-COMMIT TRANSACTION;
-SELECT @written AS [written];`,
+        writtenBatch(
+          updateElseInsert({
+            table: targetState,
+            set: `[since] = CASE WHEN [state] = @p2 THEN [since] ELSE @p5 END,
+  [state] = @p2, [reason] = @p3, [action] = @p4, [updated_at] = @p5`,
+            where: '[profile_id] = @p1',
+            columns: '[profile_id], [state], [reason], [action], [since], [updated_at]',
+            values: 'p.[id], @p2, @p3, @p4, @p5, @p5',
+          }),
+        ),
         ['UNIQUEIDENTIFIER', profileId],
         ['NVARCHAR(16)', r.state],
         ['NVARCHAR(MAX)', r.reason],
