@@ -35,14 +35,15 @@ import type { SyncDeps, SyncSink } from './ports.js';
 export const PARTITION_MIN_ROWS = 10_000;
 /** Partitions a plan starts with at most; work stealing adds more while lanes would otherwise idle. */
 export const INITIAL_PARTITIONS = 16;
-/** Pages being read or awaiting their apply, per copy call: what bounds the reads in flight. */
-export const MAX_PAGES_HELD = 24;
 /**
- * Pages read and parsed but not yet applied, across every copy in the process: what bounds memory (a parsed
- * 5,000-row page of a wide table takes tens of MB). A read starts only while fewer are waiting; a read in
- * flight holds only its socket, so latency is still hidden by up to {@link MAX_PAGES_HELD} reads.
+ * Pages being read or awaiting their apply, across every copy in the process. A read starts only with one of
+ * these in hand and gives it back once its page is applied, so reads start as fast as pages are applied: the
+ * reads in flight hide Dataverse's latency (at 1 s a page about 10 are in flight while the applies stay busy)
+ * and memory is bounded by this many parsed pages at most, however many copies run. A bound on parsed pages
+ * alone, checked as a read starts, let every read start at once whenever the backlog fell below it: their
+ * pages then arrived together, and the applies idled between the bursts.
  */
-export const MAX_PAGES_PARSED = 6;
+export const MAX_PAGES_HELD = 24;
 /** Pages applied at once per copy call (each is one set-based batch on the target). */
 export const APPLY_CONCURRENCY = 4;
 
@@ -74,12 +75,10 @@ export interface PartitionSettings {
   minRows?: number;
   /** Default {@link INITIAL_PARTITIONS}. */
   initialPartitions?: number;
-  /** Default {@link MAX_PAGES_HELD}. */
-  maxPagesHeld?: number;
   /** Default {@link APPLY_CONCURRENCY}. */
   applyConcurrency?: number;
-  /** The bound on parsed pages awaiting apply; by default the process-wide one ({@link MAX_PAGES_PARSED}). */
-  parsedPages?: ParsedPages;
+  /** Pages being read or awaiting apply; by default the process-wide {@link MAX_PAGES_HELD}. */
+  pagesHeld?: Slots;
   /** The organization's read lanes; by default the process-wide ones of the profile's organization URL. */
   lanes?: ReadLanes;
   /** Splits the organization's cap with the other instances copying from it; without it this one takes it all. */
@@ -88,32 +87,7 @@ export interface PartitionSettings {
 
 const MAX_KEY = (1n << 128n) - 1n;
 
-/** Counts pages parsed and not yet applied; `room()` waits until fewer than the bound are. */
-export class ParsedPages {
-  private count = 0;
-  private readonly waiting: Array<() => void> = [];
-
-  constructor(readonly bound: number) {}
-
-  get inUse(): number {
-    return this.count;
-  }
-
-  add(): void {
-    this.count++;
-  }
-
-  remove(): void {
-    this.count--;
-    while (this.count < this.bound && this.waiting.length) this.waiting.shift()?.();
-  }
-
-  async room(): Promise<void> {
-    while (this.count >= this.bound) await new Promise<void>((resolve) => this.waiting.push(resolve));
-  }
-}
-
-const processParsedPages = new ParsedPages(MAX_PAGES_PARSED);
+const processPagesHeld = new Slots(MAX_PAGES_HELD);
 
 /**
  * Plans a partitioned copy when the entity is large enough: the tracked read's first page (fixing the delta's
@@ -131,8 +105,9 @@ export async function planPartitions(
   if (!worthPartitioning(estimate, settings.minRows)) return false;
   const { entity, table } = read;
   const source = deps.dataverseFor(profile);
-  const tracked = await source.readTrackedIds(table, { pageSize });
-  const bounds = await source.idBounds(table);
+  // Asked together: the bounds only place the cuts (ids outside them fall in the open head and tail), and the
+  // tracked read's first page is in before any partition is read.
+  const [tracked, bounds] = await Promise.all([source.readTrackedIds(table, { pageSize }), source.idBounds(table)]);
   if (!bounds) return false;
   const first = sqlGuidKey(bounds.first);
   const last = sqlGuidKey(bounds.last);
@@ -213,9 +188,8 @@ async function copyPartitionsOnShare(
   const now = deps.now ?? (() => new Date());
   const settings = deps.partitions ?? {};
   const lanesOf = settings.lanes ?? organizationLimits(profile.source.url).lanes;
-  const held = new Slots(settings.maxPagesHeld ?? MAX_PAGES_HELD);
+  const held = settings.pagesHeld ?? processPagesHeld;
   const applying = new Slots(settings.applyConcurrency ?? APPLY_CONCURRENCY);
-  const parsed = settings.parsedPages ?? processParsedPages;
   const pageSize = deps.pageSize ?? 5000;
   const source = deps.dataverseFor(profile);
   const log = deps.logger.child({ profileId: profile.id, entity });
@@ -339,7 +313,6 @@ async function copyPartitionsOnShare(
         lanesOf.release(rows);
       }
     })();
-    parsed.add();
     // A split from here on would cut above rows this page is applying (they would count twice): none until saved.
     lane.settling = true;
     const turn = lane.serial.then(async () => {
@@ -373,7 +346,6 @@ async function copyPartitionsOnShare(
       await turn;
     } finally {
       lane.settling = false;
-      parsed.remove();
     }
   };
 
@@ -386,9 +358,8 @@ async function copyPartitionsOnShare(
     errors.push(err);
   });
   while (errors.length === 0) {
-    // A page is started only while few parsed pages wait, with a held-page slot and a read lane in hand, so
-    // partitions are picked (and split) only as fast as the organization's lanes open and memory allows.
-    await parsed.room();
+    // A page is started with a held-page slot and a read lane in hand, so partitions are picked (and split)
+    // only as fast as pages are applied and the organization's lanes open.
     await held.acquire();
     await lanesOf.acquire();
     const lane = errors.length ? undefined : pick();

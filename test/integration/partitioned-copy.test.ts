@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import type { ChangeEvent } from '../../lib/change/change-event.js';
-import { ReadLanes } from '../../lib/dataverse/webapi/organization-limits.js';
+import { ReadLanes, Slots } from '../../lib/dataverse/webapi/organization-limits.js';
 import { planInitialSync } from '../../lib/sync/initial-sync.js';
 import type { DataverseSource, SyncSink } from '../../lib/sync/ports.js';
 import { reconcileProfile } from '../../lib/sync/reconcile.js';
@@ -101,6 +101,55 @@ describe('partitioned initial sync of a large entity', () => {
     assert.match(checkpoint?.deltaLink ?? '', /\$deltatoken=/);
     assert.match(checkpoint?.deltaLink ?? '', /\$select=[^&]*\bname\b/);
     assert.deepEqual(await targetCounts(stack), { rows: ACCOUNTS, distinct: ACCOUNTS });
+  });
+
+  it('holds at most the process-wide bound of pages read and not yet applied, however many copies run', async () => {
+    const HELD = 3;
+    let outstanding = 0;
+    let most = 0;
+    await using stack = await startSyncStack({
+      name: 'partitioned copies sharing the pages held',
+      entities: ['account', 'contact'],
+      counts: { account: 3000, contact: 3000 },
+      pageSize: PAGE_SIZE,
+      partitions: { minRows: 1000, initialPartitions: 8, lanes: new ReadLanes(52, 8), pagesHeld: new Slots(HELD) },
+      source: (client): DataverseSource => ({
+        ...client,
+        readIdRange: (table, options) => {
+          outstanding++;
+          most = Math.max(most, outstanding);
+          return client.readIdRange(table, options);
+        },
+      }),
+    });
+    const { org, profile, store } = stack;
+    org.faults.slowPages(40);
+    // A page leaves the count once it is applied and saved, before its slot is given back.
+    const deps = {
+      ...stack.deps,
+      store: {
+        ...store,
+        savePartitionProgress: async (...args: Parameters<typeof store.savePartitionProgress>) => {
+          const saved = await store.savePartitionProgress(...args);
+          outstanding--;
+          return saved;
+        },
+      },
+    };
+    await planInitialSync(deps, profile.id);
+    await Promise.all([copyToEnd(deps, profile.id, 'account', 100), copyToEnd(deps, profile.id, 'contact', 100)]);
+
+    assert.equal(most, HELD, `${most} pages were read and not yet applied at once across both copies`);
+    assert.equal(outstanding, 0);
+    const statuses = await store.entityStatuses(profile.id);
+    assert.deepEqual(statuses.map((s) => [s.entity, s.syncState, s.rowsCopied]).sort(), [
+      ['account', 'Completed', 3000],
+      ['contact', 'Completed', 3000],
+    ]);
+    const { rows } = await stack.db.pool.query(
+      'SELECT (SELECT count(DISTINCT id) FROM public.account)::int AS accounts, (SELECT count(DISTINCT id) FROM public.contact)::int AS contacts',
+    );
+    assert.deepEqual(rows[0], { accounts: 3000, contacts: 3000 });
   });
 
   it('partitions a table whose size Dataverse cannot tell: no snapshot count, more rows than $count counts', async () => {
