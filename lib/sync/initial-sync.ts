@@ -3,6 +3,7 @@
  * activities. Every page is one version-guarded applyBatch, and the checkpoint (next link, delta link,
  * pages done) is saved after every page, so a crash anywhere re-reads at most the page in flight.
  */
+import pLimit from 'p-limit';
 import { AppError, toAppError } from '../errors.js';
 import type { SyncCheckpoint } from '../profiles/control-store.js';
 import type { ExportProfile } from '../profiles/schema.js';
@@ -15,6 +16,8 @@ import { attributeSpecs, toSinkMetadata } from './target-metadata.js';
 
 /** Dataverse's largest page; fewer, larger pages mean fewer round trips and set-based writes. */
 export const DEFAULT_PAGE_SIZE = 5000;
+/** Entities a plan prepares at once (each asks Dataverse for its metadata, count and, when large, bounds). */
+export const PLAN_CONCURRENCY = 4;
 
 export interface PlanOptions {
   /** Copy every entity again from the first page, Completed ones included. */
@@ -62,18 +65,28 @@ export async function planInitialSync(deps: SyncDeps, profileId: string, options
   const statuses = new Map((await deps.store.entityStatuses(profileId)).map((s) => [s.entity, s]));
   const entities = copyTargets(profile).filter((e) => options.full || statuses.get(e)?.syncState !== 'Completed');
   if (entities.length === 0) return [];
-  const planned: string[] = [];
-  for (const entity of entities) {
-    try {
-      await prepareEntity(deps, profile, entity, options);
-      planned.push(entity);
-    } catch (err) {
-      const error = toAppError(err);
-      if (error.transient) throw error;
-      // One table Dataverse refuses (unknown, not readable) must not keep the others from being copied.
-      await failEntity(deps, profileId, entity, `${error.code}: ${error.message}`);
-    }
-  }
+  // Against Dataverse each entity's plan takes a second or more (metadata, count, the tracked read's first
+  // page): a few are prepared at once, and a transient failure is thrown once every started one has ended.
+  const limit = pLimit(PLAN_CONCURRENCY);
+  const prepared = await Promise.allSettled(
+    entities.map((entity) =>
+      limit(async () => {
+        try {
+          await prepareEntity(deps, profile, entity, options);
+          return true;
+        } catch (err) {
+          const error = toAppError(err);
+          if (error.transient) throw error;
+          // One table Dataverse refuses (unknown, not readable) must not keep the others from being copied.
+          await failEntity(deps, profileId, entity, `${error.code}: ${error.message}`);
+          return false;
+        }
+      }),
+    ),
+  );
+  const failed = prepared.find((p) => p.status === 'rejected');
+  if (failed) throw failed.reason;
+  const planned = entities.filter((_, i) => prepared[i].status === 'fulfilled' && prepared[i].value);
   deps.logger.info('initial sync planned', { profileId, entities: planned, full: Boolean(options.full) });
   return planned;
 }

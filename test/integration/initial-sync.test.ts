@@ -248,6 +248,43 @@ describe('initial sync', () => {
     assert.equal(await stack.store.getCheckpoint(profile.id, 'account'), undefined);
   });
 
+  it('prepares the entities of a plan at once, not one after another', { timeout: 60_000 }, async (t) => {
+    // Each count waits until all three have been asked for: a plan preparing one entity at a time would wait
+    // until the test times out (which lets the counts go, so the stack still closes).
+    let asked = 0;
+    let everyOneAsked: () => void = () => {};
+    const all = new Promise<void>((resolve) => {
+      everyOneAsked = resolve;
+    });
+    t.signal.addEventListener('abort', () => everyOneAsked());
+    await using stack = await startSyncStack({
+      name: 'initial sync plan at once',
+      entities: ['account', 'contact'],
+      relationships: ['new_accountcontact'],
+      pageSize: PAGE_SIZE,
+      source: (client) => ({
+        ...client,
+        estimateCount: async (table) => {
+          if (++asked === 3) everyOneAsked();
+          await all;
+          return client.estimateCount(table);
+        },
+      }),
+    });
+    const { deps, profile, org, store } = stack;
+    assert.deepEqual(await planInitialSync(deps, profile.id), ['account', 'contact', 'new_accountcontact']);
+    assert.equal(asked, 3);
+    const planned = await store.entityStatuses(profile.id);
+    assert.deepEqual(
+      planned.map((s) => [s.entity, s.syncState, s.rowsEstimated]),
+      [
+        ['account', 'InProgress', org.counts.account],
+        ['contact', 'InProgress', org.counts.contact],
+        ['new_accountcontact', 'InProgress', org.counts.new_accountcontact],
+      ],
+    );
+  });
+
   it('resumes after a crash while applying a page, re-reading only that page', async () => {
     await using stack = await startCountingStack();
     const { profile, org } = stack;
