@@ -39,10 +39,8 @@ export const INITIAL_PARTITIONS = 16;
  * Pages being read or awaiting their apply, across every copy in the process. A read starts only with one of
  * these in hand and gives it back once its page is applied, so reads start as fast as pages are applied: the
  * reads in flight hide Dataverse's latency (at 1 s a page about 10 are in flight while the applies stay busy)
- * and memory is bounded by this many parsed pages at most, however many copies run. A bound on parsed pages
- * alone, checked as a read starts, let every read start at once whenever the backlog fell below it: their
- * pages then arrived together, and the applies idled between the bursts. More than 16 hid no more latency at
- * 1 s a page and cost CPU (garbage collection) where pages arrive at once; 12 no longer hid it all.
+ * and memory is bounded by this many parsed pages at most, however many copies run. More than 16 hid no more
+ * latency at 1 s a page and cost CPU (garbage collection) where pages arrive at once; 12 no longer hid it all.
  */
 export const MAX_PAGES_HELD = 16;
 /** Pages applied at once per copy call (each is one set-based batch on the target). */

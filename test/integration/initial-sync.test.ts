@@ -9,7 +9,7 @@ import { parseWebhook } from '../../lib/dataverse/webhook/parse.js';
 import { AppError } from '../../lib/errors.js';
 import type { ControlStore } from '../../lib/profiles/control-store.js';
 import { completeEntity, copyStep, failEntity, planInitialSync } from '../../lib/sync/initial-sync.js';
-import type { SyncSink } from '../../lib/sync/ports.js';
+import type { DataverseSource, SyncSink } from '../../lib/sync/ports.js';
 import { stopOwnAzurite } from '../support/azurite.js';
 import { stopOwnServer, type TestDatabase } from '../support/postgres.js';
 import { copyToEnd, FAST_RETRY, type SyncStack, startSyncStack, writeToOrg } from '../support/sync-stack.js';
@@ -22,17 +22,19 @@ interface CountingStack extends SyncStack {
   pagesRead: { count: number };
 }
 
-async function startCountingStack(): Promise<CountingStack> {
+/** `wrap` disturbs the counting source further (to hold or count other reads). */
+async function startCountingStack(wrap = (source: DataverseSource) => source): Promise<CountingStack> {
   const pagesRead = { count: 0 };
   const stack = await startSyncStack({
     name: 'initial sync test',
     entities: ['account', 'contact'],
     relationships: ['new_accountcontact'],
     pageSize: PAGE_SIZE,
-    source: (client) => ({
-      ...client,
-      readPages: (entity, options) => countPages(client.readPages(entity, options), pagesRead),
-    }),
+    source: (client) =>
+      wrap({
+        ...client,
+        readPages: (entity, options) => countPages(client.readPages(entity, options), pagesRead),
+      }),
   });
   return Object.assign(stack, { pagesRead });
 }
@@ -257,20 +259,14 @@ describe('initial sync', () => {
       everyOneAsked = resolve;
     });
     t.signal.addEventListener('abort', () => everyOneAsked());
-    await using stack = await startSyncStack({
-      name: 'initial sync plan at once',
-      entities: ['account', 'contact'],
-      relationships: ['new_accountcontact'],
-      pageSize: PAGE_SIZE,
-      source: (client) => ({
-        ...client,
-        estimateCount: async (table) => {
-          if (++asked === 3) everyOneAsked();
-          await all;
-          return client.estimateCount(table);
-        },
-      }),
-    });
+    await using stack = await startCountingStack((source) => ({
+      ...source,
+      estimateCount: async (table) => {
+        if (++asked === 3) everyOneAsked();
+        await all;
+        return source.estimateCount(table);
+      },
+    }));
     const { deps, profile, org, store } = stack;
     assert.deepEqual(await planInitialSync(deps, profile.id), ['account', 'contact', 'new_accountcontact']);
     assert.equal(asked, 3);
