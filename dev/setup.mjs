@@ -75,7 +75,13 @@ if (!args.includes('--no-build')) {
 
 if (runAt >= 0) {
   const exe = join(dir, process.platform === 'win32' ? 'node.exe' : 'node');
-  const child = spawn(exe, argv.slice(runAt + 1), { cwd: root, stdio: 'inherit', env });
+  // Azurite, which the local stack runs in-process, still loads Node's deprecated punycode module (through
+  // node-fetch 2); the app itself never does, so that one warning is not shown on every start.
+  const child = spawn(exe, ['--disable-warning=DEP0040', ...argv.slice(runAt + 1)], {
+    cwd: root,
+    stdio: 'inherit',
+    env,
+  });
   // Ctrl-C reaches the whole process group; the script decides how to stop, this process waits for it.
   process.on('SIGINT', () => {});
   process.on('SIGTERM', () => child.kill('SIGTERM'));
