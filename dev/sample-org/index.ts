@@ -94,6 +94,12 @@ export interface SampleOrg {
     noSnapshotCount(...tables: string[]): void;
     /** Every delta token handed out so far answers "expired" (0x80044352). */
     expireDeltaTokens(): void;
+    /**
+     * Delta tokens handed out from now on keep the `$select` of the tracked read they end, and a delta read
+     * answers with those columns whatever `$select` its link has: the strict reading of Dataverse's opaque
+     * delta links, under which a link's `$select` cannot be changed.
+     */
+    deltaKeepsTrackedSelect(): void;
     /** Admitted requests wait, in flight, until the returned function is called (or `reset()`). */
     holdRequests(): () => void;
     /** Clears all of the above. */
@@ -139,6 +145,7 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
     reset: { remaining: 0 },
     pageDelayMs: options.pageDelayMs ?? 0,
     noSnapshotCount: new Set(),
+    deltaKeepsTrackedSelect: false,
   };
   let releaseHold = () => {};
   const webhooks = new WebhookDispatcher();
@@ -257,6 +264,9 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
         for (const table of tables) faults.noSnapshotCount.add(table);
       },
       expireDeltaTokens: () => store.expireDeltaTokens(),
+      deltaKeepsTrackedSelect: () => {
+        faults.deltaKeepsTrackedSelect = true;
+      },
       holdRequests: () => {
         let release = () => {};
         faults.hold = new Promise<void>((resolve) => {
@@ -275,6 +285,7 @@ export async function startSampleOrg(options: SampleOrgOptions = {}): Promise<Sa
         faults.reset.remaining = 0;
         faults.pageDelayMs = 0;
         faults.noSnapshotCount.clear();
+        faults.deltaKeepsTrackedSelect = false;
         registrations.refuseWrites = undefined;
       },
     },

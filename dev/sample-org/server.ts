@@ -63,6 +63,8 @@ export interface Faults {
   pageDelayMs: number;
   /** Tables RetrieveTotalRecordCount refuses (400), as Dataverse may for one without a snapshot count. */
   noSnapshotCount: Set<string>;
+  /** While set, delta tokens handed out carry the tracked read's `$select`, which their delta reads answer with. */
+  deltaKeepsTrackedSelect: boolean;
   /** While set, admitted requests wait for it before they are served (so a test can hold n requests in flight). */
   hold?: Promise<void>;
 }
@@ -536,7 +538,8 @@ export class SampleOrgHandler {
         return `,"@odata.nextLink":${JSON.stringify(this.linkFor(entity, select, { $skiptoken: token }))}`;
       }
       if (tracking) {
-        const link = this.linkFor(entity, select, { $deltatoken: deltaTokenText(dataVersion) });
+        const token = deltaTokenText(dataVersion, this.faults.deltaKeepsTrackedSelect ? (select ?? []) : undefined);
+        const link = this.linkFor(entity, select, { $deltatoken: token });
         return `,"@odata.deltaLink":${JSON.stringify(link)}`;
       }
       return '';
@@ -683,6 +686,8 @@ export class SampleOrgHandler {
     select: string[] | undefined,
     pageSize: number,
   ) {
+    const kept = keptSelect(token);
+    if (kept) select = kept.length ? kept : undefined;
     const m = /^(\d+)!/.exec(token);
     const from = m ? BigInt(m[1]) : undefined;
     if (from === undefined || from < this.store.oldestValidVersion || from > this.store.version) {
@@ -720,7 +725,7 @@ export class SampleOrgHandler {
         $skiptoken: `<cookie istracking="True" upto="${upTo}" after="${lastVersion}" />`,
       });
     } else {
-      out['@odata.deltaLink'] = this.linkFor(entity, select, { $deltatoken: deltaTokenText(upTo) });
+      out['@odata.deltaLink'] = this.linkFor(entity, select, { $deltatoken: deltaTokenText(upTo, kept) });
     }
     return json(out, this.preferenceApplied(prefs, true));
   }
@@ -1002,11 +1007,21 @@ function parseGuid(text: string): string | undefined {
   return GUID.exec(text.trim())?.[1].toLowerCase();
 }
 
-/** `version!MM/dd/yyyy HH:mm:ss`, the shape of Dataverse's delta tokens. */
-function deltaTokenText(version: bigint): string {
+/**
+ * `version!MM/dd/yyyy HH:mm:ss`, the shape of Dataverse's delta tokens; with `select` (deltaKeepsTrackedSelect),
+ * `!select=a,b` after it names the columns its delta reads answer with (none: all).
+ */
+function deltaTokenText(version: bigint, select?: readonly string[]): string {
   const d = new Date();
   const p = (n: number) => String(n).padStart(2, '0');
-  return `${version}!${p(d.getUTCMonth() + 1)}/${p(d.getUTCDate())}/${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}`;
+  const kept = select ? `!select=${select.join(',')}` : '';
+  return `${version}!${p(d.getUTCMonth() + 1)}/${p(d.getUTCDate())}/${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}${kept}`;
+}
+
+/** The columns a delta token keeps (see deltaTokenText), undefined when it keeps none. */
+function keptSelect(token: string): string[] | undefined {
+  const m = /!select=([^!]*)$/.exec(token);
+  return m ? m[1].split(',').filter(Boolean) : undefined;
 }
 
 /** The paging cookie, shaped like Dataverse's (`<cookie pagenumber="2" pagingcookie="…" istracking="False" />`). */

@@ -4,6 +4,7 @@
  * columns with the metadata it has just read and says so in the log once per profile, entity and attribute.
  */
 import type { EntityMetadata as DataverseEntityMetadata } from '../dataverse/webapi/metadata.js';
+import { selectedColumns, withSelect } from '../dataverse/webapi/select-link.js';
 import type { Logger } from '../log.js';
 import { entityTypeColumn, SystemColumns } from '../sink/table-model.js';
 import type { SyncSink } from './ports.js';
@@ -45,13 +46,10 @@ export async function noteDeletedAttributes(
  * selected as `_<name>_value`); the link itself when nothing is missing or it selects nothing.
  */
 export function withoutDeletedAttributes(deltaLink: string, metadata: DataverseEntityMetadata): string {
-  // Only the $select is rewritten: the rest of the link (its token above all) goes back exactly as Dataverse gave it.
-  const match = /([?&]\$select=)([^&#]*)/.exec(deltaLink);
-  if (!match) return deltaLink;
+  const selected = selectedColumns(deltaLink);
+  if (!selected) return deltaLink;
   const known = new Set(metadata.attributes.map((a) => a.logicalName.toLowerCase()));
-  const selected = decodeURIComponent(match[2]).split(',');
   const kept = selected.filter((name) => known.has(name.toLowerCase().replace(/^_(.+)_value$/, '$1')));
   if (kept.length === selected.length || !kept.length) return deltaLink;
-  const start = match.index + match[1].length;
-  return deltaLink.slice(0, start) + kept.join(',') + deltaLink.slice(start + match[2].length);
+  return withSelect(deltaLink, kept);
 }

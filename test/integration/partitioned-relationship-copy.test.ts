@@ -220,81 +220,85 @@ describe('partitioned initial sync of a large N:N relationship', () => {
     assert.deepEqual([status.syncState, status.rowsCopied], ['Completed', PAIRS], 'a page read twice is counted once');
   });
 
-  it('neither loses an Associate nor resurrects a Disassociate made during the copy, once reconcile has run', async () => {
-    await using stack = await startRelationshipStack();
-    const { org, profile, sink, client } = stack;
-    const webhooks = await deliverDisassociatesTo(org, sink);
-    // Generated intersect ids are in SQL order by index: the last ones lie in the last partition, read last.
-    const intersectRows: ChangeEvent[] = [];
-    for await (const page of client.readPages(RELATIONSHIP, { pageSize: 5000 })) intersectRows.push(...page.rows);
-    const guid = (row: ChangeEvent, side: string) => {
-      const value = row.attributes?.[side];
-      return value?.type === 'guid' ? value.value : assert.fail(`${side} of ${row.recordId}`);
-    };
-    const pairOfRow = (row: ChangeEvent) => {
-      const [account, contact] = [guid(row, 'accountid'), guid(row, 'contactid')];
-      return { account, contact, key: `${account}:${contact}` };
-    };
-    const unread = pairOfRow(intersectRows[PAIRS - 2]);
-    // Contact 1 has no generated pair (only every fourth contact has one).
-    const contacts: string[] = [];
-    for await (const page of client.readPages('contact', { pageSize: 5000, select: ['fullname'] })) {
-      contacts.push(...page.rows.map((r) => r.recordId));
-      break;
-    }
-    const associated = { account: guid(intersectRows[0], 'accountid'), contact: contacts[1] };
-    // The first page's pairs, once they are in the target.
-    let applied: ReturnType<typeof pairOf> | undefined;
-    let firstApplied: () => void = () => {};
-    const firstPageIn = new Promise<void>((resolve) => {
-      firstApplied = resolve;
-    });
-    const trackingSink: SyncSink = {
-      writeMetadata: (m) => sink.writeMetadata(m),
-      async applyBatch(changes: ChangeEvent[], options) {
-        const outcomes = await sink.applyBatch(changes, options);
-        if (!applied && changes.length) {
-          applied = pairOf(changes[0]);
-          firstApplied();
-        }
-        return outcomes;
-      },
-    };
-    let reads = 0;
-    let readNotApplied: ReturnType<typeof pairOf> | undefined;
-    stack.afterRangeRead.run = async (rows) => {
-      if (rows.length === 0 || ++reads !== 3) return;
-      await firstPageIn;
-      // A pair already applied, a pair of the page just read (not yet applied), a pair not read yet: each
-      // Disassociate's webhook is applied before this page lands. A new pair's Associate webhook is lost.
-      readNotApplied = pairOfRow(rows[0]);
-      for (const pair of [applied as ReturnType<typeof pairOf>, readNotApplied, unread]) {
-        await writeToOrg(org, 'DELETE', `accounts(${pair.account})/new_accountcontact(${pair.contact})/$ref`);
+  // Strict: the delta links answer with the id read's columns, so the intersect rows of the delta are read again by id.
+  for (const strict of [false, true]) {
+    it(`neither loses an Associate nor resurrects a Disassociate made during the copy, once reconcile has run${strict ? " (delta links keep the id read's $select)" : ''}`, async () => {
+      await using stack = await startRelationshipStack();
+      const { org, profile, sink, client } = stack;
+      if (strict) org.faults.deltaKeepsTrackedSelect();
+      const webhooks = await deliverDisassociatesTo(org, sink);
+      // Generated intersect ids are in SQL order by index: the last ones lie in the last partition, read last.
+      const intersectRows: ChangeEvent[] = [];
+      for await (const page of client.readPages(RELATIONSHIP, { pageSize: 5000 })) intersectRows.push(...page.rows);
+      const guid = (row: ChangeEvent, side: string) => {
+        const value = row.attributes?.[side];
+        return value?.type === 'guid' ? value.value : assert.fail(`${side} of ${row.recordId}`);
+      };
+      const pairOfRow = (row: ChangeEvent) => {
+        const [account, contact] = [guid(row, 'accountid'), guid(row, 'contactid')];
+        return { account, contact, key: `${account}:${contact}` };
+      };
+      const unread = pairOfRow(intersectRows[PAIRS - 2]);
+      // Contact 1 has no generated pair (only every fourth contact has one).
+      const contacts: string[] = [];
+      for await (const page of client.readPages('contact', { pageSize: 5000, select: ['fullname'] })) {
+        contacts.push(...page.rows.map((r) => r.recordId));
+        break;
       }
-      await writeToOrg(org, 'POST', `accounts(${associated.account})/new_accountcontact/$ref`, {
-        '@odata.id': `${org.url}/api/data/v9.2/contacts(${associated.contact})`,
+      const associated = { account: guid(intersectRows[0], 'accountid'), contact: contacts[1] };
+      // The first page's pairs, once they are in the target.
+      let applied: ReturnType<typeof pairOf> | undefined;
+      let firstApplied: () => void = () => {};
+      const firstPageIn = new Promise<void>((resolve) => {
+        firstApplied = resolve;
       });
-      await org.drain();
-    };
-    try {
-      await planInitialSync(stack.deps, profile.id);
-      await copyToEnd({ ...stack.deps, sinkFor: async () => trackingSink }, profile.id, RELATIONSHIP, 3);
-      assert.ok(applied && readNotApplied);
-      assert.equal(org.webhookDeliveries().length, 4);
-      await reconcileToEnd(stack);
-    } finally {
-      webhooks.close();
-    }
+      const trackingSink: SyncSink = {
+        writeMetadata: (m) => sink.writeMetadata(m),
+        async applyBatch(changes: ChangeEvent[], options) {
+          const outcomes = await sink.applyBatch(changes, options);
+          if (!applied && changes.length) {
+            applied = pairOf(changes[0]);
+            firstApplied();
+          }
+          return outcomes;
+        },
+      };
+      let reads = 0;
+      let readNotApplied: ReturnType<typeof pairOf> | undefined;
+      stack.afterRangeRead.run = async (rows) => {
+        if (rows.length === 0 || ++reads !== 3) return;
+        await firstPageIn;
+        // A pair already applied, a pair of the page just read (not yet applied), a pair not read yet: each
+        // Disassociate's webhook is applied before this page lands. A new pair's Associate webhook is lost.
+        readNotApplied = pairOfRow(rows[0]);
+        for (const pair of [applied as ReturnType<typeof pairOf>, readNotApplied, unread]) {
+          await writeToOrg(org, 'DELETE', `accounts(${pair.account})/new_accountcontact(${pair.contact})/$ref`);
+        }
+        await writeToOrg(org, 'POST', `accounts(${associated.account})/new_accountcontact/$ref`, {
+          '@odata.id': `${org.url}/api/data/v9.2/contacts(${associated.contact})`,
+        });
+        await org.drain();
+      };
+      try {
+        await planInitialSync(stack.deps, profile.id);
+        await copyToEnd({ ...stack.deps, sinkFor: async () => trackingSink }, profile.id, RELATIONSHIP, 3);
+        assert.ok(applied && readNotApplied);
+        assert.equal(org.webhookDeliveries().length, 4);
+        await reconcileToEnd(stack);
+      } finally {
+        webhooks.close();
+      }
 
-    const source = await sourcePairs(client);
-    assert.equal(source.length, PAIRS - 3 + 1);
-    const removed = [applied?.key, readNotApplied?.key, unread.key];
-    assert.ok(removed.every((pair) => pair && !source.includes(pair)));
-    assert.ok(source.includes(`${associated.account}:${associated.contact}`));
-    const target = await targetPairs(stack);
-    assert.deepEqual(target, source, 'the new pair arrived once, the removed pairs stayed removed');
-    // The copy's Associates of the removed pairs are not brought back by a later reconcile either.
-    await reconcileProfile({ ...stack.deps, startInitialSync: async () => {} }, profile.id);
-    assert.deepEqual(await targetPairs(stack), source);
-  });
+      const source = await sourcePairs(client);
+      assert.equal(source.length, PAIRS - 3 + 1);
+      const removed = [applied?.key, readNotApplied?.key, unread.key];
+      assert.ok(removed.every((pair) => pair && !source.includes(pair)));
+      assert.ok(source.includes(`${associated.account}:${associated.contact}`));
+      const target = await targetPairs(stack);
+      assert.deepEqual(target, source, 'the new pair arrived once, the removed pairs stayed removed');
+      // The copy's Associates of the removed pairs are not brought back by a later reconcile either.
+      await reconcileProfile({ ...stack.deps, startInitialSync: async () => {} }, profile.id);
+      assert.deepEqual(await targetPairs(stack), source);
+    });
+  }
 });

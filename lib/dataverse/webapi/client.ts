@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { TokenCredential } from '@azure/identity';
+import pLimit from 'p-limit';
 import type { ChangeEvent } from '../../change/change-event.js';
 import { AppError } from '../../errors.js';
 import { createLogger, type Logger } from '../../log.js';
@@ -27,7 +28,8 @@ import {
   toEntityMetadata,
   toRelationshipMetadata,
 } from './metadata.js';
-import { INCLUDE_ANNOTATIONS, toChangeEvent } from './rows.js';
+import { INCLUDE_ANNOTATIONS, isDeletedEntity, toChangeEvent } from './rows.js';
+import { selectedColumns, withSelect } from './select-link.js';
 
 export interface DataverseClientOptions {
   /** The organization's URL, e.g. `https://contoso.crm.dynamics.com` (the Web API is under `/api/data/v9.2/`). */
@@ -135,6 +137,8 @@ export interface DataverseClient {
 
 export { DEFAULT_ORGANIZATION_CONCURRENCY as DEFAULT_MAX_CONCURRENCY } from './organization-limits.js';
 export const MAX_PAGE_SIZE = 5000;
+/** Delta rows read again by id at once, when a delta came without the columns its link selects. */
+const REREAD_CONCURRENCY = 4;
 /** The annotation `$count` sets when a table holds more rows than it counts. */
 const LIMIT_EXCEEDED = '@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded';
 const DEFAULT_TIMEOUT_MS = 120_000;
@@ -324,6 +328,7 @@ export function createDataverseClient(options: DataverseClientOptions): Datavers
     metadata: EntityMetadata,
     attributes: readonly AttributeMetadata[],
     source: ChangeEvent['source'],
+    whole?: readonly string[],
   ): AsyncGenerator<DataversePage> {
     const orgId = await organizationId();
     let link: string | undefined = firstLink;
@@ -331,7 +336,9 @@ export function createDataverseClient(options: DataverseClientOptions): Datavers
       const readTime = new Date().toISOString();
       const body: CollectionJson = await getJson<CollectionJson>(link, prefer);
       const ctx = { metadata, attributes, organizationId: orgId, source, correlationId: randomUUID(), readTime };
-      const rows = (body.value ?? []).map((row) => toChangeEvent(row as Record<string, unknown>, ctx));
+      const raw = (body.value ?? []) as Record<string, unknown>[];
+      let rows = raw.map((row) => toChangeEvent(row, ctx));
+      if (whole) rows = await wholeRows(metadata, raw, rows, whole, source);
       const page: DataversePage = { rows };
       if (body['@odata.nextLink']) page.nextLink = body['@odata.nextLink'];
       if (body['@odata.deltaLink']) page.deltaLink = body['@odata.deltaLink'];
@@ -365,7 +372,69 @@ export function createDataverseClient(options: DataverseClientOptions): Datavers
     const metadata = await resolveEntity(entity);
     // A delta row carries the columns the tracked query selected: type whatever of them is exported.
     const { attributes } = selection(metadata, undefined);
-    yield* follow(deltaLink, preferences(opts.pageSize, true), metadata, attributes, opts.source ?? 'reconcile');
+    const asked = selectedColumns(deltaLink);
+    const source = opts.source ?? 'reconcile';
+    for await (const page of follow(deltaLink, preferences(opts.pageSize, true), metadata, attributes, source, asked)) {
+      // The next delta asks for what this one asked, whatever $select Dataverse's link comes back with.
+      if (page.deltaLink && asked) page.deltaLink = withSelect(page.deltaLink, asked);
+      yield page;
+    }
+  }
+
+  /**
+   * The delta's rows, each with every column its link selects. Delta links are opaque: should Dataverse answer
+   * one with the columns of the read that started the tracking instead (the id-only read of a partitioned
+   * copy), a row without them would give the table its new version over old values. Such a row is read again
+   * whole, by id; one deleted meanwhile is left out, for the next delta brings its delete.
+   */
+  async function wholeRows(
+    metadata: EntityMetadata,
+    raw: Record<string, unknown>[],
+    rows: ChangeEvent[],
+    whole: readonly string[],
+    source: ChangeEvent['source'],
+  ): Promise<ChangeEvent[]> {
+    const partial = raw.flatMap((row, i) =>
+      !isDeletedEntity(row) && whole.some((column) => !Object.hasOwn(row, column)) ? [i] : [],
+    );
+    if (!partial.length) return rows;
+    logger.warn('dataverse delta rows lack columns their link selects: each is read again by id', {
+      entity: metadata.logicalName,
+      rows: partial.length,
+      of: rows.length,
+    });
+    const limit = pLimit(REREAD_CONCURRENCY);
+    const again = new Map(
+      await Promise.all(
+        partial.map((i) => limit(async () => [i, await rowById(metadata, rows[i].recordId, source)] as const)),
+      ),
+    );
+    return rows.flatMap((row, i) => {
+      if (!again.has(i)) return [row];
+      const read = again.get(i);
+      return read ? [read] : [];
+    });
+  }
+
+  /** The row with this primary id as it is now (a collection read, which intersect tables answer too). */
+  async function rowById(
+    metadata: EntityMetadata,
+    id: string,
+    source: ChangeEvent['source'],
+  ): Promise<ChangeEvent | undefined> {
+    const { attributes, columns } = selection(metadata, undefined);
+    const filter = encodeURIComponent(`${metadata.primaryIdAttribute} eq ${id}`);
+    const readTime = new Date().toISOString();
+    const body = await getJson<CollectionJson>(
+      `${metadata.entitySetName}?$select=${columns.join(',')}&$filter=${filter}`,
+      preferences(1, false),
+    );
+    const row = body.value?.[0] as Record<string, unknown> | undefined;
+    const orgId = await organizationId();
+    return (
+      row &&
+      toChangeEvent(row, { metadata, attributes, organizationId: orgId, source, correlationId: randomUUID(), readTime })
+    );
   }
 
   async function retrieve(
@@ -484,10 +553,7 @@ export function createDataverseClient(options: DataverseClientOptions): Datavers
     if (delta) {
       // The delta token carries the version only (RetrieveEntityChanges takes DataVersion and Columns apart):
       // the same token with every exported column brings whole rows to reconcile.
-      const select = `$select=${selection(metadata, undefined).columns.join(',')}`;
-      page.deltaLink = /[?&]\$select=/.test(delta)
-        ? delta.replace(/([?&])\$select=[^&]*/, (_, sep: string) => `${sep}${select}`)
-        : `${delta}${delta.includes('?') ? '&' : '?'}${select}`;
+      page.deltaLink = withSelect(delta, selection(metadata, undefined).columns);
     }
     return page;
   }
