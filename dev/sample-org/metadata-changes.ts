@@ -1,10 +1,11 @@
 /**
  * What an admin changes in a live organization's metadata, at run time: a text attribute's maximum length,
- * a decimal's precision, an option added to a choice, an attribute deleted. Tests use it to see the export follow Dataverse.
+ * a decimal's precision, an option added to a choice, an attribute added or deleted. Tests use it to see the
+ * export follow Dataverse.
  * The sample tables are shared by every org of a process, so `reset()` puts back what was changed.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { entityByName, type SampleAttribute } from './schema.js';
+import { type AttrInput, attr, entityByName, type SampleAttribute } from './schema.js';
 
 export interface MetadataChanges {
   /** A string or memo attribute's MaxLength. */
@@ -13,6 +14,8 @@ export interface MetadataChanges {
   setPrecision(entity: string, attribute: string, precision: number, range?: { min: number; max: number }): void;
   /** An option of a choice (picklist, multi-select, status) with its label. */
   addOption(entity: string, attribute: string, value: number, label: string): void;
+  /** Adds an attribute (custom, so writable): in the metadata and the rows served, null until a write sets it. */
+  addAttribute(entity: string, attribute: AttrInput): void;
   /** Deletes an attribute: gone from the metadata, the rows served and the webhooks' images. */
   deleteAttribute(entity: string, attribute: string): void;
   /** Puts every changed attribute back as it was. */
@@ -60,6 +63,21 @@ export function metadataChanges(): MetadataChanges {
       });
       set.options = [...before, { value, label }];
     },
+    addAttribute(entity, input) {
+      const list = entityByName(entity)?.attributes;
+      if (!list) throw new Error(`the sample org has no table ${entity}`);
+      if (!/^[a-z][a-z0-9_]*$/.test(input.logicalName)) {
+        throw new Error(`an attribute's logical name is lower-case letters, digits and _; got ${input.logicalName}`);
+      }
+      if (list.some((a) => a.logicalName === input.logicalName)) {
+        throw new Error(`${entity}.${input.logicalName} exists already`);
+      }
+      const added = attr(input);
+      list.push(added);
+      undo.push(() => {
+        list.splice(list.indexOf(added), 1);
+      });
+    },
     deleteAttribute(entity, attribute) {
       const a = find(entity, attribute);
       const list = entityByName(entity)!.attributes;
@@ -82,7 +100,11 @@ type ChangeRequest =
   | { change: 'maxLength'; entity: string; attribute: string; maxLength: number }
   | { change: 'precision'; entity: string; attribute: string; precision: number }
   | { change: 'option'; entity: string; attribute: string; value: number; label: string }
+  | { change: 'addAttribute'; entity: string; attribute: string; kind: string; maxLength?: number }
   | { change: 'deleteAttribute'; entity: string; attribute: string };
+
+/** The kinds `POST /_sample/metadata` adds: those whose definition needs nothing but a name (and a length). */
+const ADDABLE_KINDS = ['string', 'memo', 'integer'] as const;
 
 /** `POST /_sample/metadata` with one ChangeRequest as JSON: 204 when applied, 400 naming what was wrong. */
 export async function serveMetadataChange(
@@ -102,8 +124,17 @@ export async function serveMetadataChange(
     if (r.change === 'maxLength') changes.setMaxLength(r.entity, r.attribute, Number(r.maxLength));
     else if (r.change === 'precision') changes.setPrecision(r.entity, r.attribute, Number(r.precision));
     else if (r.change === 'option') changes.addOption(r.entity, r.attribute, Number(r.value), String(r.label));
-    else if (r.change === 'deleteAttribute') changes.deleteAttribute(r.entity, r.attribute);
-    else return answer(400, 'change must be maxLength, precision, option or deleteAttribute');
+    else if (r.change === 'addAttribute') {
+      const kind = ADDABLE_KINDS.find((k) => k === r.kind);
+      if (!kind) return answer(400, `kind must be one of ${ADDABLE_KINDS.join(', ')}; got ${JSON.stringify(r.kind)}`);
+      const text = kind === 'string' || kind === 'memo';
+      changes.addAttribute(r.entity, {
+        logicalName: String(r.attribute),
+        kind,
+        ...(text ? { maxLength: Number(r.maxLength ?? 100) } : {}),
+      });
+    } else if (r.change === 'deleteAttribute') changes.deleteAttribute(r.entity, r.attribute);
+    else return answer(400, 'change must be maxLength, precision, option, addAttribute or deleteAttribute');
     answer(204);
   } catch (err) {
     answer(400, err instanceof Error ? err.message : String(err));

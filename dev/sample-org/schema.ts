@@ -158,12 +158,13 @@ function statusSet(entity: string): SampleOptionSet {
   };
 }
 
-type AttrInput = Omit<SampleAttribute, 'metadataId' | 'schemaName' | 'displayName'> & {
+export type AttrInput = Omit<SampleAttribute, 'metadataId' | 'schemaName' | 'displayName'> & {
   schemaName?: string;
   displayName?: string;
 };
 
-function attr(input: AttrInput): SampleAttribute {
+/** An attribute definition, its schema and display names made from the logical name unless given. */
+export function attr(input: AttrInput): SampleAttribute {
   const pascal = input.logicalName.replace(/(^|_)([a-z])/g, (_m, p: string, c: string) => p + c.toUpperCase());
   return {
     schemaName: input.schemaName ?? pascal,

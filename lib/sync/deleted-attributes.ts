@@ -4,7 +4,6 @@
  * columns with the metadata it has just read and says so in the log once per profile, entity and attribute.
  */
 import type { EntityMetadata as DataverseEntityMetadata } from '../dataverse/webapi/metadata.js';
-import { selectedColumns, withSelect } from '../dataverse/webapi/select-link.js';
 import type { Logger } from '../log.js';
 import { entityTypeColumn, SystemColumns } from '../sink/table-model.js';
 import type { SyncSink } from './ports.js';
@@ -39,17 +38,4 @@ export async function noteDeletedAttributes(
     });
   }
   return gone;
-}
-
-/**
- * The delta link with the attributes the metadata no longer has taken out of its `$select` (a lookup is
- * selected as `_<name>_value`); the link itself when nothing is missing or it selects nothing.
- */
-export function withoutDeletedAttributes(deltaLink: string, metadata: DataverseEntityMetadata): string {
-  const selected = selectedColumns(deltaLink);
-  if (!selected) return deltaLink;
-  const known = new Set(metadata.attributes.map((a) => a.logicalName.toLowerCase()));
-  const kept = selected.filter((name) => known.has(name.toLowerCase().replace(/^_(.+)_value$/, '$1')));
-  if (kept.length === selected.length || !kept.length) return deltaLink;
-  return withSelect(deltaLink, kept);
 }

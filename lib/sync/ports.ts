@@ -55,8 +55,11 @@ export interface DataverseSource {
   /** An N:N relationship by schema name: its intersect entity and the two sides. */
   relationshipMetadata(schemaName: string): Promise<RelationshipMetadata>;
   readPages(entity: string, options: ReadPagesOptions): AsyncIterable<SourcePage>;
-  /** Follows a delta link page by page; throws DELTA_TOKEN_EXPIRED when Dataverse no longer knows it. */
-  readDelta(deltaLink: string): AsyncIterable<SourcePage>;
+  /**
+   * Follows a delta link page by page, with today's exported columns if asked; throws DELTA_TOKEN_EXPIRED when
+   * Dataverse no longer knows it.
+   */
+  readDelta(deltaLink: string, options?: { exportedColumns?: boolean }): AsyncIterable<SourcePage>;
   /** The record as it is now; undefined when it no longer exists. */
   retrieve(entity: string, id: string): Promise<ChangeEvent | undefined>;
   /** Rows in the table; undefined when Dataverse cannot tell (no snapshot count, and more than `$count` counts). */

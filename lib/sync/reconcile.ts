@@ -13,7 +13,7 @@ import type { Logger } from '../log.js';
 import type { ExportProfile } from '../profiles/schema.js';
 import type { ApplyOptions } from '../sink/index.js';
 import { applyChanges } from './apply-read-changes.js';
-import { noteDeletedAttributes, withoutDeletedAttributes } from './deleted-attributes.js';
+import { noteDeletedAttributes } from './deleted-attributes.js';
 import { EntitySchemaCache } from './entity-schema.js';
 import { activeProfile, copyTargets, DEFAULT_PAGE_SIZE, isRelationship } from './initial-sync.js';
 import { readTrackedIds, TRACKED_ID_PAGES_PER_RUN } from './partitioned-copy.js';
@@ -150,9 +150,11 @@ async function reconcileEntity(
   const now = deps.now ?? (() => new Date());
   let deltaLink = checkpoint.deltaLink;
   try {
-    // The link selects the attributes of its day: one deleted since would make Dataverse refuse it.
-    const link = refreshed ? withoutDeletedAttributes(checkpoint.deltaLink, refreshed.metadata) : checkpoint.deltaLink;
-    const pages = source.readDelta(link)[Symbol.asyncIterator]();
+    // The link selects the attributes of its day: with fresh metadata it asks for today's (one added since
+    // comes with the rows, one deleted since would make Dataverse refuse the link).
+    const pages = source
+      .readDelta(checkpoint.deltaLink, { exportedColumns: Boolean(refreshed) })
+      [Symbol.asyncIterator]();
     for (;;) {
       const requestedAt = now().toISOString();
       const next = await pages.next();

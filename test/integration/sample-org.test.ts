@@ -252,6 +252,48 @@ describe('sample organization', () => {
     assert.ok((await attributeNames()).includes('accountnumber'), 'reset() restores it');
   });
 
+  it('adds an attribute over POST /_sample/metadata: in metadata, null in rows until written, gone on reset', async () => {
+    await using org = await startSampleOrg({ seed: 4, counts: { account: 3, contact: 1 } });
+    const id = new RowGenerator(org.seed, org.counts).id('account', 1);
+    const post = (body: unknown) =>
+      fetch(`${org.url}/_sample/metadata`, { method: 'POST', body: JSON.stringify(body) });
+    const refused = await post({ change: 'addAttribute', entity: 'account', attribute: 'new_flag', kind: 'lookup' });
+    assert.equal(refused.status, 400);
+    assert.match(await refused.text(), /kind must be one of string, memo, integer/);
+    assert.equal(
+      (await post({ change: 'addAttribute', entity: 'account', attribute: 'name', kind: 'string' })).status,
+      400,
+    );
+    const added = await post({
+      change: 'addAttribute',
+      entity: 'account',
+      attribute: 'new_tier',
+      kind: 'string',
+      maxLength: 20,
+    });
+    assert.equal(added.status, 204);
+    try {
+      const strings = await getJson(
+        org,
+        "EntityDefinitions(LogicalName='account')/Attributes/Microsoft.Dynamics.CRM.StringAttributeMetadata?$select=LogicalName,MaxLength",
+      );
+      assert.equal(strings.value.find((a) => a.LogicalName === 'new_tier')?.MaxLength, 20);
+      assert.equal(
+        ((await getJson(org, `accounts(${id})?$select=new_tier`)) as Record<string, unknown>).new_tier,
+        null,
+      );
+      await send(org, 'PATCH', `accounts(${id})`, { new_tier: 'Gold' });
+      assert.equal(
+        ((await getJson(org, `accounts(${id})?$select=new_tier`)) as Record<string, unknown>).new_tier,
+        'Gold',
+      );
+    } finally {
+      org.metadata.reset();
+    }
+    const gone = await fetch(`${org.url}/api/data/v9.2/accounts(${id})?$select=new_tier`);
+    assert.equal(gone.status, 400, 'reset() removes it: a $select naming it is refused');
+  });
+
   it('sends only the changed columns when configured without a post-image, and retries a failing endpoint', async () => {
     await using capture = await startCapture([503]);
     await using org = await startSampleOrg({

@@ -332,6 +332,40 @@ describe('schema evolution on PostgreSQL', () => {
     assert.equal(described.rows[0].n, 0, 'AttributeMetadata describes the attributes Dataverse has now');
   });
 
+  // Strict: delta links answer with the columns of the read that took them, so the row is read again by id.
+  for (const strict of [false, true]) {
+    it(`brings an attribute added in Dataverse to reconcile's deltas: a missed webhook's value arrives as a new column${strict ? " (delta links keep their read's $select)" : ''}`, async () => {
+      await using stack = await startSyncStack({
+        name: 'added attribute',
+        entities: ['account'],
+        counts: { account: 5, contact: 2 },
+      });
+      if (strict) stack.org.faults.deltaKeepsTrackedSelect();
+      await copyAll(stack.deps, stack.profile.id);
+      const reconcile = () => reconcileProfile({ ...stack.deps, startInitialSync: async () => {} }, stack.profile.id);
+      // The baseline's delta link was taken before the attribute existed: its $select does not name it.
+      await reconcile();
+      const id = await firstAccount(stack.db.pool);
+      stack.org.metadata.addAttribute('account', { logicalName: 'new_tier', kind: 'string', maxLength: 20 });
+      try {
+        // No webhook reaches the target: only reconcile can bring the value.
+        await writeToOrg(stack.org, 'PATCH', `accounts(${id})`, { new_tier: 'Gold', name: 'tiered' });
+        const reconciled = await reconcile();
+        assert.equal(reconciled.entities[0].outcome, 'reconciled', JSON.stringify(reconciled));
+      } finally {
+        stack.org.metadata.reset();
+      }
+      const [row] = (await stack.db.pool.query('SELECT name, new_tier FROM account WHERE id = $1', [id])).rows;
+      assert.deepEqual(row, { name: 'tiered', new_tier: 'Gold' });
+      assert.deepEqual(await columnType(stack.db.pool, 'account', 'new_tier'), {
+        data_type: 'character varying',
+        length: 20,
+        precision: null,
+        scale: null,
+      });
+    });
+  }
+
   it('lets two appliers widen the same column at once', async () => {
     await using stack = await startSyncStack({
       name: 'two',

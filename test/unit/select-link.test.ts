@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { EntityMetadata } from '../../lib/dataverse/webapi/metadata.js';
 import { selectedColumns, withSelect } from '../../lib/dataverse/webapi/select-link.js';
-import { withoutDeletedAttributes } from '../../lib/sync/deleted-attributes.js';
 
 const TOKEN = '$deltatoken=919042%2108%2F22%2F2017%2008%3A10%3A44';
 const LINK = `https://contoso.crm.dynamics.com/api/data/v9.2/accounts?$select=accountid,name,_primarycontactid_value&${TOKEN}`;
@@ -23,16 +21,5 @@ describe("a delta link's $select", () => {
     // A token first and the $select after it, or no $select at all.
     assert.equal(withSelect(`accounts?${TOKEN}&$select=accountid`, ['name']), `accounts?${TOKEN}&$select=name`);
     assert.equal(withSelect(`accounts?${TOKEN}`, ['accountid', 'name']), `accounts?${TOKEN}&$select=accountid,name`);
-  });
-
-  it('loses a deleted attribute (a lookup by its _<name>_value) and keeps the link when nothing is gone', () => {
-    const metadata = {
-      attributes: [{ logicalName: 'accountid' }, { logicalName: 'name' }],
-    } as unknown as EntityMetadata;
-    assert.equal(withoutDeletedAttributes(LINK, metadata), withSelect(LINK, ['accountid', 'name']));
-    const all = {
-      attributes: [{ logicalName: 'accountid' }, { logicalName: 'name' }, { logicalName: 'primarycontactid' }],
-    } as unknown as EntityMetadata;
-    assert.equal(withoutDeletedAttributes(LINK, all), LINK);
   });
 });

@@ -72,6 +72,11 @@ export interface ReadPagesOptions {
 export interface ReadDeltaOptions {
   /** The entity (logical or entity set name); by default the entity set the link names. */
   entity?: string;
+  /**
+   * Every column the metadata exports now instead of the link's `$select`: an attribute added since the link
+   * was taken comes with the rows, a deleted one (which Dataverse would refuse) is no longer asked for.
+   */
+  exportedColumns?: boolean;
   pageSize?: number;
   source?: ChangeEvent['source'];
 }
@@ -371,10 +376,11 @@ export function createDataverseClient(options: DataverseClientOptions): Datavers
     const entity = opts.entity ?? decodeURIComponent(url.pathname.split('/').filter(Boolean).pop() ?? '');
     const metadata = await resolveEntity(entity);
     // A delta row carries the columns the tracked query selected: type whatever of them is exported.
-    const { attributes } = selection(metadata, undefined);
-    const asked = selectedColumns(deltaLink);
+    const { attributes, columns } = selection(metadata, undefined);
+    const link = opts.exportedColumns ? withSelect(deltaLink, columns) : deltaLink;
+    const asked = selectedColumns(link);
     const source = opts.source ?? 'reconcile';
-    for await (const page of follow(deltaLink, preferences(opts.pageSize, true), metadata, attributes, source, asked)) {
+    for await (const page of follow(link, preferences(opts.pageSize, true), metadata, attributes, source, asked)) {
       // The next delta asks for what this one asked, whatever $select Dataverse's link comes back with.
       if (page.deltaLink && asked) page.deltaLink = withSelect(page.deltaLink, asked);
       yield page;
