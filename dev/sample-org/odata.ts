@@ -104,6 +104,22 @@ export function parseGuidComparisons(
   return out;
 }
 
+/**
+ * `accountid eq 0f8f…-… or accountid eq 1a2b…-…`: the ids of a re-read by id (two or more), lower case.
+ * Undefined when the text is anything else.
+ */
+export function parseGuidSet(filter: string, property: string): string[] | undefined {
+  const parts = filter.trim().split(/\s+or\s+/i);
+  if (parts.length < 2) return undefined;
+  const ids: string[] = [];
+  for (const part of parts) {
+    const terms = parseGuidComparisons(part, property);
+    if (terms?.length !== 1 || terms[0].op !== 'eq') return undefined;
+    ids.push(terms[0].guid);
+  }
+  return ids;
+}
+
 /** `accountid desc` → the property and direction; undefined for anything but one property. */
 export function parseOrderBy(value: string): { property: string; descending: boolean } | undefined {
   const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)(?:\s+(asc|desc))?\s*$/i.exec(value);

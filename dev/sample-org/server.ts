@@ -23,6 +23,7 @@ import {
   type Preferences,
   parseExpand,
   parseGuidComparisons,
+  parseGuidSet,
   parseOrderBy,
   parsePrefer,
   parseSelect,
@@ -593,13 +594,15 @@ export class SampleOrgHandler {
     const pageSize = Math.min(Math.max(prefs.maxPageSize ?? MAX_PAGE_SIZE, 1), MAX_PAGE_SIZE);
     const range: KeyRange = {};
     const filter = params.get('$filter');
-    if (filter !== null) {
+    // `id eq … or id eq …`: the rows of a re-read by id.
+    const ids = filter === null ? undefined : parseGuidSet(filter, pid);
+    if (filter !== null && !ids) {
       const terms = parseGuidComparisons(filter, pid);
       if (!terms) {
         throw new HttpError(
           400,
           DataverseErrorCodes.badPayload,
-          `The sample org filters only on ${pid} with eq, gt, ge, lt, le joined by 'and'; got '${filter}'.`,
+          `The sample org filters only on ${pid} with eq, gt, ge, lt, le joined by 'and', or eq joined by 'or'; got '${filter}'.`,
         );
       }
       for (const { op, guid } of terms) {
@@ -649,7 +652,12 @@ export class SampleOrgHandler {
     let firstId: string | undefined;
     let lastId: string | undefined;
     let more = false;
-    for (const r of order.descending ? table.descending(range) : table.ascending(range)) {
+    const ordered = ids
+      ? table.withIds(ids, range, order.descending)
+      : order.descending
+        ? table.descending(range)
+        : table.ascending(range);
+    for (const r of ordered) {
       if (rows.length >= limit) {
         more = top === undefined;
         break;

@@ -115,6 +115,22 @@ export class EntityStore {
     }
   }
 
+  /** Live rows of these ids with keys in the range, in SQL Server's order (an `id eq … or id eq …` filter). */
+  *withIds(ids: readonly string[], range: KeyRange, descending: boolean): Generator<OrderedRow> {
+    const keyed = [...new Set(ids)]
+      .map((id) => ({ id, key: sqlGuidKey(id) }))
+      .filter(
+        ({ key }) =>
+          (range.after === undefined || key > range.after) && (range.upTo === undefined || key <= range.upTo),
+      )
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    if (descending) keyed.reverse();
+    for (const { id, key } of keyed) {
+      const row = this.get(id);
+      if (row) yield { id, key, row };
+    }
+  }
+
   /** Live rows with keys in the range, descending in SQL Server's order. */
   *descending(range: KeyRange): Generator<OrderedRow> {
     let g = this.lastGeneratedAtMost(range.upTo);

@@ -339,6 +339,12 @@ describe('partitioned initial sync of a large entity', () => {
     // The strict reading of opaque delta links: the widened $select of the id read's link is not honoured.
     stack.org.faults.deltaKeepsTrackedSelect();
     const { updated, created } = await changeDuringCopy(stack);
+    // The delta's three upserts came with the id alone and were read again together, in one request.
+    const rereads = stack.org.rangeReads().log.filter((r) => r.filter?.includes(' or '));
+    assert.deepEqual(
+      rereads.map((r) => r.rows),
+      [3],
+    );
     // The rows the delta named by id alone were read again: every column is Dataverse's, not only the name.
     for (const id of [updated, created]) {
       const source = await stack.client.retrieve('account', id);

@@ -45,6 +45,12 @@ describe('sample org: reads ordered and filtered by the primary id, as Dataverse
     assert.deepEqual(closed.ids, all.ids.slice(99, 199));
     const one = await read(org, `$select=accountid&$filter=accountid eq ${created[1]}`);
     assert.deepEqual(one.ids, [created[1]]);
+    // Rows by id (`eq` joined by `or`), in SQL Server order whatever order they are named in.
+    const named = [all.ids[250], created[2], all.ids[3]];
+    const byId = await read(org, `$select=accountid&$filter=${named.map((id) => `accountid eq ${id}`).join(' or ')}`);
+    assert.deepEqual(byId.ids, [...named].sort(compareSqlGuids));
+    const mixed = await read(org, `$select=accountid&$filter=accountid eq ${a} or accountid gt ${b}`);
+    assert.equal(mixed.status, 400, 'or joins eq terms only');
   });
 
   it('pages a filtered read with next links that keep the filter', async () => {

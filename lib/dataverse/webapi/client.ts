@@ -142,7 +142,8 @@ export interface DataverseClient {
 
 export { DEFAULT_ORGANIZATION_CONCURRENCY as DEFAULT_MAX_CONCURRENCY } from './organization-limits.js';
 export const MAX_PAGE_SIZE = 5000;
-/** Delta rows read again by id at once, when a delta came without the columns its link selects. */
+/** Delta rows without the columns their link selects are read again by id, 50 a request, 4 requests at once. */
+const REREAD_BATCH = 50;
 const REREAD_CONCURRENCY = 4;
 /** The annotation `$count` sets when a table holds more rows than it counts. */
 const LIMIT_EXCEEDED = '@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded';
@@ -389,9 +390,10 @@ export function createDataverseClient(options: DataverseClientOptions): Datavers
 
   /**
    * The delta's rows, each with every column its link selects. Delta links are opaque: should Dataverse answer
-   * one with the columns of the read that started the tracking instead (the id-only read of a partitioned
-   * copy), a row without them would give the table its new version over old values. Such a row is read again
-   * whole, by id; one deleted meanwhile is left out, for the next delta brings its delete.
+   * one with the columns of the read that took it instead (the id-only read of a partitioned copy, or a link
+   * whose `$select` reconcile replaced), a row without them would give the table its new version over old
+   * values. Such rows are read again whole, by id; one deleted meanwhile is left out, for the next delta
+   * brings its delete.
    */
   async function wholeRows(
     metadata: EntityMetadata,
@@ -400,47 +402,49 @@ export function createDataverseClient(options: DataverseClientOptions): Datavers
     whole: readonly string[],
     source: ChangeEvent['source'],
   ): Promise<ChangeEvent[]> {
-    const partial = raw.flatMap((row, i) =>
-      !isDeletedEntity(row) && whole.some((column) => !Object.hasOwn(row, column)) ? [i] : [],
-    );
-    if (!partial.length) return rows;
-    logger.warn('dataverse delta rows lack columns their link selects: each is read again by id', {
-      entity: metadata.logicalName,
-      rows: partial.length,
-      of: rows.length,
-    });
-    const limit = pLimit(REREAD_CONCURRENCY);
-    const again = new Map(
-      await Promise.all(
-        partial.map((i) => limit(async () => [i, await rowById(metadata, rows[i].recordId, source)] as const)),
+    const partial = new Set(
+      raw.flatMap((row, i) =>
+        !isDeletedEntity(row) && whole.some((column) => !Object.hasOwn(row, column)) ? [i] : [],
       ),
     );
+    if (!partial.size) return rows;
+    logger.warn('dataverse delta rows lack columns their link selects: they are read again by id', {
+      entity: metadata.logicalName,
+      rows: partial.size,
+      of: rows.length,
+    });
+    const ids = [...partial].map((i) => rows[i].recordId);
+    const batches = Array.from({ length: Math.ceil(ids.length / REREAD_BATCH) }, (_, b) =>
+      ids.slice(b * REREAD_BATCH, (b + 1) * REREAD_BATCH),
+    );
+    const limit = pLimit(REREAD_CONCURRENCY);
+    const read = new Map(
+      (await Promise.all(batches.map((batch) => limit(() => rowsById(metadata, batch, source)))))
+        .flat()
+        .map((r) => [r.recordId, r]),
+    );
     return rows.flatMap((row, i) => {
-      if (!again.has(i)) return [row];
-      const read = again.get(i);
-      return read ? [read] : [];
+      if (!partial.has(i)) return [row];
+      const again = read.get(row.recordId);
+      return again ? [again] : [];
     });
   }
 
-  /** The row with this primary id as it is now (a collection read, which intersect tables answer too). */
-  async function rowById(
+  /** The rows with these primary ids as they are now (`id eq … or id eq …`, which intersect tables answer too). */
+  async function rowsById(
     metadata: EntityMetadata,
-    id: string,
+    ids: string[],
     source: ChangeEvent['source'],
-  ): Promise<ChangeEvent | undefined> {
+  ): Promise<ChangeEvent[]> {
     const { attributes, columns } = selection(metadata, undefined);
-    const filter = encodeURIComponent(`${metadata.primaryIdAttribute} eq ${id}`);
+    const filter = encodeURIComponent(ids.map((id) => `${metadata.primaryIdAttribute} eq ${id}`).join(' or '));
     const readTime = new Date().toISOString();
     const body = await getJson<CollectionJson>(
       `${metadata.entitySetName}?$select=${columns.join(',')}&$filter=${filter}`,
-      preferences(1, false),
+      preferences(ids.length, false),
     );
-    const row = body.value?.[0] as Record<string, unknown> | undefined;
-    const orgId = await organizationId();
-    return (
-      row &&
-      toChangeEvent(row, { metadata, attributes, organizationId: orgId, source, correlationId: randomUUID(), readTime })
-    );
+    const ctx = { metadata, attributes, organizationId: await organizationId(), source, correlationId: randomUUID() };
+    return (body.value ?? []).map((row) => toChangeEvent(row as Record<string, unknown>, { ...ctx, readTime }));
   }
 
   async function retrieve(
