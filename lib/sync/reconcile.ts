@@ -7,7 +7,7 @@
  * (a change-tracked read with nothing applied), and from then on heals it like any other. Its expired token
  * is replaced the same way rather than by a copy nobody asked for.
  */
-import type { EntityMetadata, RelationshipMetadata } from '../dataverse/webapi/metadata.js';
+import type { RelationshipMetadata } from '../dataverse/webapi/metadata.js';
 import { AppError, type ErrorCode, toAppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ExportProfile } from '../profiles/schema.js';
@@ -145,15 +145,14 @@ async function reconcileEntity(
     }
   }
   const sink = await deps.sinkFor(profile);
-  const refreshed = relationship ? undefined : await refreshMetadata(sink, source, profile, entity, log);
-  const options = refreshed?.options;
+  const options = relationship ? undefined : await refreshMetadata(sink, source, profile, entity, log);
   const now = deps.now ?? (() => new Date());
   let deltaLink = checkpoint.deltaLink;
   try {
     // The link selects the attributes of its day: with fresh metadata it asks for today's (one added since
     // comes with the rows, one deleted since would make Dataverse refuse the link).
     const pages = source
-      .readDelta(checkpoint.deltaLink, { exportedColumns: Boolean(refreshed) })
+      .readDelta(checkpoint.deltaLink, { exportedColumns: options !== undefined })
       [Symbol.asyncIterator]();
     for (;;) {
       const requestedAt = now().toISOString();
@@ -217,16 +216,15 @@ async function refreshMetadata(
   profile: ExportProfile,
   entity: string,
   log: Logger,
-): Promise<{ options: ApplyOptions; metadata: EntityMetadata } | undefined> {
+): Promise<ApplyOptions | undefined> {
   try {
     const metadata = await source.entityMetadata(entity, { refresh: true });
     await sink.writeMetadata(toSinkMetadata(metadata));
     await noteDeletedAttributes(sink, profile.id, entity, metadata, log);
-    const options = {
+    return {
       attributeSpecs: { [entity]: attributeSpecs(metadata) },
       schema: new EntitySchemaCache(source, log).forProfile(profile),
     };
-    return { options, metadata };
   } catch (err) {
     log.warn('metadata not refreshed', { error: toAppError(err) });
     return undefined;
